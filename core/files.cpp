@@ -1,0 +1,82 @@
+#include "core/files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "core/error.h"
+
+namespace hymask {
+namespace fs = std::filesystem;
+
+std::vector<uint8_t> read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) {
+    const char* why = fs::exists(path) ? std::strerror(errno) : "no such file";
+    throw DataError("cannot read " + path.string() + ": " + why);
+  }
+  const std::streamsize size = in.tellg();
+  in.seekg(0);
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
+    throw DataError("cannot read " + path.string() + ": read failed");
+  return bytes;
+}
+
+void write_all(int fd, const void* data, size_t size) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  while (size > 0) {
+    const ssize_t n = ::write(fd, p, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(std::string("write failed: ") + std::strerror(errno));
+    }
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+
+void write_file_atomic(const fs::path& path, const std::function<void(int fd)>& write) {
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  std::string tmpl = (dir / ("." + path.filename().string() + ".tmpXXXXXX")).string();
+  const int fd = ::mkstemp(tmpl.data());
+  if (fd < 0)
+    throw Error("cannot create a file in " + dir.string() + ": " + std::strerror(errno) +
+                " (check that the folder exists and is writable)");
+  try {
+    ::fchmod(fd, 0644);  // mkstemp creates 0600; outputs are ordinary files
+    write(fd);
+    if (::fsync(fd) != 0) throw Error(std::string("fsync failed: ") + std::strerror(errno));
+  } catch (const std::exception& e) {
+    ::close(fd);
+    ::unlink(tmpl.c_str());
+    throw Error("writing " + path.string() + " failed: " + e.what());
+  }
+  ::close(fd);
+  if (::rename(tmpl.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(tmpl.c_str());
+    throw Error("cannot rename onto " + path.string() + ": " + why);
+  }
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
+void write_file_atomic(const fs::path& path, const void* data, size_t size) {
+  write_file_atomic(path, [&](int fd) { write_all(fd, data, size); });
+}
+
+void write_file_atomic(const fs::path& path, const std::string& text) {
+  write_file_atomic(path, text.data(), text.size());
+}
+
+}  // namespace hymask
