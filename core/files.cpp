@@ -40,35 +40,56 @@ void write_all(int fd, const void* data, size_t size) {
   }
 }
 
-void write_file_atomic(const fs::path& path, const std::function<void(int fd)>& write) {
+AtomicFile::AtomicFile(const fs::path& path) : path_(path) {
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   std::error_code ec;
   fs::create_directories(dir, ec);
-  std::string tmpl = (dir / ("." + path.filename().string() + ".tmpXXXXXX")).string();
-  const int fd = ::mkstemp(tmpl.data());
-  if (fd < 0)
+  temp_ = (dir / ("." + path.filename().string() + ".tmpXXXXXX")).string();
+  fd_ = ::mkstemp(temp_.data());
+  if (fd_ < 0)
     throw Error("cannot create a file in " + dir.string() + ": " + std::strerror(errno) +
-                " (check that the folder exists and is writable)");
+                " (check that the folder is writable)");
+  ::fchmod(fd_, 0644);  // mkstemp creates 0600; outputs are ordinary files
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(temp_.c_str());
+  }
+}
+
+void AtomicFile::write(const void* data, size_t size) {
   try {
-    ::fchmod(fd, 0644);  // mkstemp creates 0600; outputs are ordinary files
-    write(fd);
-    if (::fsync(fd) != 0) throw Error(std::string("fsync failed: ") + std::strerror(errno));
-  } catch (const std::exception& e) {
-    ::close(fd);
-    ::unlink(tmpl.c_str());
-    throw Error("writing " + path.string() + " failed: " + e.what());
+    write_all(fd_, data, size);
+  } catch (const Error& e) {
+    throw Error("writing " + path_.string() + " failed: " + e.what());
   }
-  ::close(fd);
-  if (::rename(tmpl.c_str(), path.c_str()) != 0) {
+}
+
+void AtomicFile::commit() {
+  HYMASK_CHECK(fd_ >= 0, "commit twice");
+  if (::fsync(fd_) != 0)
+    throw Error("writing " + path_.string() + " failed: fsync: " + std::strerror(errno));
+  ::close(fd_);
+  fd_ = -1;
+  if (::rename(temp_.c_str(), path_.c_str()) != 0) {
     const std::string why = std::strerror(errno);
-    ::unlink(tmpl.c_str());
-    throw Error("cannot rename onto " + path.string() + ": " + why);
+    ::unlink(temp_.c_str());
+    throw Error("cannot rename onto " + path_.string() + ": " + why);
   }
+  const fs::path dir = path_.has_parent_path() ? path_.parent_path() : fs::path(".");
   const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (dir_fd >= 0) {
     ::fsync(dir_fd);
     ::close(dir_fd);
   }
+}
+
+void write_file_atomic(const fs::path& path, const std::function<void(int fd)>& write) {
+  AtomicFile file(path);
+  write(file.fd());
+  file.commit();
 }
 
 void write_file_atomic(const fs::path& path, const void* data, size_t size) {

@@ -12,6 +12,24 @@ namespace hymask {
 
 std::vector<uint8_t> read_file(const std::filesystem::path& path);
 
+// A file written in pieces that appears at `path` only on commit(); dropped if never committed.
+class AtomicFile {
+ public:
+  explicit AtomicFile(const std::filesystem::path& path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  void write(const void* data, size_t size);
+  void commit();  // fsync, rename over `path`, fsync the folder
+  int fd() const { return fd_; }
+
+ private:
+  std::filesystem::path path_;
+  std::string temp_;
+  int fd_ = -1;
+};
+
 // Calls write(fd) on a temporary file beside `path`, then fsyncs and renames it over `path`.
 void write_file_atomic(const std::filesystem::path& path, const std::function<void(int fd)>& write);
 void write_file_atomic(const std::filesystem::path& path, const void* data, size_t size);

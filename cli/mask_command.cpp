@@ -1,0 +1,205 @@
+// hymask mask: writes protected samples for independent tools (and attacks):
+//   protected.npy  float32 N x C x H x W    the masked (and mixed) samples
+//   labels.npy     int64   N x k            identity label of each constituent, by weight
+//   weights.npy    float32 N x k            mixing weights, descending, each row sums to 1
+//   manifest.json                           transform parameters, kept channels, identities, and
+//                                           each sample's constituent source paths by weight
+// Same config and seed, same bytes.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "core/config.h"
+#include "core/data_source.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/loader.h"
+#include "core/masking.h"
+#include "core/npy.h"
+#include "core/random.h"
+
+namespace hymask::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kPreviewSamples = 8;
+
+// Stretches one plane set to the full 8-bit range: high-pass pictures are faint otherwise.
+Image stretched(std::vector<float> planes, ColorMode mode, int size) {
+  const auto [lo, hi] = std::minmax_element(planes.begin(), planes.end());
+  const float low = *lo, range = std::max(1e-6f, *hi - *lo);
+  for (float& v : planes) v = (v - low) / range * 255.0f - 128.0f;
+  return planes_to_image(planes.data(), mode, size);
+}
+
+// Rows of equally sized tiles, 2 px apart.
+Image grid(const std::vector<std::vector<Image>>& rows) {
+  const int tile = rows[0][0].width, gap = 2;
+  int columns = 0;
+  for (const auto& row : rows) columns = std::max(columns, int(row.size()));
+  Image out(columns * (tile + gap) + gap, int(rows.size()) * (tile + gap) + gap, 3);
+  std::fill(out.pixels.begin(), out.pixels.end(), 255);
+  for (size_t r = 0; r < rows.size(); ++r)
+    for (size_t c = 0; c < rows[r].size(); ++c) {
+      const Image& img = rows[r][c];
+      for (int y = 0; y < tile; ++y)
+        for (int x = 0; x < tile; ++x)
+          for (int ch = 0; ch < 3; ++ch)
+            out.row(gap + int(r) * (tile + gap) + y)[(gap + int(c) * (tile + gap) + x) * 3 + ch] =
+                img.row(y)[x * img.channels + (img.channels == 3 ? ch : 0)];
+    }
+  return out;
+}
+
+struct Args {
+  std::string config_file;
+  std::string data;
+  std::string out;
+  std::string preview;
+  int64_t limit = 0;
+  std::vector<std::string> overrides;
+};
+
+void run_mask(const Args& args) {
+  Config config = load_config(args.config_file, args.overrides);
+  if (!args.data.empty()) config.data.root = args.data;
+  const MaskOptions options = mask_options(config);
+  if (options.method == Method::kAdaptive)
+    throw ConfigError("mask.method adaptive needs a trained policy: export with hymask train's "
+                      "checkpoint, or choose none, mask, instahide or mixup here");
+  const DataSource source = open_data(config);
+  spdlog::info("data: {}", source.description);
+  for (const std::string& problem : source.skipped) spdlog::warn("skipped {}", problem);
+
+  const PreprocessOptions preprocess = preprocess_options(config);
+  const Masker masker(options, preprocess.size, preprocess.color);
+  // The order of the first training epoch: mixing partners are other people, as in training.
+  std::vector<size_t> order(source.dataset->size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  Rng shuffle = Rng::stream(config.seed, 0, 0, Purpose::kShuffle);
+  shuffle.shuffle(order);
+  if (args.limit > 0 && size_t(args.limit) < order.size()) order.resize(size_t(args.limit));
+  const int64_t total = int64_t(order.size());
+
+  const MixAction action = masker.default_action();
+  const int k = action.k;
+  BatchLoader loader(source.dataset, order, config.train.batch_size, preprocess,
+                     parse_bad_file_policy(config.data.on_bad_file), config.data.threads,
+                     config.data.prefetch, [&](Batch& batch) {
+                       masker.apply(batch.pixels.data(), batch.keys, batch.number, action,
+                                    batch.masked);
+                     });
+
+  const fs::path out = args.out;
+  const int64_t c = masker.channels(), n = masker.out_size();
+  NpyWriter samples(out / "protected.npy", "<f4", {total, c, n, n});
+  NpyWriter labels(out / "labels.npy", "<i8", {total, k});
+  NpyWriter weights(out / "weights.npy", "<f4", {total, k});
+  nlohmann::json manifest_samples = nlohmann::json::array();
+  std::vector<std::string> skipped;
+  std::vector<std::vector<Image>> preview(2);
+
+  int64_t written = 0;
+  const auto start = std::chrono::steady_clock::now();
+  auto last_report = start;
+  while (std::optional<Batch> batch = loader.next()) {
+    const MaskedBatch& m = batch->masked;
+    skipped.insert(skipped.end(), batch->skipped.begin(), batch->skipped.end());
+    if (batch->size() == 0) continue;
+    samples.write(m.data.data(), m.data.size() * sizeof(float));
+    weights.write(m.weights.data(), m.weights.size() * sizeof(float));
+    std::vector<int64_t> member_labels(m.members.size());
+    for (size_t i = 0; i < m.members.size(); ++i) member_labels[i] = batch->labels[m.members[i]];
+    labels.write(member_labels.data(), member_labels.size() * sizeof(int64_t));
+    for (int i = 0; i < m.batch; ++i) {
+      nlohmann::json constituents = nlohmann::json::array();
+      for (int j = 0; j < k; ++j)
+        constituents.push_back(source.dataset->source(batch->keys[m.members[size_t(i) * k + j]]));
+      manifest_samples.push_back({{"constituents", constituents}});
+      if (int(preview[0].size()) < kPreviewSamples && !args.preview.empty()) {
+        const size_t pixels = size_t(masker.planes()) * preprocess.size * preprocess.size;
+        const float* own = batch->pixels.data() + pixels * i;
+        preview[0].push_back(planes_to_image(own, preprocess.color, preprocess.size));
+        std::vector<float> back(pixels);
+        masker.to_pixels(m.data.data() + m.sample_size() * i, back.data());
+        preview[1].push_back(stretched(back, preprocess.color, preprocess.size));
+      }
+    }
+    written += m.batch;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_report > std::chrono::seconds(2) || written == total) {
+      const double seconds = std::chrono::duration<double>(now - start).count();
+      spdlog::info("masked {}/{} samples ({:.0f} samples/s)", written, total, written / seconds);
+      last_report = now;
+    }
+  }
+  for (const std::string& problem : skipped) spdlog::warn("skipped {}", problem);
+
+  nlohmann::json identities = nlohmann::json::array();
+  for (int l = 0; l < source.dataset->num_classes(); ++l)
+    identities.push_back(source.dataset->identity(l));
+  const nlohmann::json manifest = {
+      {"format", "hymask-protected/1"},
+      {"method", options.method == Method::kMixup ? "mixup" : method_name(options.method)},
+      {"data", source.description},
+      {"seed", config.seed},
+      {"count", written},
+      {"k", k},
+      {"shape", {written, c, n, n}},
+      {"transform",
+       {{"domain", masker.frequency_domain() ? "block-dct" : "pixels"},
+        {"image_size", preprocess.size},
+        {"color", config.data.color},
+        {"centred", true},
+        {"upsample", options.upsample},
+        {"drop_level", options.drop_level},
+        {"kept_channels", masker.channel_ids()},
+        {"channels_permuted", options.permute_channels},
+        {"channel_subset", options.channel_subset},
+        {"sign_flip", options.sign_flip},
+        {"weights", weight_scheme_name(options.weights)},
+        {"dirichlet_alpha", options.dirichlet_alpha},
+        {"weight_cap", options.weight_cap}}},
+      {"identities", identities},
+      {"skipped", skipped},
+      {"samples", manifest_samples}};
+  samples.commit(written);
+  labels.commit(written);
+  weights.commit(written);
+  write_file_atomic(out / "manifest.json", manifest.dump(1) + "\n");
+  if (!args.preview.empty() && !preview[0].empty()) {
+    write_png(args.preview, grid(preview));
+    spdlog::info("preview: {} (top: originals; bottom: protected samples mapped back to pixels, "
+                 "missing channels zeroed, contrast stretched)",
+                 args.preview);
+  }
+  spdlog::info("wrote {} protected samples ({} x {} x {}) to {}{}", written, c, n, n, out.string(),
+               skipped.empty() ? "" : fmt::format(", {} bad files skipped", skipped.size()));
+}
+
+}  // namespace
+
+void add_mask_command(CLI::App& app) {
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "mask", "Mask a dataset and export the protected samples (protected.npy, labels.npy, "
+              "weights.npy, manifest.json) for independent tools");
+  cmd->add_option("--config", args->config_file, "YAML config (omit for the defaults)");
+  cmd->add_option("--data", args->data,
+                  "Image folder, one subfolder per identity (default: data.root of the config; "
+                  "empty means the built-in synthetic faces)");
+  cmd->add_option("--out", args->out, "Output folder")->required();
+  cmd->add_option("--limit", args->limit, "Export at most N samples (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--preview", args->preview,
+                  "Also write a PNG grid: originals above what the protected samples look like");
+  cmd->add_option("overrides", args->overrides, "key=value config overrides, e.g. mask.k=4");
+  cmd->callback([args] { run_mask(*args); });
+}
+
+}  // namespace hymask::cli

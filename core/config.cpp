@@ -1,0 +1,212 @@
+#include "core/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <map>
+#include <sstream>
+#include <type_traits>
+
+#include "core/error.h"
+
+namespace hymask {
+namespace {
+
+std::string type_name(const std::string&) { return "a string"; }
+std::string type_name(int) { return "an integer"; }
+std::string type_name(uint64_t) { return "a non-negative integer"; }
+std::string type_name(double) { return "a number"; }
+std::string type_name(bool) { return "true or false"; }
+
+template <typename T>
+void assign(T& member, const YAML::Node& value, const std::string& key, const std::string& origin) {
+  if (!value.IsScalar())
+    throw ConfigError("key '" + key + "' in " + origin + ": expected " + type_name(member) +
+                      ", got a " + (value.IsMap() ? "map" : "list"));
+  try {
+    if constexpr (std::is_same_v<T, uint64_t>) {
+      if (!value.Scalar().empty() && value.Scalar()[0] == '-') throw YAML::BadConversion({});
+    }
+    member = value.as<T>();
+  } catch (const YAML::Exception&) {
+    throw ConfigError("key '" + key + "' in " + origin + ": expected " + type_name(member) +
+                      ", got '" + value.Scalar() + "'");
+  }
+}
+
+void flatten(const YAML::Node& node, const std::string& prefix,
+             std::vector<std::pair<std::string, YAML::Node>>& out) {
+  for (const auto& item : node) {
+    const std::string key = prefix.empty() ? item.first.Scalar() : prefix + "." + item.first.Scalar();
+    if (item.second.IsMap())
+      flatten(item.second, key, out);
+    else
+      out.emplace_back(key, item.second);
+  }
+}
+
+void set_key(Config& config, const std::string& key, const YAML::Node& value) {
+  bool found = false;
+  visit_config_fields(config, [&](const char* name, auto& member, const char*) {
+    if (key == name) {
+      assign(member, value, key, config.origin);
+      found = true;
+    }
+  });
+  if (!found) {
+    std::string section = key.substr(0, key.find('.'));
+    std::string known;
+    visit_config_fields(config, [&](const char* name, auto&, const char*) {
+      if (std::string(name).rfind(section + ".", 0) == 0) known += std::string(" ") + name;
+    });
+    throw ConfigError("unknown key '" + key + "' in " + config.origin +
+                      (known.empty() ? " (see `hymask config check` for every key)"
+                                     : " (known keys in '" + section + "':" + known + ")"));
+  }
+}
+
+void require(bool ok, const Config& config, const std::string& key, const std::string& what) {
+  if (!ok) throw ConfigError("key '" + key + "' in " + config.origin + ": " + what);
+}
+
+void validate(const Config& c) {
+  // Enumerations: reuse the parsers so there is one list of names.
+  auto check = [&](const std::string& key, auto&& parse) {
+    try {
+      parse();
+    } catch (const ConfigError& e) {
+      throw ConfigError("key '" + key + "' in " + c.origin + ": " + e.what());
+    }
+  };
+  check("data.on_bad_file", [&] { parse_bad_file_policy(c.data.on_bad_file); });
+  check("data.color", [&] { parse_color_mode(c.data.color); });
+  check("mask.method", [&] { parse_method(c.mask.method); });
+  check("mask.weights", [&] { parse_weight_scheme(c.mask.weights); });
+  check("mask.drop_level", [&] { kept_channels_for_drop_level(c.mask.drop_level); });
+  static const char* kSplits[] = {"all", "orl-train", "orl-test", "lfw5-train", "lfw5-aux"};
+  bool split_ok = false;
+  for (const char* s : kSplits) split_ok |= c.data.split == s;
+  require(split_ok, c, "data.split",
+          "must be all, orl-train, orl-test, lfw5-train or lfw5-aux, not '" + c.data.split + "'");
+  require(c.data.image_size >= 8 && c.data.image_size <= 1024, c, "data.image_size",
+          "must be in 8..1024");
+  require(c.data.crop >= 0, c, "data.crop", "must be >= 0");
+  require(c.data.threads >= 1 && c.data.threads <= 256, c, "data.threads", "must be in 1..256");
+  require(c.data.prefetch >= 1 && c.data.prefetch <= 256, c, "data.prefetch", "must be in 1..256");
+  require(c.data.synthetic_identities >= 2, c, "data.synthetic_identities", "must be >= 2");
+  require(c.data.synthetic_images_per_identity >= 1, c, "data.synthetic_images_per_identity",
+          "must be >= 1");
+  const int u = c.mask.upsample;
+  require(u == 1 || u == 2 || u == 4 || u == 8, c, "mask.upsample", "must be 1, 2, 4 or 8");
+  require((c.data.image_size * u) % 8 == 0 && c.data.image_size * u >= 24, c, "mask.upsample",
+          "data.image_size x mask.upsample must be a multiple of 8 and at least 24");
+  require(c.mask.k >= 1 && c.mask.k <= 16, c, "mask.k", "must be in 1..16");
+  require(c.mask.dirichlet_alpha > 0, c, "mask.dirichlet_alpha", "must be positive");
+  require(c.mask.weight_cap <= 1.0 && c.mask.weight_cap * c.mask.k >= 1.0 - 1e-9, c,
+          "mask.weight_cap", "must lie in [1/k, 1]");
+  require(c.mask.channel_subset >= 0, c, "mask.channel_subset", "must be >= 0");
+  require(c.train.batch_size >= 1 && c.train.batch_size <= 65536, c, "train.batch_size",
+          "must be in 1..65536");
+}
+
+std::string scalar_to_yaml(const std::string& v) {
+  YAML::Emitter out;
+  out << YAML::DoubleQuoted << v;
+  return out.c_str();
+}
+std::string scalar_to_yaml(bool v) { return v ? "true" : "false"; }
+template <typename T>
+std::string scalar_to_yaml(const T& v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
+}  // namespace
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  Config config;
+  if (!path.empty()) {
+    config.origin = path;
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(path);
+    } catch (const YAML::BadFile&) {
+      throw ConfigError("cannot read config file " + path);
+    } catch (const YAML::ParserException& e) {
+      throw ConfigError("config file " + path + " is not valid YAML: " + e.what());
+    }
+    if (root.IsDefined() && !root.IsNull()) {
+      if (!root.IsMap()) throw ConfigError("config file " + path + " must be a map of keys");
+      std::vector<std::pair<std::string, YAML::Node>> flat;
+      flatten(root, "", flat);
+      for (const auto& [key, value] : flat) set_key(config, key, value);
+    }
+  }
+  const std::string file_origin = config.origin;
+  for (const std::string& item : overrides) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError("override '" + item + "' must look like key=value, e.g. mask.k=4");
+    config.origin = "the command line";
+    YAML::Node value;
+    try {
+      value = YAML::Load(item.substr(eq + 1));
+    } catch (const YAML::Exception&) {
+      value = YAML::Node(item.substr(eq + 1));
+    }
+    if (value.IsNull()) value = YAML::Node(std::string());
+    set_key(config, item.substr(0, eq), value);
+  }
+  config.origin = overrides.empty() ? file_origin : file_origin + " with command-line overrides";
+  validate(config);
+  return config;
+}
+
+std::string config_to_yaml(const Config& config, bool with_help) {
+  std::ostringstream out;
+  std::string section;
+  Config copy = config;
+  visit_config_fields(copy, [&](const char* name, auto& member, const char* help) {
+    std::string key = name;
+    const size_t dot = key.find('.');
+    std::string indent;
+    if (dot != std::string::npos) {
+      if (key.substr(0, dot) != section) {
+        section = key.substr(0, dot);
+        out << section << ":\n";
+      }
+      key = key.substr(dot + 1);
+      indent = "  ";
+    }
+    if (with_help) out << indent << "# " << help << "\n";
+    out << indent << key << ": " << scalar_to_yaml(member) << "\n";
+  });
+  return out.str();
+}
+
+MaskOptions mask_options(const Config& c) {
+  MaskOptions o;
+  o.method = parse_method(c.mask.method);
+  o.upsample = c.mask.upsample;
+  o.drop_level = c.mask.drop_level;
+  o.k = c.mask.k;
+  o.weights = parse_weight_scheme(c.mask.weights);
+  o.dirichlet_alpha = c.mask.dirichlet_alpha;
+  o.weight_cap = c.mask.weight_cap;
+  o.sign_flip = c.mask.sign_flip;
+  o.channel_subset = c.mask.channel_subset;
+  o.permute_channels = c.mask.permute_channels;
+  o.seed = c.seed;
+  return o;
+}
+
+PreprocessOptions preprocess_options(const Config& c) {
+  return {c.data.image_size, c.data.crop, parse_color_mode(c.data.color)};
+}
+
+SynthOptions synth_options(const Config& c) {
+  return {c.data.synthetic_identities, c.data.synthetic_images_per_identity, c.data.image_size,
+          c.seed};
+}
+
+}  // namespace hymask

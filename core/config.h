@@ -1,0 +1,113 @@
+// hymask's configuration: one YAML file, key=value overrides on the command line, and a table of
+// every key with its type, default and meaning (visit_config_fields), from which parsing,
+// validation, `hymask config check` and the key reference are all derived.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/dataset.h"
+#include "core/masking.h"
+#include "core/preprocess.h"
+#include "core/synth.h"
+
+namespace hymask {
+
+struct Config {
+  uint64_t seed = 1;
+  struct Data {
+    std::string root;  // empty: the built-in synthetic faces
+    std::string split = "all";
+    std::string pairs;
+    std::string on_bad_file = "skip";
+    int image_size = 112;
+    int crop = 0;
+    std::string color = "grey";
+    int threads = 2;
+    int prefetch = 4;
+    int synthetic_identities = 100;
+    int synthetic_images_per_identity = 20;
+  } data;
+  struct Mask {
+    std::string method = "mixup";
+    int upsample = 1;
+    int drop_level = 0;
+    int k = 2;
+    std::string weights = "dirichlet";
+    double dirichlet_alpha = 1.0;
+    double weight_cap = 1.0;
+    bool sign_flip = false;
+    int channel_subset = 0;
+    bool permute_channels = false;
+  } mask;
+  struct Train {
+    int batch_size = 64;
+  } train;
+
+  // Where the config came from, for messages ("<defaults>" when no file was given).
+  std::string origin = "<defaults>";
+};
+
+// Calls visit(key, member, help) for every key, in file order.
+template <typename Visitor>
+void visit_config_fields(Config& c, Visitor&& visit) {
+  visit("seed", c.seed, "Seed of every random draw: synthetic faces, masking, shuffling.");
+  visit("data.root", c.data.root,
+        "Image folder, one subfolder per identity (JPEG/PNG/PGM). Empty: built-in synthetic "
+        "faces.");
+  visit("data.split", c.data.split,
+        "Which samples to use: all | orl-train | orl-test (ORL-id protocol) | lfw5-train | "
+        "lfw5-aux (LFW-disjoint-5: training people / people with 1-4 images).");
+  visit("data.pairs", c.data.pairs,
+        "LFW pairs.txt for the lfw5 splits. Empty: pairs.txt beside data.root.");
+  visit("data.on_bad_file", c.data.on_bad_file,
+        "skip: skip unreadable or corrupt images, counted and reported; fail: stop at the first.");
+  visit("data.image_size", c.data.image_size, "Side S of the square face after preprocessing.");
+  visit("data.crop", c.data.crop,
+        "Side of the centred square cut from each source image before resizing; 0 = the largest.");
+  visit("data.color", c.data.color, "grey (1 plane) or ycbcr (3 planes).");
+  visit("data.threads", c.data.threads, "Threads decoding and masking ahead of the consumer.");
+  visit("data.prefetch", c.data.prefetch, "Batches prepared ahead of the consumer.");
+  visit("data.synthetic_identities", c.data.synthetic_identities,
+        "Identities of the synthetic dataset (when data.root is empty).");
+  visit("data.synthetic_images_per_identity", c.data.synthetic_images_per_identity,
+        "Images per synthetic identity.");
+  visit("mask.method", c.mask.method,
+        "none (raw pixels) | mask (channel masking, PPFR-FD-like) | instahide (pixel MixUp) | "
+        "mixup (frequency MixUp, fixed k) | adaptive (policy-chosen).");
+  visit("mask.upsample", c.mask.upsample,
+        "Bilinear upsampling u before the 8x8 block DCT: 1, 2, 4 or 8. u >= 2 is overcomplete and "
+        "linearly invertible (see README, privacy).");
+  visit("mask.drop_level", c.mask.drop_level,
+        "Drop every DCT channel with v + h <= t (t = 0: DC only; -1 keeps all).");
+  visit("mask.k", c.mask.k, "Samples mixed into each protected sample (mixup, instahide).");
+  visit("mask.weights", c.mask.weights,
+        "Mixing weights: dirichlet (Dirichlet(alpha)) or gaussian (|N(0,1)| normalised, "
+        "InstaHide).");
+  visit("mask.dirichlet_alpha", c.mask.dirichlet_alpha, "Concentration of the Dirichlet weights.");
+  visit("mask.weight_cap", c.mask.weight_cap, "Largest allowed mixing weight, in [1/k, 1].");
+  visit("mask.sign_flip", c.mask.sign_flip,
+        "Flip the sign of each coefficient at random (secret, per sample).");
+  visit("mask.channel_subset", c.mask.channel_subset,
+        "If > 0, each sample keeps only this many randomly chosen channels (PartialFace-like).");
+  visit("mask.permute_channels", c.mask.permute_channels,
+        "Store channels in a secret random order fixed for the run.");
+  visit("train.batch_size", c.train.batch_size,
+        "Samples per batch; mixing partners come from the same batch.");
+}
+
+// Loads `path` (empty: defaults only), then applies "key=value" overrides, then validates.
+// Throws ConfigError naming the key and the file for unknown keys, wrong types and bad values.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// The resolved configuration as YAML, every key present, with its meaning as a comment.
+std::string config_to_yaml(const Config& config, bool with_help = true);
+
+// Derived settings.
+MaskOptions mask_options(const Config& config);
+PreprocessOptions preprocess_options(const Config& config);
+SynthOptions synth_options(const Config& config);
+
+}  // namespace hymask

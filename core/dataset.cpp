@@ -1,0 +1,128 @@
+#include "core/dataset.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "core/error.h"
+#include "core/files.h"
+
+namespace hymask {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool has_image_extension(const fs::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".pgm" || ext == ".ppm" ||
+         ext == ".pnm";
+}
+
+std::vector<fs::path> sorted_children(const fs::path& dir, bool directories) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code type_ec;
+    if (it->is_directory(type_ec) == directories) out.push_back(it->path());
+  }
+  if (ec) throw DataError("cannot list " + dir.string() + ": " + ec.message());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Empty string when the file is a usable image, else the problem.
+std::string probe_problem(const fs::path& path, int min_side) {
+  try {
+    const ImageInfo info = probe_image(read_file(path), path.string());
+    if (info.width < min_side || info.height < min_side)
+      return path.string() + ": image is " + std::to_string(info.width) + "x" +
+             std::to_string(info.height) + ", smaller than the " + std::to_string(min_side) +
+             " px the preprocessing needs";
+    return {};
+  } catch (const DataError& e) {
+    return e.what();
+  }
+}
+
+}  // namespace
+
+BadFilePolicy parse_bad_file_policy(const std::string& name) {
+  if (name == "skip") return BadFilePolicy::kSkip;
+  if (name == "fail") return BadFilePolicy::kFail;
+  throw ConfigError("bad-file policy must be 'skip' or 'fail', not '" + name + "'");
+}
+
+std::shared_ptr<ImageFolderDataset> ImageFolderDataset::open(const fs::path& root,
+                                                             BadFilePolicy policy, int min_side,
+                                                             int threads) {
+  std::error_code ec;
+  if (!fs::exists(root, ec))
+    throw DataError("data folder " + root.string() +
+                    " does not exist (set data.root to a folder with one subfolder per identity)");
+  if (!fs::is_directory(root, ec))
+    throw DataError(root.string() + " is not a folder (data.root must be a folder with one "
+                                    "subfolder per identity)");
+  auto dataset = std::shared_ptr<ImageFolderDataset>(new ImageFolderDataset());
+  dataset->root_ = root;
+
+  struct Candidate {
+    fs::path path;
+    std::string identity;
+  };
+  std::vector<Candidate> candidates;
+  for (const fs::path& dir : sorted_children(root, true))
+    for (const fs::path& file : sorted_children(dir, false))
+      if (has_image_extension(file)) candidates.push_back({file, dir.filename().string()});
+
+  std::vector<std::string> problems(candidates.size());
+  std::atomic<size_t> next{0};
+  auto probe = [&] {
+    for (size_t i; (i = next++) < candidates.size();)
+      problems[i] = probe_problem(candidates[i].path, min_side);
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < std::max(1, threads); ++t) pool.emplace_back(probe);
+  probe();
+  for (auto& t : pool) t.join();
+
+  std::map<std::string, int> label_of;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (!problems[i].empty()) {
+      if (policy == BadFilePolicy::kFail)
+        throw DataError(problems[i] + " (set data.on_bad_file: skip to skip such files)");
+      dataset->skipped_.push_back(problems[i]);
+      continue;
+    }
+    auto [it, inserted] = label_of.emplace(candidates[i].identity, int(label_of.size()));
+    if (inserted) dataset->identities_.push_back(candidates[i].identity);
+    dataset->entries_.push_back({candidates[i].path, it->second});
+  }
+  if (dataset->entries_.empty())
+    throw DataError(
+        "data folder " + root.string() + " holds no usable image" +
+        (candidates.empty() ? std::string(" (expected one subfolder per identity holding .jpg, "
+                                          ".png or .pgm files)")
+                            : " (" + std::to_string(candidates.size()) +
+                                  " files were all bad; first: " + problems[0] + ")"));
+  return dataset;
+}
+
+Image ImageFolderDataset::load(size_t index) const { return read_image(entries_[index].path); }
+
+SubsetDataset::SubsetDataset(std::shared_ptr<const FaceDataset> base, std::vector<size_t> indices)
+    : base_(std::move(base)), indices_(std::move(indices)) {
+  std::map<int, int> renumber;
+  for (size_t i : indices_) {
+    HYMASK_CHECK(i < base_->size(), i, " >= ", base_->size());
+    renumber.emplace(base_->label(i), 0);
+  }
+  for (auto& [base_label, label] : renumber) {
+    label = int(base_label_.size());
+    base_label_.push_back(base_label);
+  }
+  for (size_t i : indices_) labels_.push_back(renumber[base_->label(i)]);
+}
+
+}  // namespace hymask

@@ -1,0 +1,206 @@
+#include "core/masking.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "core/error.h"
+#include "core/random.h"
+
+namespace hymask {
+
+Method parse_method(const std::string& name) {
+  if (name == "none") return Method::kNone;
+  if (name == "mask") return Method::kMask;
+  if (name == "instahide") return Method::kInstaHide;
+  if (name == "mixup") return Method::kMixup;
+  if (name == "adaptive") return Method::kAdaptive;
+  throw ConfigError("method must be one of none, mask, instahide, mixup, adaptive; not '" + name +
+                    "'");
+}
+
+std::string method_name(Method method) {
+  switch (method) {
+    case Method::kNone: return "none";
+    case Method::kMask: return "mask";
+    case Method::kInstaHide: return "instahide";
+    case Method::kMixup: return "mixup";
+    case Method::kAdaptive: return "adaptive";
+  }
+  return "?";
+}
+
+WeightScheme parse_weight_scheme(const std::string& name) {
+  if (name == "dirichlet") return WeightScheme::kDirichlet;
+  if (name == "gaussian") return WeightScheme::kGaussian;
+  throw ConfigError("mixing weights must be 'dirichlet' or 'gaussian', not '" + name + "'");
+}
+
+std::string weight_scheme_name(WeightScheme scheme) {
+  return scheme == WeightScheme::kDirichlet ? "dirichlet" : "gaussian";
+}
+
+Masker::Masker(const MaskOptions& options, int image_size, ColorMode color)
+    : options_(options), image_size_(image_size), planes_(color_planes(color)) {
+  if (options_.k < 1 || options_.k > 16) throw ConfigError("mask.k must be in 1..16");
+  if (options_.dirichlet_alpha <= 0) throw ConfigError("mask.dirichlet_alpha must be positive");
+  if (options_.weight_cap * options_.k < 1.0 - 1e-9 || options_.weight_cap > 1.0)
+    throw ConfigError("mask.weight_cap must lie in [1/k, 1]: k weights that sum to 1 cannot all "
+                      "stay under " + std::to_string(options_.weight_cap));
+  const Method m = options_.method;
+  if (m == Method::kNone || m == Method::kInstaHide) {
+    channels_ = planes_;
+    out_size_ = image_size;
+  } else {
+    transform_ = std::make_unique<BlockDct>(image_size, options_.upsample,
+                                            kept_channels_for_drop_level(options_.drop_level));
+    channels_ = planes_ * transform_->num_channels();
+    out_size_ = transform_->out_size();
+  }
+  if (options_.channel_subset < 0 || options_.channel_subset > channels_)
+    throw ConfigError("mask.channel_subset must be in 0.." + std::to_string(channels_));
+  permutation_.resize(channels_);
+  std::iota(permutation_.begin(), permutation_.end(), 0);
+  if (options_.permute_channels) {
+    Rng rng = Rng::stream(options_.seed, 0, 0, Purpose::kPermutation);
+    rng.shuffle(permutation_);
+  }
+}
+
+std::vector<int> Masker::channel_ids() const {
+  std::vector<int> ids;
+  if (!transform_) return ids;
+  for (int p = 0; p < planes_; ++p)
+    for (int c : transform_->channels()) ids.push_back(p * 64 + c);
+  return ids;
+}
+
+MixAction Masker::default_action() const {
+  const bool mixes = options_.method == Method::kMixup || options_.method == Method::kInstaHide ||
+                     options_.method == Method::kAdaptive;
+  return {mixes ? options_.k : 1, options_.weights, options_.drop_level};
+}
+
+void Masker::draw_mixture(int self, int batch, int k, WeightScheme scheme, uint64_t key,
+                          uint64_t step, int* members, float* weights) const {
+  const int mixed = std::min(k, batch);  // a batch smaller than k mixes what it has
+  std::vector<int> pool;
+  for (int j = 0; j < batch; ++j)
+    if (j != self) pool.push_back(j);
+  Rng partner_rng = Rng::stream(options_.seed, step, key, Purpose::kPartners);
+  for (int j = 0; j < mixed - 1; ++j)  // partial Fisher-Yates: mixed - 1 distinct partners
+    std::swap(pool[j], pool[j + partner_rng.below(pool.size() - j)]);
+
+  Rng weight_rng = Rng::stream(options_.seed, step, key, Purpose::kWeights);
+  std::vector<double> w(mixed);
+  double total = 0;
+  for (double& x : w) {
+    x = scheme == WeightScheme::kDirichlet ? weight_rng.gamma(options_.dirichlet_alpha)
+                                           : std::abs(weight_rng.normal());
+    total += x;
+  }
+  for (double& x : w) x = total > 0 ? x / total : 1.0 / mixed;
+  // Cap by water-filling: clip the largest weights to the cap, spread the excess over the rest.
+  const double cap = std::max(options_.weight_cap, 1.0 / mixed);
+  for (int round = 0; round < mixed; ++round) {
+    double excess = 0, free_mass = 0;
+    for (double x : w) (x > cap ? excess += x - cap : free_mass += x);
+    if (excess <= 1e-12) break;
+    for (double& x : w) x = x > cap ? cap : x + excess * (free_mass > 0 ? x / free_mass : 0);
+  }
+  std::vector<int> order(mixed);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return w[a] > w[b]; });
+  for (int j = 0; j < k; ++j) {
+    if (j < mixed) {
+      const int o = order[j];
+      members[j] = o == 0 ? self : pool[o - 1];
+      weights[j] = float(w[o]);
+    } else {  // padding for a short batch: the sample itself with weight 0
+      members[j] = self;
+      weights[j] = 0.0f;
+    }
+  }
+}
+
+void Masker::apply(const float* pixels, const std::vector<uint64_t>& keys, uint64_t step,
+                   const MixAction& action, MaskedBatch& out) const {
+  const int batch = int(keys.size());
+  const size_t sample = size_t(channels_) * out_size_ * out_size_;
+  const size_t pixel_sample = size_t(planes_) * image_size_ * image_size_;
+  if (action.k < 1) throw ConfigError("a mixture needs k >= 1");
+  if (action.drop_level < options_.drop_level)
+    throw ConfigError("an action cannot keep channels the masking already removed");
+
+  // Transform (or copy) every sample once; mixing is linear, so it happens afterwards.
+  std::vector<float> unmixed(sample * batch);
+  if (transform_)
+    transform_->forward(pixels, unmixed.data(), batch * planes_);
+  else
+    std::copy_n(pixels, pixel_sample * batch, unmixed.data());
+
+  out.batch = batch;
+  out.k = action.k;
+  out.channels = channels_;
+  out.size = out_size_;
+  out.data.assign(sample * batch, 0.0f);
+  out.members.assign(size_t(batch) * action.k, 0);
+  out.weights.assign(size_t(batch) * action.k, 0.0f);
+
+  // Channels zeroed by an action's higher drop level (positions in the unpermuted order).
+  std::vector<char> zeroed(channels_, 0);
+  if (transform_ && action.drop_level > options_.drop_level) {
+    const std::vector<int> ids = channel_ids();
+    for (int c = 0; c < channels_; ++c)
+      zeroed[c] = (ids[c] % 64) / 8 + (ids[c] % 64) % 8 <= action.drop_level;
+  }
+  const size_t plane = size_t(out_size_) * out_size_;
+  std::vector<char> subset(channels_);
+  for (int i = 0; i < batch; ++i) {
+    int* members = out.members.data() + size_t(i) * action.k;
+    float* weights = out.weights.data() + size_t(i) * action.k;
+    draw_mixture(i, batch, action.k, action.weights, keys[i], step, members, weights);
+    if (options_.channel_subset > 0) {  // PartialFace-style random channel subset
+      std::vector<int> all(channels_);
+      std::iota(all.begin(), all.end(), 0);
+      Rng rng = Rng::stream(options_.seed, step, keys[i], Purpose::kChannels);
+      rng.shuffle(all);
+      std::fill(subset.begin(), subset.end(), 0);
+      for (int j = 0; j < options_.channel_subset; ++j) subset[all[j]] = 1;
+    }
+    float* dst = out.data.data() + sample * i;
+    for (int c = 0; c < channels_; ++c) {
+      const int source_channel = permutation_[c];
+      if (zeroed[source_channel] || (options_.channel_subset > 0 && !subset[source_channel]))
+        continue;
+      float* d = dst + c * plane;
+      for (int j = 0; j < action.k; ++j) {
+        const float w = weights[j];
+        if (w == 0.0f) continue;
+        const float* s = unmixed.data() + sample * members[j] + source_channel * plane;
+        for (size_t e = 0; e < plane; ++e) d[e] += w * s[e];
+      }
+    }
+    if (options_.sign_flip) {
+      Rng rng = Rng::stream(options_.seed, step, keys[i], Purpose::kSigns);
+      for (size_t e = 0; e < sample; e += 64) {
+        const uint64_t bits = rng.next();
+        for (size_t b = 0; b < 64 && e + b < sample; ++b)
+          if (bits >> b & 1) dst[e + b] = -dst[e + b];
+      }
+    }
+  }
+}
+
+void Masker::to_pixels(const float* sample, float* out) const {
+  const size_t pixel_plane = size_t(image_size_) * image_size_;
+  if (!transform_) {
+    std::copy_n(sample, planes_ * pixel_plane, out);
+    return;
+  }
+  const size_t per_plane = transform_->plane_out_size();
+  std::vector<double> coeffs(sample, sample + per_plane * planes_), image(planes_ * pixel_plane);
+  transform_->inverse(coeffs.data(), image.data(), planes_);
+  std::copy(image.begin(), image.end(), out);
+}
+
+}  // namespace hymask

@@ -1,0 +1,99 @@
+// Steps 3-4 of the masking method (DESIGN.md): channel masking and frequency MixUp, plus the
+// baselines (raw pixels, InstaHide-style pixel MixUp), behind one class.
+//
+// A batch of centred pixels (batch x planes x S x S) becomes a batch of protected samples
+// (batch x C x n x n). For the frequency methods C = planes x kept channels and n = S*u/8; for
+// the pixel methods C = planes and n = S. Sample i is mixed with k - 1 partners drawn from the same
+// batch; its constituents and weights are reported in descending weight order, and its loss is
+// sum_j weight_j * L(f(x_mix), label(member_j)).
+//
+// Every random draw comes from Rng::stream(seed, step, key(i), purpose) where key(i) is a stable id
+// of the sample (its dataset index): the same seed, step and samples give the same bytes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/block_dct.h"
+#include "core/preprocess.h"
+
+namespace hymask {
+
+enum class Method { kNone, kMask, kInstaHide, kMixup, kAdaptive };
+Method parse_method(const std::string& name);  // none | mask | instahide | mixup | adaptive
+std::string method_name(Method method);
+
+enum class WeightScheme { kDirichlet, kGaussian };
+WeightScheme parse_weight_scheme(const std::string& name);  // dirichlet | gaussian
+std::string weight_scheme_name(WeightScheme scheme);
+
+struct MaskOptions {
+  Method method = Method::kMixup;
+  int upsample = 1;
+  int drop_level = 0;  // channels with v + h <= drop_level are removed
+  int k = 2;           // samples per mixture (mixup, instahide)
+  WeightScheme weights = WeightScheme::kDirichlet;
+  double dirichlet_alpha = 1.0;
+  double weight_cap = 1.0;     // no weight above this (1 = no cap)
+  bool sign_flip = false;      // a secret random sign per coefficient
+  int channel_subset = 0;      // > 0: each sample keeps only this many random channels
+  bool permute_channels = false;  // a secret channel order, fixed for the run
+  uint64_t seed = 1;
+};
+
+// The choice made for one batch: fixed by the options, or sampled by the policy (adaptive).
+struct MixAction {
+  int k = 1;
+  WeightScheme weights = WeightScheme::kDirichlet;
+  int drop_level = 0;  // >= the options' level: extra channels are zeroed, the shape stays
+};
+
+struct MaskedBatch {
+  int batch = 0;
+  int k = 0;
+  int channels = 0;
+  int size = 0;
+  std::vector<float> data;     // batch x channels x size x size
+  std::vector<int> members;    // batch x k: positions in the input batch, by descending weight
+  std::vector<float> weights;  // batch x k, each row on the simplex
+  size_t sample_size() const { return size_t(channels) * size * size; }
+};
+
+class Masker {
+ public:
+  Masker(const MaskOptions& options, int image_size, ColorMode color);
+
+  const MaskOptions& options() const { return options_; }
+  bool frequency_domain() const { return transform_ != nullptr; }
+  int channels() const { return channels_; }
+  int out_size() const { return out_size_; }
+  int planes() const { return planes_; }
+  // Kept channel ids, component * 64 + (8v + h), in increasing order (frequency methods).
+  std::vector<int> channel_ids() const;
+  MixAction default_action() const;
+
+  // pixels: batch x planes x S x S; keys: one stable id per sample.
+  void apply(const float* pixels, const std::vector<uint64_t>& keys, uint64_t step,
+             const MixAction& action, MaskedBatch& out) const;
+
+  // What a protected sample looks like in pixels: the inverse transform with the missing channels
+  // zeroed (secret signs and permutation are not undone). out: planes x S x S.
+  void to_pixels(const float* sample, float* out) const;
+
+  // Draws the mixture of one sample: writes k members (positions) and weights, sorted.
+  void draw_mixture(int self, int batch, int k, WeightScheme scheme, uint64_t key, uint64_t step,
+                    int* members, float* weights) const;
+
+ private:
+  MaskOptions options_;
+  int image_size_;
+  int planes_;
+  int channels_;
+  int out_size_;
+  std::unique_ptr<BlockDct> transform_;
+  std::vector<int> permutation_;  // output channel c holds channel permutation_[c]
+};
+
+}  // namespace hymask

@@ -1,0 +1,132 @@
+#include "core/preprocess.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/error.h"
+
+namespace hymask {
+namespace {
+
+// 1-D resampling weights: output o reads source [first[o], first[o] + taps) with `weights`.
+struct Resampler {
+  int taps = 0;
+  std::vector<int> first;
+  std::vector<float> weights;
+
+  Resampler(int in, int out) {
+    const double scale = double(in) / out;
+    const double support = std::max(scale, 1.0);
+    taps = int(std::ceil(support)) * 2 + 1;
+    first.resize(out);
+    weights.assign(size_t(out) * taps, 0.0f);
+    for (int o = 0; o < out; ++o) {
+      const double centre = (o + 0.5) * scale - 0.5;
+      const int lo = int(std::floor(centre - support)) + 1;
+      first[o] = std::clamp(lo, 0, std::max(0, in - taps));
+      double total = 0;
+      std::vector<double> w(taps, 0.0);
+      for (int s = lo; s < lo + taps; ++s) {
+        const double wt = std::max(0.0, 1.0 - std::abs((s - centre) / support));
+        const int src = std::clamp(s, 0, in - 1);  // replicate edges
+        const int slot = std::clamp(src - first[o], 0, taps - 1);
+        w[slot] += wt;
+        total += wt;
+      }
+      for (int t = 0; t < taps; ++t) weights[size_t(o) * taps + t] = float(w[t] / total);
+    }
+  }
+};
+
+}  // namespace
+
+ColorMode parse_color_mode(const std::string& name) {
+  if (name == "grey" || name == "gray") return ColorMode::kGrey;
+  if (name == "ycbcr") return ColorMode::kYCbCr;
+  throw ConfigError("colour mode must be 'grey' or 'ycbcr', not '" + name + "'");
+}
+
+Image resize(const Image& image, int width, int height) {
+  const int c = image.channels;
+  if (image.width == width && image.height == height) return image;
+  const Resampler rx(image.width, width), ry(image.height, height);
+  // Horizontal pass into float rows, then vertical pass.
+  std::vector<float> tmp(size_t(image.height) * width * c);
+  for (int y = 0; y < image.height; ++y) {
+    const uint8_t* src = image.row(y);
+    float* dst = tmp.data() + size_t(y) * width * c;
+    for (int x = 0; x < width; ++x)
+      for (int ch = 0; ch < c; ++ch) {
+        float acc = 0;
+        for (int t = 0; t < rx.taps; ++t)
+          acc += rx.weights[size_t(x) * rx.taps + t] * src[(rx.first[x] + t) * c + ch];
+        dst[x * c + ch] = acc;
+      }
+  }
+  Image out(width, height, c);
+  for (int y = 0; y < height; ++y)
+    for (int i = 0; i < width * c; ++i) {
+      float acc = 0;
+      for (int t = 0; t < ry.taps; ++t)
+        acc += ry.weights[size_t(y) * ry.taps + t] * tmp[size_t(ry.first[y] + t) * width * c + i];
+      out.row(y)[i] = uint8_t(std::clamp(std::lround(acc), 0L, 255L));
+    }
+  return out;
+}
+
+void preprocess(const Image& image, const PreprocessOptions& options, float* out,
+                const std::string& name) {
+  const int side = options.crop > 0 ? options.crop : std::min(image.width, image.height);
+  if (image.width < side || image.height < side)
+    throw DataError(name + ": image is " + std::to_string(image.width) + "x" +
+                    std::to_string(image.height) + ", smaller than the configured crop of " +
+                    std::to_string(side) + " (lower data.crop, or remove the file)");
+  if (side < 8) throw DataError(name + ": image is too small (" + std::to_string(side) + " px)");
+  Image square(side, side, image.channels);
+  const int x0 = (image.width - side) / 2, y0 = (image.height - side) / 2;
+  for (int y = 0; y < side; ++y)
+    std::copy_n(image.row(y0 + y) + size_t(x0) * image.channels, size_t(side) * image.channels,
+                square.row(y));
+  const Image scaled = resize(square, options.size, options.size);
+  const size_t n = size_t(options.size) * options.size;
+  const uint8_t* p = scaled.pixels.data();
+  if (options.color == ColorMode::kGrey) {
+    for (size_t i = 0; i < n; ++i) {
+      const float g = scaled.channels == 1
+                          ? p[i]
+                          : 0.299f * p[3 * i] + 0.587f * p[3 * i + 1] + 0.114f * p[3 * i + 2];
+      out[i] = g - 128.0f;
+    }
+    return;
+  }
+  // JPEG's full-range YCbCr; centring makes the chroma planes zero-mean too.
+  for (size_t i = 0; i < n; ++i) {
+    const float r = scaled.channels == 1 ? p[i] : p[3 * i];
+    const float g = scaled.channels == 1 ? p[i] : p[3 * i + 1];
+    const float b = scaled.channels == 1 ? p[i] : p[3 * i + 2];
+    out[i] = 0.299f * r + 0.587f * g + 0.114f * b - 128.0f;
+    out[n + i] = -0.168736f * r - 0.331264f * g + 0.5f * b;
+    out[2 * n + i] = 0.5f * r - 0.418688f * g - 0.081312f * b;
+  }
+}
+
+Image planes_to_image(const float* planes, ColorMode mode, int size) {
+  const size_t n = size_t(size) * size;
+  auto to_byte = [](float v) { return uint8_t(std::clamp(std::lround(v), 0L, 255L)); };
+  if (mode == ColorMode::kGrey) {
+    Image out(size, size, 1);
+    for (size_t i = 0; i < n; ++i) out.pixels[i] = to_byte(planes[i] + 128.0f);
+    return out;
+  }
+  Image out(size, size, 3);
+  for (size_t i = 0; i < n; ++i) {
+    const float y = planes[i] + 128.0f, cb = planes[n + i], cr = planes[2 * n + i];
+    out.pixels[3 * i] = to_byte(y + 1.402f * cr);
+    out.pixels[3 * i + 1] = to_byte(y - 0.344136f * cb - 0.714136f * cr);
+    out.pixels[3 * i + 2] = to_byte(y + 1.772f * cb);
+  }
+  return out;
+}
+
+}  // namespace hymask
