@@ -99,13 +99,30 @@ void Masker::draw_mixture(int self, int batch, int k, WeightScheme scheme, uint6
     total += x;
   }
   for (double& x : w) x = total > 0 ? x / total : 1.0 / mixed;
-  // Cap by water-filling: clip the largest weights to the cap, spread the excess over the rest.
+  // Cap by water-filling: pin weights above the cap to it, rescale the others to fill the rest;
+  // repeat until none exceeds it (at most `mixed` rounds, each pins at least one more).
   const double cap = std::max(options_.weight_cap, 1.0 / mixed);
+  std::vector<char> pinned(mixed, 0);
   for (int round = 0; round < mixed; ++round) {
-    double excess = 0, free_mass = 0;
-    for (double x : w) (x > cap ? excess += x - cap : free_mass += x);
-    if (excess <= 1e-12) break;
-    for (double& x : w) x = x > cap ? cap : x + excess * (free_mass > 0 ? x / free_mass : 0);
+    int count = 0;
+    double free_mass = 0;
+    for (int j = 0; j < mixed; ++j) {
+      if (!pinned[j] && w[j] > cap) pinned[j] = 1;
+      if (pinned[j])
+        ++count;
+      else
+        free_mass += w[j];
+    }
+    bool over = false;
+    for (int j = 0; j < mixed; ++j) {
+      if (pinned[j]) {
+        w[j] = cap;
+      } else if (free_mass > 0) {
+        w[j] *= (1.0 - count * cap) / free_mass;
+        over |= w[j] > cap;
+      }
+    }
+    if (!over) break;
   }
   std::vector<int> order(mixed);
   std::iota(order.begin(), order.end(), 0);

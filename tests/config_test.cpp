@@ -1,0 +1,100 @@
+#include "core/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/error.h"
+#include "core/npy.h"
+#include "tests/test_util.h"
+
+namespace hymask {
+namespace {
+
+std::string write_yaml(const testing::TempDir& dir, const std::string& text) {
+  const std::string path = (dir.path() / "c.yaml").string();
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::string config_error(const std::string& path, const std::vector<std::string>& overrides = {}) {
+  try {
+    load_config(path, overrides);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, ReadsNestedKeysAndOverrides) {
+  testing::TempDir dir;
+  const std::string path =
+      write_yaml(dir, "seed: 9\nmask:\n  method: instahide\n  k: 4\ndata:\n  color: ycbcr\n");
+  const Config c = load_config(path, {"mask.k=3", "mask.sign_flip=true"});
+  EXPECT_EQ(c.seed, 9u);
+  EXPECT_EQ(c.mask.method, "instahide");
+  EXPECT_EQ(c.mask.k, 3);
+  EXPECT_TRUE(c.mask.sign_flip);
+  EXPECT_EQ(c.data.color, "ycbcr");
+  EXPECT_EQ(c.data.image_size, 112);  // default kept
+}
+
+TEST(Config, UnknownKeyIsAnErrorNamingKeyAndFile) {
+  testing::TempDir dir;
+  const std::string path = write_yaml(dir, "mask:\n  kk: 4\n");
+  const std::string e = config_error(path);
+  EXPECT_NE(e.find("unknown key 'mask.kk'"), std::string::npos) << e;
+  EXPECT_NE(e.find(path), std::string::npos) << e;
+  EXPECT_NE(e.find("mask.k"), std::string::npos) << "should list the known keys: " << e;
+}
+
+TEST(Config, IllTypedAndOutOfRangeValuesAreErrors) {
+  testing::TempDir dir;
+  std::string e = config_error(write_yaml(dir, "mask:\n  k: four\n"));
+  EXPECT_NE(e.find("key 'mask.k'"), std::string::npos) << e;
+  EXPECT_NE(e.find("expected an integer, got 'four'"), std::string::npos) << e;
+  e = config_error(write_yaml(dir, "mask:\n  upsample: 3\n"));
+  EXPECT_NE(e.find("mask.upsample"), std::string::npos) << e;
+  e = config_error(write_yaml(dir, "mask:\n  method: magic\n"));
+  EXPECT_NE(e.find("mask.method"), std::string::npos) << e;
+  e = config_error(write_yaml(dir, "seed: -1\n"));
+  EXPECT_NE(e.find("non-negative integer"), std::string::npos) << e;
+  e = config_error(write_yaml(dir, "data: 3\n"));
+  EXPECT_NE(e.find("unknown key 'data'"), std::string::npos) << e;
+  e = config_error("", {"mask.k"});
+  EXPECT_NE(e.find("key=value"), std::string::npos) << e;
+  e = config_error((dir.path() / "missing.yaml").string());
+  EXPECT_NE(e.find("cannot read config file"), std::string::npos) << e;
+  e = config_error(write_yaml(dir, "mask: [1, 2\n"));
+  EXPECT_NE(e.find("not valid YAML"), std::string::npos) << e;
+}
+
+TEST(Config, ResolvedYamlReadsBackToTheSameConfig) {
+  testing::TempDir dir;
+  const Config c = load_config("", {"mask.k=5", "data.root=/some/where", "mask.weight_cap=0.5"});
+  const std::string yaml = config_to_yaml(c);
+  EXPECT_NE(yaml.find("# Samples mixed"), std::string::npos);
+  const Config back = load_config(write_yaml(dir, yaml));
+  EXPECT_EQ(config_to_yaml(back, false), config_to_yaml(c, false));
+}
+
+TEST(Npy, HeaderIsAlignedAndShapeRewritable) {
+  const std::string h = npy_header("<f4", {3, 2});
+  EXPECT_EQ(h.size() % 64, 0u);
+  EXPECT_EQ(h.substr(1, 5), "NUMPY");
+  EXPECT_NE(h.find("'shape': (3, 2)"), std::string::npos) << h;
+  EXPECT_NE(npy_header("<i8", {7}).find("'shape': (7, )"), std::string::npos);
+
+  testing::TempDir dir;
+  NpyWriter writer(dir.path() / "a.npy", "<f4", {100, 2});
+  const float data[4] = {1, 2, 3, 4};
+  writer.write(data, sizeof(data));
+  writer.commit(2);  // only 2 of the 100 promised rows came
+  std::ifstream in(dir.path() / "a.npy", std::ios::binary);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(content.find("'shape': (2, 2)"), std::string::npos);
+  EXPECT_EQ(content.size(), h.size() + sizeof(data));
+}
+
+}  // namespace
+}  // namespace hymask

@@ -1,0 +1,184 @@
+#include "core/dataset.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/loader.h"
+#include "core/splits.h"
+#include "core/synth.h"
+#include "tests/test_util.h"
+
+namespace hymask {
+namespace {
+namespace fs = std::filesystem;
+
+void write_face(const fs::path& path, int size, uint8_t value) {
+  Image img(size, size, 1);
+  std::fill(img.pixels.begin(), img.pixels.end(), value);
+  write_png(path, img);
+}
+
+void write_bytes(const fs::path& path, const std::string& bytes) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// Two people, b before a on disk creation, plus a stray README at the top.
+fs::path make_folder(const testing::TempDir& dir) {
+  write_face(dir.path() / "bob" / "2.png", 32, 20);
+  write_face(dir.path() / "bob" / "1.png", 32, 10);
+  write_face(dir.path() / "alice" / "x.png", 32, 30);
+  write_bytes(dir.path() / "README", "not a face");
+  write_bytes(dir.path() / "alice" / "notes.txt", "ignored: not an image extension");
+  return dir.path();
+}
+
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ImageFolder, OrdersIdentitiesAndFilesByName) {
+  testing::TempDir dir;
+  auto ds = ImageFolderDataset::open(make_folder(dir), BadFilePolicy::kFail);
+  ASSERT_EQ(ds->size(), 3u);
+  EXPECT_EQ(ds->num_classes(), 2);
+  EXPECT_EQ(ds->identity(0), "alice");
+  EXPECT_EQ(ds->identity(1), "bob");
+  EXPECT_EQ(fs::path(ds->source(1)).filename(), "1.png");
+  EXPECT_EQ(ds->label(2), 1);
+  EXPECT_EQ(ds->load(2).pixels[0], 20);
+}
+
+TEST(ImageFolder, MissingAndEmptyFoldersAreClearErrors) {
+  testing::TempDir dir;
+  std::string e = message_of([&] { ImageFolderDataset::open(dir.path() / "nope", BadFilePolicy::kSkip); });
+  EXPECT_NE(e.find("does not exist"), std::string::npos) << e;
+  e = message_of([&] { ImageFolderDataset::open(dir.path(), BadFilePolicy::kSkip); });
+  EXPECT_NE(e.find("holds no usable image"), std::string::npos) << e;
+}
+
+TEST(ImageFolder, BadFilesAreSkippedAndCountedOrFatal) {
+  testing::TempDir dir;
+  make_folder(dir);
+  write_bytes(dir.path() / "carol" / "broken.jpg", "\xff\xd8\xff\xe0garbage");
+  write_face(dir.path() / "carol" / "tiny.png", 4, 0);
+  auto ds = ImageFolderDataset::open(dir.path(), BadFilePolicy::kSkip);
+  EXPECT_EQ(ds->size(), 3u);
+  ASSERT_EQ(ds->skipped().size(), 2u);
+  EXPECT_NE(ds->skipped()[0].find("corrupt"), std::string::npos) << ds->skipped()[0];
+  EXPECT_NE(ds->skipped()[0].find("broken.jpg: "), std::string::npos)
+      << ds->skipped()[0];
+  EXPECT_NE(ds->skipped()[1].find("tiny.png: image is 4x4, smaller than"), std::string::npos);
+  EXPECT_EQ(ds->num_classes(), 2);  // carol has no usable image
+
+  const std::string e =
+      message_of([&] { ImageFolderDataset::open(dir.path(), BadFilePolicy::kFail); });
+  EXPECT_NE(e.find("broken.jpg"), std::string::npos) << e;
+  EXPECT_NE(e.find("data.on_bad_file: skip"), std::string::npos) << e;
+}
+
+TEST(Loader, DeliversBatchesInOrderAndSkipsFilesThatGoBad) {
+  testing::TempDir dir;
+  for (int person = 0; person < 5; ++person)
+    for (int i = 0; i < 4; ++i)
+      write_face(dir.path() / ("p" + std::to_string(person)) / (std::to_string(i) + ".png"), 16,
+                 uint8_t(person * 40 + i));
+  auto ds = ImageFolderDataset::open(dir.path(), BadFilePolicy::kSkip);
+  // A file corrupted after the scan: the loader must skip it (policy skip) and say so.
+  write_bytes(dir.path() / "p2" / "1.png", "\x89PNG\r\n\x1a\n broken");
+  std::vector<size_t> order;
+  for (size_t i = 0; i < ds->size(); ++i) order.push_back(ds->size() - 1 - i);
+  const PreprocessOptions pre{8, 0, ColorMode::kGrey};
+  BatchLoader loader(ds, order, 3, pre, BadFilePolicy::kSkip, 3, 2);
+  EXPECT_EQ(loader.num_batches(), 7u);
+  std::vector<uint64_t> seen;
+  size_t skipped = 0;
+  while (auto batch = loader.next()) {
+    for (size_t i = 0; i < batch->size(); ++i) {
+      seen.push_back(batch->keys[i]);
+      const uint8_t value = ds->load(batch->keys[i]).pixels[0];
+      EXPECT_FLOAT_EQ(batch->pixels[i * 64], value - 128.0f);
+    }
+    skipped += batch->skipped.size();
+  }
+  EXPECT_EQ(skipped, 1u);
+  std::vector<uint64_t> expected;
+  for (size_t i : order)
+    if (ds->source(i).find("p2/1.png") == std::string::npos) expected.push_back(i);
+  EXPECT_EQ(seen, expected);
+
+  BatchLoader strict(ds, order, 3, pre, BadFilePolicy::kFail, 2, 2);
+  EXPECT_THROW(
+      {
+        while (strict.next()) {
+        }
+      },
+      DataError);
+}
+
+TEST(Synthetic, IsDeterministicAndVaries) {
+  const SyntheticFaces a({5, 3, 48, 7}), b({5, 3, 48, 7}), other_seed({5, 3, 48, 8});
+  EXPECT_EQ(a.size(), 15u);
+  EXPECT_EQ(a.label(7), 2);
+  EXPECT_EQ(a.load(7).pixels, b.load(7).pixels);
+  EXPECT_NE(a.load(7).pixels, other_seed.load(7).pixels);
+  EXPECT_NE(a.load(6).pixels, a.load(7).pixels);
+  EXPECT_EQ(a.load(0).width, 48);
+}
+
+TEST(Synthetic, WritesAnImageFolderThatReadsBack) {
+  testing::TempDir dir;
+  const SyntheticFaces faces({3, 2, 32, 1});
+  write_synthetic_faces(faces, dir.path(), 2);
+  auto ds = ImageFolderDataset::open(dir.path(), BadFilePolicy::kFail);
+  ASSERT_EQ(ds->size(), 6u);
+  EXPECT_EQ(ds->identity(2), "id_0002");
+  EXPECT_EQ(ds->load(5).pixels, faces.load(5).pixels);
+}
+
+TEST(Splits, OrlIdHasTheDocumentedCounts) {
+  HYMASK_REQUIRE_DATA(orl, "orl");
+  auto ds = ImageFolderDataset::open(orl, BadFilePolicy::kFail);
+  EXPECT_EQ(ds->num_classes(), 40);
+  const Split split = orl_id_split(*ds);
+  EXPECT_EQ(split.train.size(), 280u);
+  EXPECT_EQ(split.test.size(), 120u);
+  const Image face = ds->load(0);
+  EXPECT_EQ(face.width, 92);
+  EXPECT_EQ(face.height, 112);
+}
+
+TEST(Splits, LfwDisjoint5HasTheDocumentedCounts) {
+  HYMASK_REQUIRE_DATA(lfw, "lfw/lfw-deepfunneled");
+  const std::vector<LfwPair> pairs = read_lfw_pairs(lfw.parent_path() / "pairs.txt");
+  ASSERT_EQ(pairs.size(), 6000u);
+  EXPECT_EQ(pairs[0].fold, 0);
+  EXPECT_EQ(pairs[5999].fold, 9);
+  EXPECT_TRUE(pairs[0].same);
+  EXPECT_FALSE(pairs[300].same);
+  auto ds = ImageFolderDataset::open(lfw, BadFilePolicy::kFail, 8, 2);
+  EXPECT_EQ(ds->size(), 13233u);
+  const LfwDisjointSplit split = lfw_disjoint_split(*ds, pairs);
+  EXPECT_EQ(split.train_people.size(), 423u);
+  EXPECT_EQ(split.train.size(), 5985u);
+  EXPECT_EQ(split.test.size(), 4241u);
+  size_t same = 0;
+  for (const LfwPair& p : split.test) same += p.same;
+  EXPECT_EQ(same, 1626u);
+  EXPECT_EQ(split.test.size() - same, 2615u);
+  for (const LfwPair& p : split.test) {
+    EXPECT_TRUE(fs::exists(lfw_image_path(lfw, p.name1, p.image1)));
+    EXPECT_TRUE(fs::exists(lfw_image_path(lfw, p.name2, p.image2)));
+  }
+}
+
+}  // namespace
+}  // namespace hymask

@@ -1,0 +1,201 @@
+#include "core/masking.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+#include <set>
+
+#include "core/error.h"
+#include "core/random.h"
+
+namespace hymask {
+namespace {
+
+constexpr int kSize = 16;
+
+std::vector<float> random_pixels(int batch, int planes, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> x(size_t(batch) * planes * kSize * kSize);
+  for (float& v : x) v = float(rng.uniform(-128, 128));
+  return x;
+}
+
+std::vector<uint64_t> keys(int batch) {
+  std::vector<uint64_t> k(batch);
+  std::iota(k.begin(), k.end(), 1000);
+  return k;
+}
+
+MaskOptions mixup(int k, WeightScheme scheme = WeightScheme::kDirichlet) {
+  MaskOptions o;
+  o.method = Method::kMixup;
+  o.upsample = 2;
+  o.drop_level = 1;
+  o.k = k;
+  o.weights = scheme;
+  o.seed = 42;
+  return o;
+}
+
+TEST(Masking, WeightsLieOnTheSimplexSortedAndCapped) {
+  for (WeightScheme scheme : {WeightScheme::kDirichlet, WeightScheme::kGaussian}) {
+    MaskOptions o = mixup(4, scheme);
+    o.weight_cap = 0.4;
+    const Masker masker(o, kSize, ColorMode::kGrey);
+    const int batch = 32;
+    MaskedBatch out;
+    masker.apply(random_pixels(batch, 1, 1).data(), keys(batch), 3, masker.default_action(), out);
+    ASSERT_EQ(out.k, 4);
+    for (int i = 0; i < batch; ++i) {
+      double sum = 0;
+      std::set<int> members;
+      for (int j = 0; j < 4; ++j) {
+        const float w = out.weights[i * 4 + j];
+        EXPECT_GE(w, 0.0f);
+        EXPECT_LE(w, 0.4f + 1e-6f);
+        if (j > 0) {
+          EXPECT_LE(w, out.weights[i * 4 + j - 1]);
+        }
+        sum += w;
+        members.insert(out.members[i * 4 + j]);
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-6);
+      EXPECT_EQ(members.size(), 4u) << "constituents must be distinct";
+      EXPECT_TRUE(members.count(i)) << "the sample itself is a constituent";
+    }
+  }
+}
+
+TEST(Masking, MixtureIsTheWeightedSumOfTheTransformedConstituents) {
+  const Masker masker(mixup(3), kSize, ColorMode::kYCbCr);
+  const int batch = 6;
+  const std::vector<float> pixels = random_pixels(batch, 3, 2);
+  MaskedBatch out;
+  masker.apply(pixels.data(), keys(batch), 0, masker.default_action(), out);
+  // Reference: transform each sample in float64, then mix with the reported weights.
+  const BlockDct dct(kSize, 2, kept_channels_for_drop_level(1));
+  const size_t sample = out.sample_size();
+  ASSERT_EQ(sample, 3 * dct.plane_out_size());
+  std::vector<double> transformed(sample * batch);
+  const std::vector<double> pixels_d(pixels.begin(), pixels.end());
+  dct.forward(pixels_d.data(), transformed.data(), batch * 3);
+  double worst = 0;
+  for (int i = 0; i < batch; ++i)
+    for (size_t e = 0; e < sample; ++e) {
+      double expected = 0;
+      for (int j = 0; j < 3; ++j)
+        expected += out.weights[i * 3 + j] * transformed[sample * out.members[i * 3 + j] + e];
+      worst = std::max(worst, std::abs(expected - out.data[sample * i + e]));
+    }
+  EXPECT_LT(worst, 1e-3);  // float32 accumulation of values up to ~1e3
+}
+
+TEST(Masking, SameSeedStepAndSamplesGiveTheSameBytes) {
+  const Masker masker(mixup(2), kSize, ColorMode::kGrey);
+  const std::vector<float> pixels = random_pixels(8, 1, 3);
+  MaskedBatch a, b, c;
+  masker.apply(pixels.data(), keys(8), 5, masker.default_action(), a);
+  masker.apply(pixels.data(), keys(8), 5, masker.default_action(), b);
+  masker.apply(pixels.data(), keys(8), 6, masker.default_action(), c);
+  EXPECT_EQ(a.data, b.data);
+  EXPECT_EQ(a.weights, b.weights);
+  EXPECT_EQ(a.members, b.members);
+  EXPECT_NE(a.weights, c.weights);
+}
+
+TEST(Masking, ActionDropLevelZeroesExactlyTheIntendedChannels) {
+  MaskOptions o = mixup(1);
+  o.method = Method::kMask;
+  o.drop_level = 0;
+  const Masker masker(o, kSize, ColorMode::kGrey);
+  const std::vector<int> ids = masker.channel_ids();
+  ASSERT_EQ(ids.size(), 63u);
+  MaskedBatch out;
+  MixAction action = masker.default_action();
+  EXPECT_EQ(action.k, 1);
+  action.drop_level = 3;
+  masker.apply(random_pixels(2, 1, 4).data(), keys(2), 0, action, out);
+  const size_t plane = size_t(out.size) * out.size;
+  for (size_t c = 0; c < ids.size(); ++c) {
+    double energy = 0;
+    for (size_t e = 0; e < plane; ++e) energy += std::abs(out.data[c * plane + e]);
+    const int v = ids[c] / 8, h = ids[c] % 8;
+    if (v + h <= 3)
+      EXPECT_EQ(energy, 0.0) << "channel " << ids[c] << " should be dropped";
+    else
+      EXPECT_GT(energy, 0.0) << "channel " << ids[c] << " should be kept";
+  }
+  action.drop_level = -1;
+  EXPECT_THROW(masker.apply(random_pixels(2, 1, 4).data(), keys(2), 0, action, out), ConfigError);
+}
+
+TEST(Masking, SignFlipAndSubsetKeepMagnitudesOrZero) {
+  MaskOptions plain = mixup(2), secret = mixup(2);
+  secret.sign_flip = true;
+  secret.channel_subset = 10;
+  const Masker a(plain, kSize, ColorMode::kGrey), b(secret, kSize, ColorMode::kGrey);
+  const std::vector<float> pixels = random_pixels(4, 1, 5);
+  MaskedBatch pa, pb;
+  a.apply(pixels.data(), keys(4), 1, a.default_action(), pa);
+  b.apply(pixels.data(), keys(4), 1, b.default_action(), pb);
+  const size_t plane = size_t(pa.size) * pa.size;
+  size_t flipped = 0;
+  for (int i = 0; i < 4; ++i) {
+    int kept_channels = 0;
+    for (int c = 0; c < pa.channels; ++c) {
+      const float* x = pa.data.data() + pa.sample_size() * i + c * plane;
+      const float* y = pb.data.data() + pb.sample_size() * i + c * plane;
+      bool zero = true;
+      for (size_t e = 0; e < plane; ++e) zero &= y[e] == 0.0f;
+      if (zero) continue;
+      ++kept_channels;
+      for (size_t e = 0; e < plane; ++e) {
+        EXPECT_EQ(std::abs(x[e]), std::abs(y[e]));
+        flipped += x[e] != y[e];
+      }
+    }
+    EXPECT_EQ(kept_channels, 10);
+  }
+  EXPECT_GT(flipped, 100u);
+}
+
+TEST(Masking, PixelMethodsKeepTheImageShape) {
+  MaskOptions o = mixup(4, WeightScheme::kGaussian);
+  o.method = Method::kInstaHide;
+  const Masker masker(o, kSize, ColorMode::kGrey);
+  EXPECT_FALSE(masker.frequency_domain());
+  EXPECT_EQ(masker.channels(), 1);
+  EXPECT_EQ(masker.out_size(), kSize);
+  const std::vector<float> pixels = random_pixels(5, 1, 6);
+  MaskedBatch out;
+  masker.apply(pixels.data(), keys(5), 0, masker.default_action(), out);
+  const size_t n = kSize * kSize;
+  for (size_t e = 0; e < n; e += 17) {
+    double expected = 0;
+    for (int j = 0; j < 4; ++j) expected += out.weights[j] * pixels[out.members[j] * n + e];
+    EXPECT_NEAR(out.data[e], expected, 1e-3);
+  }
+}
+
+TEST(Masking, ShortBatchesPadWithZeroWeights) {
+  const Masker masker(mixup(4), kSize, ColorMode::kGrey);
+  MaskedBatch out;
+  masker.apply(random_pixels(2, 1, 7).data(), keys(2), 0, masker.default_action(), out);
+  ASSERT_EQ(out.k, 4);
+  EXPECT_EQ(out.weights[2], 0.0f);
+  EXPECT_EQ(out.weights[3], 0.0f);
+  EXPECT_NEAR(out.weights[0] + out.weights[1], 1.0f, 1e-6);
+}
+
+TEST(Masking, RejectsImpossibleOptions) {
+  MaskOptions o = mixup(4);
+  o.weight_cap = 0.2;  // 4 weights under 0.2 cannot sum to 1
+  EXPECT_THROW(Masker(o, kSize, ColorMode::kGrey), ConfigError);
+  o = mixup(2);
+  o.upsample = 3;
+  EXPECT_THROW(Masker(o, kSize, ColorMode::kGrey), ConfigError);
+}
+
+}  // namespace
+}  // namespace hymask

@@ -1,0 +1,42 @@
+// Helpers shared by the tests: temporary folders and the location of ../shared/data.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace hymask::testing {
+
+// A fresh folder under the system temp dir, removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "hymask-test-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// ../shared/data (or $HYMASK_DATA_DIR); empty when absent.
+inline std::filesystem::path shared_data(const std::string& sub) {
+  const char* env = std::getenv("HYMASK_DATA_DIR");
+  const std::filesystem::path root = env ? env : HYMASK_DATA_DIR;
+  const std::filesystem::path path = root / sub;
+  return std::filesystem::exists(path) ? path : std::filesystem::path();
+}
+
+}  // namespace hymask::testing
+
+#define HYMASK_REQUIRE_DATA(var, sub)                                                  \
+  const std::filesystem::path var = ::hymask::testing::shared_data(sub);               \
+  if (var.empty()) GTEST_SKIP() << "shared data " << sub << " is absent (expected in " \
+                                << HYMASK_DATA_DIR << " or $HYMASK_DATA_DIR)"
