@@ -1,0 +1,133 @@
+// Masking throughput on one core: the fused separable block DCT against (a) the naive float64
+// reference (upsample, unfold, DCT by definition: the test oracle) and (b) a straightforward float
+// implementation (materialised upsampled image, then a separable 8x8 DCT per block), and against
+// the memory-write bound: output bytes per image / measured single-core copy bandwidth.
+//
+// Usage: build/bin/bench_masking [--size 112] [--planes 3]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/block_dct.h"
+#include "core/random.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Best of 3 rounds of at least `min_seconds` each: calls per second.
+double rate(const std::function<void()>& work, double min_seconds = 0.5) {
+  work();  // warm up
+  double best = 0;
+  for (int round = 0; round < 3; ++round) {
+    int calls = 0;
+    const auto start = Clock::now();
+    double elapsed = 0;
+    do {
+      work();
+      ++calls;
+      elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    } while (elapsed < min_seconds);
+    best = std::max(best, calls / elapsed);
+  }
+  return best;
+}
+
+// Unfused float baseline: bilinear upsampling into a buffer, then the 8x8 DCT of each block by
+// rows and columns (16 multiply-adds per coefficient).
+void unfused(const float* in, float* out, int size, int upsample, int planes,
+             std::vector<float>& up) {
+  const int big = size * upsample, n = big / 8;
+  up.resize(size_t(big) * big);
+  float basis[8][8];
+  for (int f = 0; f < 8; ++f)
+    for (int i = 0; i < 8; ++i)
+      basis[f][i] = float((f == 0 ? std::sqrt(1.0 / 8) : std::sqrt(2.0 / 8)) *
+                          std::cos(M_PI * (2 * i + 1) * f / 16.0));
+  for (int p = 0; p < planes; ++p) {
+    const float* x = in + size_t(p) * size * size;
+    for (int yy = 0; yy < big; ++yy) {
+      const float sy = std::max(0.0f, (yy + 0.5f) / upsample - 0.5f);
+      const int y0 = std::min(int(sy), size - 1), y1 = std::min(y0 + 1, size - 1);
+      const float wy = sy - y0;
+      for (int xx = 0; xx < big; ++xx) {
+        const float sx = std::max(0.0f, (xx + 0.5f) / upsample - 0.5f);
+        const int x0 = std::min(int(sx), size - 1), x1 = std::min(x0 + 1, size - 1);
+        const float wx = sx - x0;
+        up[size_t(yy) * big + xx] =
+            (1 - wy) * ((1 - wx) * x[y0 * size + x0] + wx * x[y0 * size + x1]) +
+            wy * ((1 - wx) * x[y1 * size + x0] + wx * x[y1 * size + x1]);
+      }
+    }
+    float* o = out + size_t(p) * 64 * n * n;
+    for (int by = 0; by < n; ++by)
+      for (int bx = 0; bx < n; ++bx) {
+        float rows[8][8];
+        for (int i = 0; i < 8; ++i)
+          for (int h = 0; h < 8; ++h) {
+            float acc = 0;
+            for (int j = 0; j < 8; ++j) acc += basis[h][j] * up[size_t(by * 8 + i) * big + bx * 8 + j];
+            rows[i][h] = acc;
+          }
+        for (int v = 0; v < 8; ++v)
+          for (int h = 0; h < 8; ++h) {
+            float acc = 0;
+            for (int i = 0; i < 8; ++i) acc += basis[v][i] * rows[i][h];
+            o[(size_t(v * 8 + h) * n + by) * n + bx] = acc;
+          }
+      }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int size = 112, planes = 3;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--size")) size = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--planes")) planes = std::atoi(argv[i + 1]);
+  }
+  // Single-core copy bandwidth on a buffer far larger than the caches.
+  const size_t copy_bytes = size_t(256) << 20;
+  std::vector<char> src(copy_bytes, 1), dst(copy_bytes, 0);
+  const double copies = rate([&] { std::memcpy(dst.data(), src.data(), copy_bytes); }, 1.0);
+  const double copy_bw = copies * copy_bytes;
+  std::printf("single-core memcpy bandwidth: %.2f GB/s\n", copy_bw / 1e9);
+  std::printf("image: %dx%d, %d planes (%d channels); one thread\n\n", size, size, planes,
+              planes * 64);
+  std::printf("%-3s %12s %12s %12s %10s %10s %12s %10s\n", "u", "naive img/s", "unfused img/s",
+              "fused img/s", "x naive", "x unfused", "bound img/s", "of bound");
+
+  hymask::Rng rng(1);
+  std::vector<float> image(size_t(planes) * size * size);
+  for (float& v : image) v = float(rng.uniform(-128, 128));
+  const std::vector<double> image_d(image.begin(), image.end());
+  std::vector<int> all(64);
+  for (int c = 0; c < 64; ++c) all[c] = c;
+  std::vector<float> scratch;
+  for (int u : {8, 2}) {
+    const hymask::BlockDct dct(size, u, all);
+    const size_t per_image = dct.plane_out_size() * planes;
+    // Outputs rotate through 256 MB so that they go to memory, as a stream of images does.
+    const size_t slots = std::max<size_t>(1, (size_t(256) << 20) / (per_image * sizeof(float)));
+    std::vector<float> ring(per_image * slots), out(per_image);
+    std::vector<double> out_d(per_image);
+    size_t slot = 0;
+    const double fused = rate([&] {
+      dct.forward(image.data(), ring.data() + per_image * slot, planes);
+      slot = (slot + 1) % slots;
+    });
+    const double naive = rate(
+        [&] { hymask::block_dct_reference(image_d.data(), out_d.data(), size, u, planes); }, 1.0);
+    const double plain = rate([&] { unfused(image.data(), out.data(), size, u, planes, scratch); });
+    const double bound = copy_bw / (per_image * sizeof(float));
+    std::printf("%-3d %12.1f %12.1f %12.1f %9.0fx %9.1fx %12.1f %9.0f%%\n", u, naive, plain,
+                fused, fused / naive, fused / plain, bound, 100 * fused / bound);
+  }
+  return 0;
+}
