@@ -20,7 +20,6 @@
 #include "core/loader.h"
 #include "core/masking.h"
 #include "core/npy.h"
-#include "core/random.h"
 
 namespace hymask::cli {
 namespace fs = std::filesystem;
@@ -79,10 +78,7 @@ void run_mask(const Args& args) {
   const PreprocessOptions preprocess = preprocess_options(config);
   const Masker masker(options, preprocess.size, preprocess.color);
   // The order of the first training epoch: mixing partners are other people, as in training.
-  std::vector<size_t> order(source.dataset->size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  Rng shuffle = Rng::stream(config.seed, 0, 0, Purpose::kShuffle);
-  shuffle.shuffle(order);
+  std::vector<size_t> order = epoch_order(source.dataset->size(), config.seed, 0);
   if (args.limit > 0 && size_t(args.limit) < order.size()) order.resize(size_t(args.limit));
   const int64_t total = int64_t(order.size());
 

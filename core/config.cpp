@@ -16,9 +16,22 @@ std::string type_name(int) { return "an integer"; }
 std::string type_name(uint64_t) { return "a non-negative integer"; }
 std::string type_name(double) { return "a number"; }
 std::string type_name(bool) { return "true or false"; }
+std::string type_name(const std::vector<int>&) { return "a list of integers"; }
 
 template <typename T>
 void assign(T& member, const YAML::Node& value, const std::string& key, const std::string& origin) {
+  if constexpr (std::is_same_v<T, std::vector<int>>) {
+    if (value.IsScalar() && value.Scalar().empty()) {
+      member.clear();
+      return;
+    }
+    try {
+      member = value.as<std::vector<int>>();
+      return;
+    } catch (const YAML::Exception&) {
+      throw ConfigError("key '" + key + "' in " + origin + ": expected a list of integers");
+    }
+  }
   if (!value.IsScalar())
     throw ConfigError("key '" + key + "' in " + origin + ": expected " + type_name(member) +
                       ", got a " + (value.IsMap() ? "map" : "list"));
@@ -37,7 +50,7 @@ void flatten(const YAML::Node& node, const std::string& prefix,
              std::vector<std::pair<std::string, YAML::Node>>& out) {
   for (const auto& item : node) {
     const std::string key = prefix.empty() ? item.first.Scalar() : prefix + "." + item.first.Scalar();
-    if (item.second.IsMap())
+    if (item.second.IsMap() && item.second.size() > 0)
       flatten(item.second, key, out);
     else
       out.emplace_back(key, item.second);
@@ -66,6 +79,11 @@ void set_key(Config& config, const std::string& key, const YAML::Node& value) {
 
 void require(bool ok, const Config& config, const std::string& key, const std::string& what) {
   if (!ok) throw ConfigError("key '" + key + "' in " + config.origin + ": " + what);
+}
+
+void nn_margin_check(const std::string& head) {
+  if (head != "arcface" && head != "cosface")
+    throw ConfigError("must be arcface or cosface, not '" + head + "'");
 }
 
 void validate(const Config& c) {
@@ -104,8 +122,38 @@ void validate(const Config& c) {
   require(c.mask.weight_cap <= 1.0 && c.mask.weight_cap * c.mask.k >= 1.0 - 1e-9, c,
           "mask.weight_cap", "must lie in [1/k, 1]");
   require(c.mask.channel_subset >= 0, c, "mask.channel_subset", "must be >= 0");
-  require(c.train.batch_size >= 1 && c.train.batch_size <= 65536, c, "train.batch_size",
-          "must be in 1..65536");
+  require(c.train.batch_size >= 2 && c.train.batch_size <= 65536, c, "train.batch_size",
+          "must be in 2..65536");
+  check("model.head", [&] { nn_margin_check(c.model.head); });
+  require(c.model.embedding >= 2, c, "model.embedding", "must be >= 2");
+  require(c.model.scale > 0, c, "model.scale", "must be positive");
+  require(c.model.margin >= 0 && c.model.margin < 1.5, c, "model.margin", "must be in [0, 1.5)");
+  require(c.train.epochs >= 1, c, "train.epochs", "must be >= 1");
+  require(c.train.stop_after >= 0, c, "train.stop_after", "must be >= 0");
+  require(c.train.lr > 0, c, "train.lr", "must be positive");
+  require(c.train.momentum >= 0 && c.train.momentum < 1, c, "train.momentum", "must be in [0, 1)");
+  require(c.train.weight_decay >= 0, c, "train.weight_decay", "must be >= 0");
+  require(c.train.warmup_epochs >= 0, c, "train.warmup_epochs", "must be >= 0");
+  require(c.train.schedule == "cosine" || c.train.schedule == "step", c, "train.schedule",
+          "must be cosine or step");
+  require(c.train.threads >= 1 && c.train.threads <= 256, c, "train.threads", "must be in 1..256");
+  require(c.train.checkpoint_every >= 0, c, "train.checkpoint_every", "must be >= 0");
+  require(c.train.log_every >= 1, c, "train.log_every", "must be >= 1");
+  require(c.policy.update_every >= 1, c, "policy.update_every", "must be >= 1");
+  require(c.policy.k_max >= 1 && c.policy.k_max <= 16, c, "policy.k_max", "must be in 1..16");
+  require(c.policy.drop_levels >= 1 && c.mask.drop_level + c.policy.drop_levels - 1 <= 13, c,
+          "policy.drop_levels", "must be >= 1 with mask.drop_level + policy.drop_levels - 1 <= 13");
+  require(c.policy.hidden >= 1, c, "policy.hidden", "must be >= 1");
+  require(c.policy.lr > 0, c, "policy.lr", "must be positive");
+  require(c.policy.entropy >= 0, c, "policy.entropy", "must be >= 0");
+  require(c.policy.baseline_momentum > 0 && c.policy.baseline_momentum <= 1, c,
+          "policy.baseline_momentum", "must be in (0, 1]");
+  require(c.policy.guard_floor >= 0 && c.policy.guard_floor <= 1, c, "policy.guard_floor",
+          "must be in [0, 1]");
+  require(c.policy.guard_every >= 1, c, "policy.guard_every", "must be >= 1");
+  require(c.policy.guard_samples >= 1, c, "policy.guard_samples", "must be >= 1");
+  require(c.eval.batch_size >= 1, c, "eval.batch_size", "must be >= 1");
+  require(c.eval.synthetic_probes >= 1, c, "eval.synthetic_probes", "must be >= 1");
 }
 
 std::string scalar_to_yaml(const std::string& v) {
@@ -114,32 +162,51 @@ std::string scalar_to_yaml(const std::string& v) {
   return out.c_str();
 }
 std::string scalar_to_yaml(bool v) { return v ? "true" : "false"; }
+std::string scalar_to_yaml(const std::vector<int>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
+  return out + "]";
+}
 template <typename T>
 std::string scalar_to_yaml(const T& v) {
   std::ostringstream out;
+  out.precision(15);  // round-trips the values people write, without float noise
   out << v;
   return out.str();
 }
 
+void apply_document(Config& config, const YAML::Node& root) {
+  if (!root.IsDefined() || root.IsNull()) return;
+  if (!root.IsMap()) throw ConfigError("config " + config.origin + " must be a map of keys");
+  std::vector<std::pair<std::string, YAML::Node>> flat;
+  flatten(root, "", flat);
+  for (const auto& [key, value] : flat) set_key(config, key, value);
+}
+
 }  // namespace
+
+Config config_from_yaml(const std::string& text, const std::string& origin) {
+  Config config;
+  config.origin = origin;
+  try {
+    apply_document(config, YAML::Load(text));
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError("config " + origin + " is not valid YAML: " + e.what());
+  }
+  validate(config);
+  return config;
+}
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   Config config;
   if (!path.empty()) {
     config.origin = path;
-    YAML::Node root;
     try {
-      root = YAML::LoadFile(path);
+      apply_document(config, YAML::LoadFile(path));
     } catch (const YAML::BadFile&) {
       throw ConfigError("cannot read config file " + path);
     } catch (const YAML::ParserException& e) {
       throw ConfigError("config file " + path + " is not valid YAML: " + e.what());
-    }
-    if (root.IsDefined() && !root.IsNull()) {
-      if (!root.IsMap()) throw ConfigError("config file " + path + " must be a map of keys");
-      std::vector<std::pair<std::string, YAML::Node>> flat;
-      flatten(root, "", flat);
-      for (const auto& [key, value] : flat) set_key(config, key, value);
     }
   }
   const std::string file_origin = config.origin;

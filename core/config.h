@@ -42,9 +42,44 @@ struct Config {
     int channel_subset = 0;
     bool permute_channels = false;
   } mask;
+  struct Model {
+    std::string backbone = "resnet-s";
+    int embedding = 512;
+    std::string head = "arcface";
+    double scale = 64.0;
+    double margin = 0.5;
+  } model;
   struct Train {
     int batch_size = 64;
+    int epochs = 10;
+    int stop_after = 0;
+    double lr = 0.1;
+    double momentum = 0.9;
+    double weight_decay = 5e-4;
+    double warmup_epochs = 1.0;
+    std::string schedule = "cosine";
+    std::vector<int> lr_steps;
+    int threads = 2;
+    int checkpoint_every = 200;
+    int log_every = 20;
   } train;
+  struct Policy {
+    int update_every = 16;
+    int k_max = 6;
+    int drop_levels = 4;
+    int hidden = 32;
+    double lr = 0.01;
+    double entropy = 0.01;
+    double baseline_momentum = 0.1;
+    double guard_floor = 0.0;
+    double guard_penalty = 10.0;
+    int guard_every = 50;
+    int guard_samples = 256;
+  } policy;
+  struct Eval {
+    int batch_size = 128;
+    int synthetic_probes = 3;
+  } eval;
 
   // Where the config came from, for messages ("<defaults>" when no file was given).
   std::string origin = "<defaults>";
@@ -94,13 +129,58 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "If > 0, each sample keeps only this many randomly chosen channels (PartialFace-like).");
   visit("mask.permute_channels", c.mask.permute_channels,
         "Store channels in a secret random order fixed for the run.");
+  visit("model.backbone", c.model.backbone,
+        "resnet-s (small, for CPU) | iresnet18 | iresnet50 (ArcFace's standard, for GPUs).");
+  visit("model.embedding", c.model.embedding, "Size of the face embedding.");
+  visit("model.head", c.model.head, "Margin head: arcface or cosface.");
+  visit("model.scale", c.model.scale, "Margin head scale s.");
+  visit("model.margin", c.model.margin, "Margin m (ArcFace: angular, radians; CosFace: cosine).");
   visit("train.batch_size", c.train.batch_size,
         "Samples per batch; mixing partners come from the same batch.");
+  visit("train.epochs", c.train.epochs, "Passes over the training data (sets the LR schedule).");
+  visit("train.stop_after", c.train.stop_after,
+        "Stop (with a checkpoint) after this many steps without changing the schedule; 0 = run "
+        "to the end. Resume later with --resume.");
+  visit("train.lr", c.train.lr, "Peak learning rate of SGD.");
+  visit("train.momentum", c.train.momentum, "SGD momentum.");
+  visit("train.weight_decay", c.train.weight_decay, "SGD weight decay.");
+  visit("train.warmup_epochs", c.train.warmup_epochs, "Linear LR warm-up length, in epochs.");
+  visit("train.schedule", c.train.schedule,
+        "cosine (to 0 at the end) or step (x0.1 at each epoch of train.lr_steps).");
+  visit("train.lr_steps", c.train.lr_steps, "Epochs at which the step schedule divides LR by 10.");
+  visit("train.threads", c.train.threads, "Threads for the model's tensor operations.");
+  visit("train.checkpoint_every", c.train.checkpoint_every,
+        "Write a checkpoint every N steps (and always at the end); 0 = only at the end.");
+  visit("train.log_every", c.train.log_every, "Progress line and metrics record every N steps.");
+  visit("policy.update_every", c.policy.update_every,
+        "R: REINFORCE update of the masking policy every R steps (adaptive).");
+  visit("policy.k_max", c.policy.k_max, "Largest k the policy may choose.");
+  visit("policy.drop_levels", c.policy.drop_levels,
+        "The policy chooses a drop level in mask.drop_level .. mask.drop_level + this - 1.");
+  visit("policy.hidden", c.policy.hidden, "Hidden units of the policy network.");
+  visit("policy.lr", c.policy.lr, "Adam learning rate of the policy.");
+  visit("policy.entropy", c.policy.entropy, "Entropy bonus weight (keeps exploring).");
+  visit("policy.baseline_momentum", c.policy.baseline_momentum,
+        "Momentum of the moving-average reward baseline.");
+  visit("policy.guard_floor", c.policy.guard_floor,
+        "Utility guard: penalise rewards when training accuracy on unmixed samples falls below "
+        "this (0 = off).");
+  visit("policy.guard_penalty", c.policy.guard_penalty,
+        "Reward penalty per unit of accuracy below the floor.");
+  visit("policy.guard_every", c.policy.guard_every, "Steps between utility-guard measurements.");
+  visit("policy.guard_samples", c.policy.guard_samples,
+        "Training samples the utility guard measures accuracy on.");
+  visit("eval.batch_size", c.eval.batch_size, "Batch size when computing embeddings.");
+  visit("eval.synthetic_probes", c.eval.synthetic_probes,
+        "Unseen images per identity used as probes when evaluating on synthetic faces.");
 }
 
 // Loads `path` (empty: defaults only), then applies "key=value" overrides, then validates.
 // Throws ConfigError naming the key and the file for unknown keys, wrong types and bad values.
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// Parses and validates a config held in memory; `origin` names it in messages.
+Config config_from_yaml(const std::string& text, const std::string& origin);
 
 // The resolved configuration as YAML, every key present, with its meaning as a comment.
 std::string config_to_yaml(const Config& config, bool with_help = true);

@@ -1,8 +1,17 @@
 #include "core/loader.h"
 
 #include "core/error.h"
+#include "core/random.h"
 
 namespace hymask {
+
+std::vector<size_t> epoch_order(size_t size, uint64_t seed, uint64_t epoch) {
+  std::vector<size_t> order(size);
+  for (size_t i = 0; i < size; ++i) order[i] = i;
+  Rng rng = Rng::stream(seed, epoch, 0, Purpose::kShuffle);
+  rng.shuffle(order);
+  return order;
+}
 
 BatchLoader::BatchLoader(std::shared_ptr<const FaceDataset> dataset, std::vector<size_t> order,
                          int batch_size, PreprocessOptions preprocess, BadFilePolicy policy,

@@ -30,6 +30,10 @@ struct Batch {
   size_t size() const { return keys.size(); }
 };
 
+// The sample order of one epoch: a seeded shuffle of 0..size-1, the same for every run with the
+// same seed (the mask command exports epoch 0's order).
+std::vector<size_t> epoch_order(size_t size, uint64_t seed, uint64_t epoch);
+
 class BatchLoader {
  public:
   using Prepare = std::function<void(Batch&)>;

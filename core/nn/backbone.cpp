@@ -1,0 +1,162 @@
+#include "core/nn/backbone.h"
+
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/container/functional.h>
+#include <torch/nn/modules/linear.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/error.h"
+
+namespace hymask::nn {
+namespace {
+
+namespace tnn = torch::nn;
+
+tnn::Conv2d conv3x3(int in, int out, int stride) {
+  return tnn::Conv2d(tnn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
+}
+
+// How many of `positions` downsampling points halve the input so it ends near `target`.
+std::vector<int> stride_plan(int size, int target, int positions) {
+  const int halvings =
+      std::clamp(int(std::lround(std::log2(std::max(1.0, double(size) / target)))), 0, positions);
+  std::vector<int> strides(positions, 1);
+  for (int i = 0; i < halvings; ++i) strides[i] = 2;  // early: cheaper later layers
+  return strides;
+}
+
+int output_size(int size, const std::vector<int>& strides) {
+  for (int s : strides) size = (size + s - 1) / s;  // 3x3, padding 1
+  return size;
+}
+
+// conv-BN-ReLU-conv-BN plus shortcut (He et al. 2016).
+class BasicBlockImpl : public tnn::Module {
+ public:
+  BasicBlockImpl(int in, int out, int stride)
+      : conv1(register_module("conv1", conv3x3(in, out, stride))),
+        bn1(register_module("bn1", tnn::BatchNorm2d(out))),
+        conv2(register_module("conv2", conv3x3(out, out, 1))),
+        bn2(register_module("bn2", tnn::BatchNorm2d(out))) {
+    if (stride != 1 || in != out)
+      shortcut = register_module(
+          "shortcut",
+          tnn::Sequential(tnn::Conv2d(tnn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
+                          tnn::BatchNorm2d(out)));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    torch::Tensor y = torch::relu(bn1(conv1(x)));
+    y = bn2(conv2(y));
+    return torch::relu(y + (shortcut ? shortcut->forward(x) : x));
+  }
+  tnn::Conv2d conv1;
+  tnn::BatchNorm2d bn1;
+  tnn::Conv2d conv2;
+  tnn::BatchNorm2d bn2;
+  tnn::Sequential shortcut{nullptr};
+};
+TORCH_MODULE(BasicBlock);
+
+// BN-conv-BN-PReLU-conv-BN plus shortcut: the IResNet block of ArcFace.
+class IBasicBlockImpl : public tnn::Module {
+ public:
+  IBasicBlockImpl(int in, int out, int stride)
+      : bn1(register_module("bn1", tnn::BatchNorm2d(tnn::BatchNormOptions(in).eps(1e-5)))),
+        conv1(register_module("conv1", conv3x3(in, out, 1))),
+        bn2(register_module("bn2", tnn::BatchNorm2d(tnn::BatchNormOptions(out).eps(1e-5)))),
+        prelu(register_module("prelu", tnn::PReLU(tnn::PReLUOptions().num_parameters(out)))),
+        conv2(register_module("conv2", conv3x3(out, out, stride))),
+        bn3(register_module("bn3", tnn::BatchNorm2d(tnn::BatchNormOptions(out).eps(1e-5)))) {
+    if (stride != 1 || in != out)
+      shortcut = register_module(
+          "shortcut",
+          tnn::Sequential(tnn::Conv2d(tnn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
+                          tnn::BatchNorm2d(out)));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    torch::Tensor y = bn3(conv2(prelu(bn2(conv1(bn1(x))))));
+    return y + (shortcut ? shortcut->forward(x) : x);
+  }
+  tnn::BatchNorm2d bn1;
+  tnn::Conv2d conv1;
+  tnn::BatchNorm2d bn2;
+  tnn::PReLU prelu;
+  tnn::Conv2d conv2;
+  tnn::BatchNorm2d bn3;
+  tnn::Sequential shortcut{nullptr};
+};
+TORCH_MODULE(IBasicBlock);
+
+// Stages of residual blocks, then BN, flatten, a linear map to the embedding, and a BN on it.
+class ResidualNet : public Backbone {
+ public:
+  ResidualNet(const BackboneOptions& o, bool improved, const std::vector<int>& depths,
+              const std::vector<int>& widths, int stem_width, int final_size) {
+    // Downsampling points: the stem (plain net only) and the first block of each stage.
+    const int positions = int(depths.size()) + (improved ? 0 : 1);
+    const std::vector<int> strides = stride_plan(o.in_size, final_size, positions);
+    int at = 0;
+    stem = register_module("stem", tnn::Sequential(conv3x3(o.in_channels, stem_width,
+                                                           improved ? 1 : strides[at++]),
+                                                   tnn::BatchNorm2d(stem_width)));
+    if (improved)
+      stem->push_back(tnn::PReLU(tnn::PReLUOptions().num_parameters(stem_width)));
+    else
+      stem->push_back(tnn::Functional([](torch::Tensor x) { return torch::relu(x); }));
+    int in = stem_width;
+    for (size_t s = 0; s < depths.size(); ++s) {
+      for (int b = 0; b < depths[s]; ++b) {
+        const int stride = b == 0 ? strides[at] : 1;
+        if (improved)
+          blocks->push_back(IBasicBlock(in, widths[s], stride));
+        else
+          blocks->push_back(BasicBlock(in, widths[s], stride));
+        in = widths[s];
+      }
+      ++at;
+    }
+    register_module("blocks", blocks);
+    const int side = output_size(o.in_size, strides);
+    bn = register_module("bn", tnn::BatchNorm2d(in));
+    fc = register_module("fc", tnn::Linear(in * side * side, o.embedding));
+    features = register_module("features", tnn::BatchNorm1d(o.embedding));
+  }
+
+  torch::Tensor forward(torch::Tensor x) override {
+    x = blocks->forward(stem->forward(x));
+    x = bn(x).flatten(1);
+    return features(fc(x));
+  }
+
+ private:
+  tnn::Sequential stem{nullptr};
+  tnn::Sequential blocks;
+  tnn::BatchNorm2d bn{nullptr};
+  tnn::Linear fc{nullptr};
+  tnn::BatchNorm1d features{nullptr};
+};
+
+}  // namespace
+
+std::shared_ptr<Backbone> make_backbone(const BackboneOptions& o) {
+  if (o.in_channels < 1 || o.in_size < 1 || o.embedding < 1)
+    throw ConfigError("backbone needs positive input channels, input size and embedding size");
+  if (o.name == "resnet-s")
+    return std::make_shared<ResidualNet>(o, false, std::vector<int>{1, 1, 1, 1},
+                                         std::vector<int>{32, 64, 128, 256}, 32, 4);
+  if (o.name == "iresnet18")
+    return std::make_shared<ResidualNet>(o, true, std::vector<int>{2, 2, 2, 2},
+                                         std::vector<int>{64, 128, 256, 512}, 64, 7);
+  if (o.name == "iresnet50")
+    return std::make_shared<ResidualNet>(o, true, std::vector<int>{3, 4, 14, 3},
+                                         std::vector<int>{64, 128, 256, 512}, 64, 7);
+  throw ConfigError("model.backbone must be resnet-s, iresnet18 or iresnet50, not '" + o.name +
+                    "'");
+}
+
+}  // namespace hymask::nn

@@ -1,0 +1,185 @@
+#include "core/nn/policy.h"
+
+#include <torch/nn/functional/activation.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/random.h"
+
+namespace hymask::nn {
+
+PolicyNetImpl::PolicyNetImpl(const PolicyOptions& o)
+    : categories{o.k_max, 2, o.drop_levels} {
+  if (o.k_max < 1 || o.k_max > 16) throw ConfigError("policy.k_max must be in 1..16");
+  if (o.drop_levels < 1 || o.base_drop_level + o.drop_levels - 1 > 13)
+    throw ConfigError("policy.drop_levels must be >= 1, and mask.drop_level + policy.drop_levels "
+                      "- 1 at most 13");
+  trunk = register_module("trunk", torch::nn::Linear(kStateSize, o.hidden));
+  for (int h = 0; h < kHeads; ++h) {
+    heads[h] = register_module("head" + std::to_string(h),
+                               torch::nn::Linear(o.hidden, categories[h]));
+    // Start uniform: zero output weights, so every action is tried early on.
+    torch::NoGradGuard no_grad;
+    heads[h]->weight.zero_();
+    heads[h]->bias.zero_();
+  }
+}
+
+std::array<torch::Tensor, kHeads> PolicyNetImpl::forward(const torch::Tensor& states) {
+  const torch::Tensor hidden = torch::tanh(trunk(states));
+  return {heads[0](hidden), heads[1](hidden), heads[2](hidden)};
+}
+
+void LossTracker::observe(double loss) {
+  if (!started_) {
+    mean_ = slow_ = last_ = loss;
+    square_ = loss * loss;
+    started_ = true;
+  }
+  mean_ += 0.1 * (loss - mean_);
+  square_ += 0.1 * (loss * loss - square_);
+  slow_ += 0.01 * (loss - slow_);
+  last_ = loss;
+}
+
+std::array<float, kStateSize> LossTracker::state(double progress) const {
+  const double spread = std::sqrt(std::max(0.0, square_ - mean_ * mean_));
+  // Losses are O(10) for margin heads: scale to O(1) for the network.
+  return {float(progress), float(mean_ / 10), float(spread / 10), float((mean_ - slow_) / 10),
+          float(last_ / 10), 1.0f};
+}
+
+void LossTracker::save(torch::serialize::OutputArchive& archive) const {
+  archive.write("tracker", torch::tensor({mean_, square_, slow_, last_, started_ ? 1.0 : 0.0},
+                                         torch::kFloat64));
+}
+
+void LossTracker::load(torch::serialize::InputArchive& archive) {
+  torch::Tensor t;
+  archive.read("tracker", t);
+  auto a = t.accessor<double, 1>();
+  mean_ = a[0], square_ = a[1], slow_ = a[2], last_ = a[3], started_ = a[4] != 0;
+}
+
+Policy::Policy(const PolicyOptions& options, uint64_t seed)
+    : options_(options), seed_(seed), net_(options) {
+  optimizer_ = std::make_unique<torch::optim::Adam>(net_->parameters(),
+                                                    torch::optim::AdamOptions(options.lr));
+}
+
+std::array<std::vector<float>, kHeads> Policy::probabilities(
+    const std::array<float, kStateSize>& state) const {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor s = torch::from_blob(const_cast<float*>(state.data()), {1, kStateSize},
+                                           torch::kFloat32)
+                              .to(net_->trunk_dtype());
+  const auto logits = const_cast<PolicyNetImpl&>(*net_).forward(s);
+  std::array<std::vector<float>, kHeads> out;
+  for (int h = 0; h < kHeads; ++h) {
+    const torch::Tensor p = torch::softmax(logits[h], 1).to(torch::kFloat32).contiguous();
+    out[h].assign(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+  }
+  return out;
+}
+
+ActionIndex Policy::sample(const std::array<float, kStateSize>& state, uint64_t step) const {
+  const auto probs = probabilities(state);
+  ActionIndex action{};
+  for (int h = 0; h < kHeads; ++h) {
+    Rng rng = Rng::stream(seed_, step, uint64_t(h), Purpose::kPolicy);
+    double u = rng.uniform(), cumulative = 0;
+    action[h] = int(probs[h].size()) - 1;
+    for (size_t c = 0; c < probs[h].size(); ++c) {
+      cumulative += probs[h][c];
+      if (u < cumulative) {
+        action[h] = int(c);
+        break;
+      }
+    }
+  }
+  return action;
+}
+
+MixAction Policy::to_mix_action(const ActionIndex& a) const {
+  return {a[0] + 1, a[1] == 0 ? WeightScheme::kDirichlet : WeightScheme::kGaussian,
+          options_.base_drop_level + a[2]};
+}
+
+torch::Tensor Policy::log_prob(const torch::Tensor& states, const torch::Tensor& actions) {
+  const auto logits = net_->forward(states);
+  torch::Tensor total = torch::zeros({states.size(0)}, states.options());
+  for (int h = 0; h < kHeads; ++h)
+    total = total + torch::log_softmax(logits[h], 1).gather(1, actions.select(1, h).view({-1, 1}))
+                        .squeeze(1);
+  return total;
+}
+
+double Policy::update(const std::vector<PolicyRecord>& records) {
+  if (records.empty()) return 0;
+  const int64_t n = int64_t(records.size());
+  std::vector<float> states;
+  std::vector<int64_t> actions;
+  double mean_reward = 0;
+  for (const PolicyRecord& r : records) {
+    states.insert(states.end(), r.state.begin(), r.state.end());
+    actions.insert(actions.end(), r.action.begin(), r.action.end());
+    mean_reward += r.reward / n;
+  }
+  if (!has_baseline_) {
+    baseline_ = mean_reward;
+    has_baseline_ = true;
+  }
+  std::vector<float> advantages;
+  double magnitude = 0;
+  for (const PolicyRecord& r : records) {
+    advantages.push_back(float(r.reward - baseline_));
+    magnitude += std::abs(r.reward - baseline_) / n;
+  }
+  scale_ += options_.baseline_momentum * (magnitude - scale_);
+  const auto dtype = net_->trunk_dtype();
+  const torch::Tensor s = torch::tensor(states).view({n, kStateSize}).to(dtype);
+  const torch::Tensor a = torch::tensor(actions).view({n, kHeads});
+  const torch::Tensor adv = torch::tensor(advantages).to(dtype) / std::max(scale_, 1e-8);
+
+  const auto logits = net_->forward(s);
+  torch::Tensor log_prob = torch::zeros({n}, s.options());
+  torch::Tensor entropy = torch::zeros({n}, s.options());
+  for (int h = 0; h < kHeads; ++h) {
+    const torch::Tensor lp = torch::log_softmax(logits[h], 1);
+    log_prob = log_prob + lp.gather(1, a.select(1, h).view({-1, 1})).squeeze(1);
+    entropy = entropy - (lp.exp() * lp).sum(1);
+  }
+  const torch::Tensor loss = -(adv * log_prob).mean() - options_.entropy * entropy.mean();
+  optimizer_->zero_grad();
+  loss.backward();
+  optimizer_->step();
+  baseline_ += options_.baseline_momentum * (mean_reward - baseline_);
+  ++version_;
+  return loss.item<double>();
+}
+
+void Policy::save(torch::serialize::OutputArchive& archive) const {
+  torch::serialize::OutputArchive net, optimizer;
+  net_->save(net);
+  optimizer_->save(optimizer);
+  archive.write("net", net);
+  archive.write("optimizer", optimizer);
+  archive.write("scalars", torch::tensor({double(version_), baseline_, scale_,
+                                          has_baseline_ ? 1.0 : 0.0},
+                                         torch::kFloat64));
+}
+
+void Policy::load(torch::serialize::InputArchive& archive) {
+  torch::serialize::InputArchive net, optimizer;
+  archive.read("net", net);
+  archive.read("optimizer", optimizer);
+  net_->load(net);
+  optimizer_->load(optimizer);
+  torch::Tensor scalars;
+  archive.read("scalars", scalars);
+  auto s = scalars.accessor<double, 1>();
+  version_ = uint64_t(s[0]), baseline_ = s[1], scale_ = s[2], has_baseline_ = s[3] != 0;
+}
+
+}  // namespace hymask::nn

@@ -1,0 +1,51 @@
+#include "worker/face_model.h"
+
+namespace hymask {
+
+FaceModel::FaceModel(const Config& config, const Masker& masker, int classes) {
+  nn::BackboneOptions b;
+  b.name = config.model.backbone;
+  b.in_channels = masker.channels();
+  b.in_size = masker.out_size();
+  b.embedding = config.model.embedding;
+  backbone = nn::make_backbone(b);
+  nn::MarginOptions m;
+  m.kind = nn::parse_margin_kind(config.model.head);
+  m.scale = config.model.scale;
+  m.margin = config.model.margin;
+  head = nn::MarginHead(config.model.embedding, classes, m);
+}
+
+std::vector<torch::Tensor> FaceModel::parameters() const {
+  std::vector<torch::Tensor> params = backbone->parameters();
+  for (const torch::Tensor& p : head->parameters()) params.push_back(p);
+  return params;
+}
+
+void FaceModel::train(bool on) {
+  backbone->train(on);
+  head->train(on);
+}
+
+void FaceModel::save(torch::serialize::OutputArchive& archive) const {
+  torch::serialize::OutputArchive b, h;
+  backbone->save(b);
+  head->save(h);
+  archive.write("backbone", b);
+  archive.write("head", h);
+}
+
+void FaceModel::load(torch::serialize::InputArchive& archive) {
+  torch::serialize::InputArchive b, h;
+  archive.read("backbone", b);
+  archive.read("head", h);
+  backbone->load(b);
+  head->load(h);
+}
+
+Masker make_masker(const Config& config) {
+  const PreprocessOptions pre = preprocess_options(config);
+  return Masker(mask_options(config), pre.size, pre.color);
+}
+
+}  // namespace hymask

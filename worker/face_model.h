@@ -1,0 +1,29 @@
+// The FR model of a run: backbone + margin head, built for the shape the masking produces.
+#pragma once
+
+#include <torch/serialize/archive.h>
+
+#include <memory>
+
+#include "core/config.h"
+#include "core/masking.h"
+#include "core/nn/backbone.h"
+#include "core/nn/margin.h"
+
+namespace hymask {
+
+struct FaceModel {
+  std::shared_ptr<nn::Backbone> backbone;
+  nn::MarginHead head{nullptr};
+
+  FaceModel(const Config& config, const Masker& masker, int classes);
+  std::vector<torch::Tensor> parameters() const;
+  void train(bool on);
+  void save(torch::serialize::OutputArchive& archive) const;
+  void load(torch::serialize::InputArchive& archive);
+};
+
+// The masker of a run (the method's transform and mixing settings).
+Masker make_masker(const Config& config);
+
+}  // namespace hymask

@@ -1,0 +1,385 @@
+#include "worker/trainer.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/serialize.h>
+#include <torch/utils.h>
+
+#include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/loader.h"
+
+namespace hymask {
+namespace fs = std::filesystem;
+
+namespace {
+
+torch::Tensor string_tensor(const std::string& text) {
+  return torch::from_blob(const_cast<char*>(text.data()), {int64_t(text.size())}, torch::kUInt8)
+      .clone();
+}
+
+std::string tensor_string(const torch::Tensor& t) {
+  const torch::Tensor c = t.contiguous();
+  return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), size_t(c.numel()));
+}
+
+// Keys that may differ between a run and its resumption: they change neither the data, the
+// model, nor the optimisation.
+bool resumable_key(const std::string& key) {
+  return key == "train.stop_after" || key == "train.log_every" ||
+         key == "train.checkpoint_every" || key == "data.threads" || key == "data.prefetch" ||
+         key == "train.threads";
+}
+
+// The first key whose value differs in a way that breaks exact resumption, or "".
+std::string resumable_difference(const Config& a, const Config& b) {
+  const std::string ya = config_to_yaml(a, false), yb = config_to_yaml(b, false);
+  std::istringstream la(ya), lb(yb);
+  std::string line_a, line_b, section;
+  while (std::getline(la, line_a) && std::getline(lb, line_b)) {
+    if (!line_a.empty() && line_a[0] != ' ') section = line_a.substr(0, line_a.find(':'));
+    if (line_a == line_b) continue;
+    std::string key = line_a.substr(0, line_a.find(':'));
+    key.erase(0, key.find_first_not_of(' '));
+    const std::string full = line_a[0] == ' ' ? section + "." + key : key;
+    if (!resumable_key(full)) return full;
+  }
+  return "";
+}
+
+std::string format_probabilities(const std::vector<float>& p) {
+  std::string out;
+  for (float v : p) out += fmt::format("{}{:.2f}", out.empty() ? "" : " ", v);
+  return out;
+}
+
+}  // namespace
+
+fs::path checkpoint_path(const fs::path& run_dir) { return run_dir / "checkpoint.pt"; }
+
+Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume)
+    : config_(config),
+      run_dir_(run_dir),
+      data_(open_data(config)),
+      masker_(make_masker(config)) {
+  torch::set_num_threads(config_.train.threads);
+  const int64_t n = int64_t(data_.dataset->size());
+  if (n < config_.train.batch_size)
+    throw ConfigError("train.batch_size " + std::to_string(config_.train.batch_size) +
+                      " is larger than the training set (" + std::to_string(n) + " images)");
+  steps_per_epoch_ = n / config_.train.batch_size;
+  total_steps_ = steps_per_epoch_ * config_.train.epochs;
+  torch::manual_seed(config_.seed);
+  model_ = std::make_unique<FaceModel>(config_, masker_, data_.dataset->num_classes());
+  optimizer_ = std::make_unique<torch::optim::SGD>(
+      model_->parameters(), torch::optim::SGDOptions(config_.train.lr)
+                                .momentum(config_.train.momentum)
+                                .weight_decay(config_.train.weight_decay));
+  if (parse_method(config_.mask.method) == Method::kAdaptive) {
+    nn::PolicyOptions p;
+    p.k_max = config_.policy.k_max;
+    p.base_drop_level = config_.mask.drop_level;
+    p.drop_levels = config_.policy.drop_levels;
+    p.hidden = config_.policy.hidden;
+    p.lr = config_.policy.lr;
+    p.entropy = config_.policy.entropy;
+    p.baseline_momentum = config_.policy.baseline_momentum;
+    policy_ = std::make_unique<nn::Policy>(p, config_.seed);
+  }
+  fs::create_directories(run_dir_);
+  if (resume) {
+    if (!fs::exists(checkpoint_path(run_dir_)))
+      throw Error("cannot resume: no checkpoint at " + checkpoint_path(run_dir_).string() +
+                  " (start without --resume)");
+    const std::string diff = resumable_difference(checkpoint_config(checkpoint_path(run_dir_)),
+                                                  config_);
+    if (!diff.empty())
+      throw ConfigError("cannot resume " + run_dir_.string() + ": key '" + diff +
+                        "' differs from the checkpoint's config (resume with the same config, "
+                        "or start a new run folder)");
+    load_checkpoint();
+  } else if (fs::exists(checkpoint_path(run_dir_))) {
+    throw Error(run_dir_.string() + " already holds a run (checkpoint.pt): continue it with "
+                                    "--resume, or choose another --out");
+  }
+  write_file_atomic(run_dir_ / "config.yaml", config_to_yaml(config_));
+  // Keep the metrics of the steps the checkpoint covers; later ones are recomputed.
+  std::vector<std::string> kept;
+  if (resume) {
+    std::ifstream old(run_dir_ / "metrics.jsonl");
+    for (std::string line; std::getline(old, line);) {
+      const auto record = nlohmann::json::parse(line, nullptr, false);
+      if (!record.is_discarded() && record.value("step", int64_t(0)) <= step_)
+        kept.push_back(line);
+    }
+  }
+  std::string text;
+  for (const std::string& line : kept) text += line + "\n";
+  write_file_atomic(run_dir_ / "metrics.jsonl", text);
+  metrics_.open(run_dir_ / "metrics.jsonl", std::ios::app);
+}
+
+Trainer::~Trainer() = default;
+
+double Trainer::learning_rate(int64_t step) const {
+  const double warmup = config_.train.warmup_epochs * steps_per_epoch_;
+  const double base = config_.train.lr;
+  if (step < warmup) return base * (step + 1) / warmup;
+  if (config_.train.schedule == "step") {
+    double lr = base;
+    for (int epoch : config_.train.lr_steps)
+      if (step >= int64_t(epoch) * steps_per_epoch_) lr *= 0.1;
+    return lr;
+  }
+  const double progress = (step - warmup) / std::max(1.0, total_steps_ - warmup);
+  return base * 0.5 * (1 + std::cos(M_PI * progress));
+}
+
+double Trainer::guard_accuracy() {
+  // Top-1 of the classifier on the first guard_samples training images, unmixed (k = 1).
+  const size_t count = std::min<size_t>(config_.policy.guard_samples, data_.dataset->size());
+  std::vector<size_t> order = epoch_order(data_.dataset->size(), config_.seed, 0);
+  order.resize(count);
+  BatchLoader loader(data_.dataset, order, int(count), preprocess_options(config_),
+                     parse_bad_file_policy(config_.data.on_bad_file), 1, 1);
+  std::optional<Batch> batch = loader.next();
+  if (!batch || batch->size() == 0) return 0;
+  MixAction action = masker_.default_action();
+  action.k = 1;
+  masker_.apply(batch->pixels.data(), batch->keys, 0, action, batch->masked);
+  torch::NoGradGuard no_grad;
+  model_->train(false);
+  const MaskedBatch& m = batch->masked;
+  const torch::Tensor x =
+      torch::from_blob(batch->masked.data.data(), {m.batch, m.channels, m.size, m.size});
+  const torch::Tensor predicted = model_->head->cosine(model_->backbone->forward(x)).argmax(1);
+  model_->train(true);
+  const torch::Tensor labels = torch::tensor(std::vector<int64_t>(batch->labels.begin(),
+                                                                  batch->labels.end()));
+  return predicted.eq(labels).to(torch::kFloat64).mean().item<double>();
+}
+
+TrainSummary Trainer::run(const std::atomic<bool>* stop) {
+  const int64_t batch_size = config_.train.batch_size;
+  const int64_t end = config_.train.stop_after > 0
+                          ? std::min<int64_t>(total_steps_, config_.train.stop_after)
+                          : total_steps_;
+  const bool adaptive = policy_ != nullptr;
+  const bool guarded = adaptive && config_.policy.guard_floor > 0;
+  double penalty = 0, loss_value = 0, window_images = 0;
+  auto window_start = std::chrono::steady_clock::now();
+  const PreprocessOptions pre = preprocess_options(config_);
+  const MixAction fixed = masker_.default_action();
+  spdlog::info("training: {}; method {}; {} steps ({} epochs of {}){}", data_.description,
+               config_.mask.method, total_steps_, config_.train.epochs, steps_per_epoch_,
+               step_ > 0 ? fmt::format(", resuming at step {}", step_) : "");
+  model_->train(true);
+  while (step_ < end) {
+    const int64_t epoch = step_ / steps_per_epoch_;
+    std::vector<size_t> order = epoch_order(data_.dataset->size(), config_.seed, uint64_t(epoch));
+    order.resize(size_t(steps_per_epoch_ * batch_size));  // whole batches only
+    order.erase(order.begin(), order.begin() + (step_ - epoch * steps_per_epoch_) * batch_size);
+    // Fixed methods mask ahead in the loader threads; the adaptive action depends on the policy
+    // of the moment, so it is drawn and applied here, at the step boundary.
+    BatchLoader::Prepare prepare;
+    if (!adaptive)
+      prepare = [this, fixed, first = step_](Batch& b) {
+        masker_.apply(b.pixels.data(), b.keys, uint64_t(first + int64_t(b.number)), fixed,
+                      b.masked);
+      };
+    BatchLoader loader(data_.dataset, order, int(batch_size), pre,
+                       parse_bad_file_policy(config_.data.on_bad_file), config_.data.threads,
+                       config_.data.prefetch, prepare);
+    while (step_ < end) {
+      std::optional<Batch> batch = loader.next();
+      if (!batch) break;
+      for (const std::string& problem : batch->skipped) spdlog::warn("skipped {}", problem);
+      if (batch->size() < 2) {  // every file of this batch was bad
+        ++step_;
+        continue;
+      }
+      const std::array<float, nn::kStateSize> state =
+          tracker_.state(double(step_) / std::max<int64_t>(1, total_steps_));
+      MixAction action = fixed;
+      nn::ActionIndex index{};
+      if (adaptive) {
+        index = policy_->sample(state, uint64_t(step_));
+        action = policy_->to_mix_action(index);
+        masker_.apply(batch->pixels.data(), batch->keys, uint64_t(step_), action, batch->masked);
+      }
+      MaskedBatch& m = batch->masked;
+      const torch::Tensor x = torch::from_blob(m.data.data(), {m.batch, m.channels, m.size, m.size});
+      std::vector<int64_t> member_labels(m.members.size());
+      for (size_t i = 0; i < m.members.size(); ++i) member_labels[i] = batch->labels[m.members[i]];
+      const torch::Tensor labels = torch::tensor(member_labels).view({m.batch, m.k});
+      const torch::Tensor weights = torch::from_blob(m.weights.data(), {m.batch, m.k});
+
+      const double lr = learning_rate(step_);
+      for (auto& group : optimizer_->param_groups())
+        static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+      optimizer_->zero_grad();
+      const torch::Tensor loss = model_->head->loss(model_->backbone->forward(x), labels, weights);
+      loss.backward();
+      optimizer_->step();
+      loss_value = loss.item<double>();
+      if (!std::isfinite(loss_value))
+        throw Error(fmt::format("the loss diverged at step {} (lr {:.4g}): lower train.lr or "
+                                "model.scale and start again",
+                                step_, lr));
+      tracker_.observe(loss_value);
+      if (adaptive) {
+        if (guarded && step_ % config_.policy.guard_every == 0)
+          penalty = config_.policy.guard_penalty *
+                    std::max(0.0, config_.policy.guard_floor - guard_accuracy());
+        pending_.push_back({policy_->version(), state, index, loss_value - penalty});
+        if (int64_t(pending_.size()) >= config_.policy.update_every) {
+          policy_->update(pending_);
+          pending_.clear();
+        }
+      }
+      ++step_;
+      window_images += m.batch;
+      if (step_ % config_.train.log_every == 0 || step_ == end) {
+        const auto now = std::chrono::steady_clock::now();
+        const double seconds = std::chrono::duration<double>(now - window_start).count();
+        log_progress(loss_value, window_images / std::max(seconds, 1e-9), action, state);
+        window_start = now;
+        window_images = 0;
+      }
+      if (config_.train.checkpoint_every > 0 && step_ % config_.train.checkpoint_every == 0)
+        save_checkpoint();
+      if (stop && stop->load()) {
+        save_checkpoint();
+        spdlog::info("stopped at step {}; checkpoint written, continue with --resume", step_);
+        return {step_, total_steps_, loss_value, false};
+      }
+    }
+  }
+  save_checkpoint();
+  return {step_, total_steps_, loss_value, step_ >= total_steps_};
+}
+
+void Trainer::log_progress(double loss, double images_per_second, const MixAction& action,
+                           const std::array<float, nn::kStateSize>& state) {
+  nlohmann::json record = {{"step", step_},
+                           {"epoch", double(step_) / steps_per_epoch_},
+                           {"loss", loss},
+                           {"lr", learning_rate(step_ - 1)},
+                           {"images_per_s", images_per_second}};
+  std::string actions;
+  if (policy_) {
+    const auto p = policy_->probabilities(state);
+    record["policy"] = {{"version", policy_->version()},
+                        {"baseline", policy_->baseline()},
+                        {"k", p[0]},
+                        {"weights", p[1]},
+                        {"drop_level", p[2]}};
+    actions = fmt::format("pi(k) [{}] pi(w) [{}] pi(t) [{}]", format_probabilities(p[0]),
+                          format_probabilities(p[1]), format_probabilities(p[2]));
+  } else {
+    actions = fmt::format("k={} {} t={}", action.k, weight_scheme_name(action.weights),
+                          action.drop_level);
+  }
+  metrics_ << record.dump() << "\n" << std::flush;
+  spdlog::info("step {}/{} epoch {:.2f} | {:.0f} img/s | loss {:.4f} | lr {:.4f} | {}", step_,
+               total_steps_, record["epoch"].get<double>(), images_per_second, loss,
+               record["lr"].get<double>(), actions);
+}
+
+void Trainer::save_checkpoint() {
+  torch::serialize::OutputArchive archive, model, optimizer;
+  archive.write("format", torch::tensor(int64_t(1)));
+  archive.write("step", torch::tensor(int64_t(step_)));
+  archive.write("config", string_tensor(config_to_yaml(config_, false)));
+  model_->save(model);
+  archive.write("model", model);
+  optimizer_->save(optimizer);
+  archive.write("optimizer", optimizer);
+  tracker_.save(archive);
+  if (policy_) {
+    torch::serialize::OutputArchive policy;
+    policy_->save(policy);
+    archive.write("policy", policy);
+    const int64_t p = int64_t(pending_.size());
+    std::vector<float> states;
+    std::vector<int64_t> actions, versions;
+    std::vector<double> rewards;
+    for (const auto& r : pending_) {
+      states.insert(states.end(), r.state.begin(), r.state.end());
+      actions.insert(actions.end(), r.action.begin(), r.action.end());
+      versions.push_back(int64_t(r.version));
+      rewards.push_back(r.reward);
+    }
+    archive.write("pending_states", torch::tensor(states).view({p, nn::kStateSize}));
+    archive.write("pending_actions", torch::tensor(actions).view({p, nn::kHeads}));
+    archive.write("pending_versions", torch::tensor(versions));
+    archive.write("pending_rewards", torch::tensor(rewards, torch::kFloat64));
+  }
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  write_file_atomic(checkpoint_path(run_dir_), bytes.str());
+}
+
+void Trainer::load_checkpoint() {
+  torch::serialize::InputArchive archive, model, optimizer;
+  archive.load_from(checkpoint_path(run_dir_).string());
+  torch::Tensor step;
+  archive.read("step", step);
+  step_ = step.item<int64_t>();
+  archive.read("model", model);
+  model_->load(model);
+  archive.read("optimizer", optimizer);
+  optimizer_->load(optimizer);
+  tracker_.load(archive);
+  if (policy_) {
+    torch::serialize::InputArchive policy;
+    archive.read("policy", policy);
+    policy_->load(policy);
+    torch::Tensor states, actions, versions, rewards;
+    archive.read("pending_states", states);
+    archive.read("pending_actions", actions);
+    archive.read("pending_versions", versions);
+    archive.read("pending_rewards", rewards);
+    pending_.clear();
+    for (int64_t i = 0; i < rewards.size(0); ++i) {
+      nn::PolicyRecord r;
+      r.version = uint64_t(versions[i].item<int64_t>());
+      for (int j = 0; j < nn::kStateSize; ++j) r.state[j] = states[i][j].item<float>();
+      for (int j = 0; j < nn::kHeads; ++j) r.action[j] = int(actions[i][j].item<int64_t>());
+      r.reward = rewards[i].item<double>();
+      pending_.push_back(r);
+    }
+  }
+}
+
+Config checkpoint_config(const fs::path& checkpoint) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(checkpoint.string());
+  } catch (const c10::Error& e) {
+    throw Error("cannot read checkpoint " + checkpoint.string() +
+                ": not a hymask checkpoint or damaged");
+  }
+  torch::Tensor text;
+  archive.read("config", text);
+  return config_from_yaml(tensor_string(text), checkpoint.string());
+}
+
+void load_checkpoint_model(const fs::path& checkpoint, FaceModel& model) {
+  torch::serialize::InputArchive archive, m;
+  try {
+    archive.load_from(checkpoint.string());
+    archive.read("model", m);
+    model.load(m);
+  } catch (const c10::Error& e) {
+    throw Error("cannot load the model of " + checkpoint.string() +
+                ": not a hymask checkpoint of this config (" + e.what_without_backtrace() + ")");
+  }
+}
+
+}  // namespace hymask

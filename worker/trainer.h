@@ -1,0 +1,83 @@
+// Single-process FR training with the masking method (local policy mode): the FR model learns
+// from masked, mixed samples while, for method `adaptive`, the policy learns from the batch losses
+// to choose harder masking. Checkpoints are atomic and resume exactly: the data order, masking and
+// policy sampling are pure functions of (seed, step), and the checkpoint holds everything else
+// (model, optimiser, policy and its optimiser, baseline, loss statistics, pending rewards).
+//
+// Run folder: config.yaml (resolved), checkpoint.pt, metrics.jsonl (one JSON record per log step).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <torch/optim/sgd.h>
+
+#include "core/config.h"
+#include "core/data_source.h"
+#include "core/masking.h"
+#include "core/nn/policy.h"
+#include "worker/face_model.h"
+
+namespace hymask {
+
+struct TrainSummary {
+  int64_t steps = 0;        // steps done in total (including before a resume)
+  int64_t total_steps = 0;  // steps of the whole schedule
+  double last_loss = 0;
+  bool finished = false;    // reached the end of the schedule
+};
+
+class Trainer {
+ public:
+  // With `resume`, continues from run_dir/checkpoint.pt (the config must match the one there,
+  // except for keys that do not change the result: see resumable_difference).
+  Trainer(const Config& config, const std::filesystem::path& run_dir, bool resume);
+  ~Trainer();
+
+  // Trains until the end of the schedule, train.stop_after, or *stop becoming true (then it
+  // checkpoints at the next step boundary).
+  TrainSummary run(const std::atomic<bool>* stop = nullptr);
+
+  FaceModel& model() { return *model_; }
+  const Masker& masker() const { return masker_; }
+  const DataSource& data() const { return data_; }
+  int64_t step() const { return step_; }
+
+ private:
+  void save_checkpoint();
+  void load_checkpoint();
+  double learning_rate(int64_t step) const;
+  double guard_accuracy();
+  void log_progress(double loss, double images_per_second, const MixAction& action,
+                    const std::array<float, nn::kStateSize>& state);
+
+  Config config_;
+  std::filesystem::path run_dir_;
+  DataSource data_;
+  Masker masker_;
+  std::unique_ptr<FaceModel> model_;
+  std::unique_ptr<torch::optim::SGD> optimizer_;
+  std::unique_ptr<nn::Policy> policy_;  // adaptive only
+  nn::LossTracker tracker_;
+  std::vector<nn::PolicyRecord> pending_;
+  int64_t step_ = 0;
+  int64_t steps_per_epoch_ = 0;
+  int64_t total_steps_ = 0;
+  std::ofstream metrics_;
+};
+
+// Path of the checkpoint in a run folder.
+std::filesystem::path checkpoint_path(const std::filesystem::path& run_dir);
+
+// The config a checkpoint was trained with.
+Config checkpoint_config(const std::filesystem::path& checkpoint);
+
+// Loads the model weights of a checkpoint into `model`.
+void load_checkpoint_model(const std::filesystem::path& checkpoint, FaceModel& model);
+
+}  // namespace hymask
