@@ -140,7 +140,7 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("train.epochs", c.train.epochs, "Passes over the training data (sets the LR schedule).");
   visit("train.stop_after", c.train.stop_after,
         "Stop (with a checkpoint) after this many steps without changing the schedule; 0 = run "
-        "to the end. Resume later with --resume.");
+        "to the end. Resume later with --resume (the run's config.yaml does not keep it).");
   visit("train.lr", c.train.lr, "Peak learning rate of SGD.");
   visit("train.momentum", c.train.momentum, "SGD momentum.");
   visit("train.weight_decay", c.train.weight_decay, "SGD weight decay.");

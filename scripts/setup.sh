@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  build-essential cmake ccache pkg-config
+  build-essential cmake ccache pkg-config libtorch-dev
   libspdlog-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
   libturbojpeg0-dev libpng-dev libgtest-dev
 )

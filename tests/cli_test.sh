@@ -35,5 +35,28 @@ out=$("$bin" mask --data "$work/nowhere" --out "$work/e" 2>&1); code=$?
 set -e
 [ $code -eq 1 ] || fail "missing data folder exited $code, not 1"
 echo "$out" | grep -q "does not exist" || fail "unclear message: $out"
-"$bin" config check | grep -q '^  method: "mixup"' || fail "config check does not print defaults"
+defaults=$("$bin" config check)
+echo "$defaults" | grep -q '^  method: "mixup"' || fail "config check does not print defaults"
+# train: stop part-way, resume, evaluate; SIGTERM stops with a checkpoint.
+tiny=(data.synthetic_identities=5 data.synthetic_images_per_identity=6 data.image_size=32
+      train.batch_size=6 train.epochs=6 model.embedding=32 model.scale=16 model.margin=0.2
+      train.log_every=1 mask.method=adaptive)
+"$bin" train --out "$work/run" "${tiny[@]}" train.stop_after=4 > "$work/log1" 2>&1
+grep -q "paused at step 4/30" "$work/log1" || fail "no pause message: $(cat "$work/log1")"
+"$bin" train --out "$work/run" --resume > "$work/log2" 2>&1 || fail "resume failed: $(cat "$work/log2")"
+grep -q "resuming at step 4" "$work/log2" || fail "did not resume at step 4"
+[ -s "$work/run/eval.json" ] || fail "no eval.json after training"
+"$bin" eval --checkpoint "$work/run/checkpoint.pt" > "$work/eval" || fail "eval failed"
+grep -q "synthetic-id" "$work/eval" || fail "eval printed no result"
+set +e
+"$bin" train --out "$work/run" "${tiny[@]}" > "$work/log3" 2>&1; code=$?
+set -e
+[ $code -eq 1 ] && grep -q "already holds a run" "$work/log3" || fail "overwrote a run (exit $code)"
+"$bin" train --out "$work/long" "${tiny[@]}" train.epochs=400 > "$work/log4" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q "step 3/" "$work/log4" && break; sleep 0.1; done
+kill -TERM $pid
+wait $pid || fail "SIGTERM exit code $?"
+grep -q "stopped at step" "$work/log4" || fail "no checkpoint on SIGTERM: $(tail -3 "$work/log4")"
+[ -s "$work/long/checkpoint.pt" ] || fail "SIGTERM left no checkpoint"
 echo "cli tests passed"

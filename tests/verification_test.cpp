@@ -21,7 +21,7 @@ TEST(Verification, PerfectSeparationScoresOne) {
     }
   const VerificationResult r = verify_pairs(scores, same, folds);
   EXPECT_DOUBLE_EQ(r.accuracy_mean, 1.0);
-  EXPECT_DOUBLE_EQ(r.accuracy_std, 0.0);
+  EXPECT_NEAR(r.accuracy_std, 0.0, 1e-12);
   EXPECT_DOUBLE_EQ(r.auc, 1.0);
   EXPECT_DOUBLE_EQ(r.tar_at_far, 1.0);
   EXPECT_EQ(r.fold_accuracy.size(), 10u);

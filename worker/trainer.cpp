@@ -107,7 +107,10 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume)
     throw Error(run_dir_.string() + " already holds a run (checkpoint.pt): continue it with "
                                     "--resume, or choose another --out");
   }
-  write_file_atomic(run_dir_ / "config.yaml", config_to_yaml(config_));
+  // The run's config, without the stop point: `--resume` then runs on to the end.
+  Config stored = config_;
+  stored.train.stop_after = 0;
+  write_file_atomic(run_dir_ / "config.yaml", config_to_yaml(stored));
   // Keep the metrics of the steps the checkpoint covers; later ones are recomputed.
   std::vector<std::string> kept;
   if (resume) {
