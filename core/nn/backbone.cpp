@@ -25,8 +25,10 @@ tnn::Conv2d conv3x3(int in, int out, int stride) {
 std::vector<int> stride_plan(int size, int target, int positions) {
   const int halvings =
       std::clamp(int(std::lround(std::log2(std::max(1.0, double(size) / target)))), 0, positions);
+  // Halve as late as possible: a small input (14 x 14 at u = 1) keeps its resolution through the
+  // early layers, where spatial detail matters most.
   std::vector<int> strides(positions, 1);
-  for (int i = 0; i < halvings; ++i) strides[i] = 2;  // early: cheaper later layers
+  for (int i = positions - halvings; i < positions; ++i) strides[i] = 2;
   return strides;
 }
 
