@@ -13,14 +13,16 @@ case "$protocol" in
   lfw) methods=("none" "mask" "adaptive") ;;
   *) echo "unknown protocol $protocol (orl or lfw)" >&2; exit 2 ;;
 esac
-bin=build/bin/hymask
+# Run a copy, so that rebuilding during the (long) runs cannot change the binary under them.
+mkdir -p "$runs"
+bin="$runs/hymask-$protocol"
+cp build/bin/hymask "$bin"
 for m in "${methods[@]}"; do
   read -r method extra <<< "$m"
   name="$protocol-$method$(echo "$extra" | grep -o 'mask.k=[0-9]*' | sed 's/mask.k=/-k/' || true)"
   dir="$runs/$name"
   if [ -f "$dir/eval.json" ]; then echo "$name: done already"; continue; fi
   rm -rf "$dir"
-  mkdir -p "$runs"
   start=$(date +%s)
   # shellcheck disable=SC2086
   "$bin" train --config "configs/$protocol.yaml" --out "$dir" mask.method="$method" $extra \

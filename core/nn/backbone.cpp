@@ -21,6 +21,12 @@ tnn::Conv2d conv3x3(int in, int out, int stride) {
   return tnn::Conv2d(tnn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
 }
 
+// The shortcut of a block that changes shape: 1x1 convolution and BN.
+tnn::Sequential projection(int in, int out, int stride) {
+  return tnn::Sequential(tnn::Conv2d(tnn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
+                         tnn::BatchNorm2d(out));
+}
+
 // How many of `positions` downsampling points halve the input so it ends near `target`.
 std::vector<int> stride_plan(int size, int target, int positions) {
   const int halvings =
@@ -45,11 +51,7 @@ class BasicBlockImpl : public tnn::Module {
         bn1(register_module("bn1", tnn::BatchNorm2d(out))),
         conv2(register_module("conv2", conv3x3(out, out, 1))),
         bn2(register_module("bn2", tnn::BatchNorm2d(out))) {
-    if (stride != 1 || in != out)
-      shortcut = register_module(
-          "shortcut",
-          tnn::Sequential(tnn::Conv2d(tnn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
-                          tnn::BatchNorm2d(out)));
+    if (stride != 1 || in != out) shortcut = register_module("shortcut", projection(in, out, stride));
   }
   torch::Tensor forward(torch::Tensor x) {
     torch::Tensor y = torch::relu(bn1(conv1(x)));
@@ -74,11 +76,7 @@ class IBasicBlockImpl : public tnn::Module {
         prelu(register_module("prelu", tnn::PReLU(tnn::PReLUOptions().num_parameters(out)))),
         conv2(register_module("conv2", conv3x3(out, out, stride))),
         bn3(register_module("bn3", tnn::BatchNorm2d(tnn::BatchNormOptions(out).eps(1e-5)))) {
-    if (stride != 1 || in != out)
-      shortcut = register_module(
-          "shortcut",
-          tnn::Sequential(tnn::Conv2d(tnn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
-                          tnn::BatchNorm2d(out)));
+    if (stride != 1 || in != out) shortcut = register_module("shortcut", projection(in, out, stride));
   }
   torch::Tensor forward(torch::Tensor x) {
     torch::Tensor y = bn3(conv2(prelu(bn2(conv1(bn1(x))))));
