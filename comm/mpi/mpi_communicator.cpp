@@ -1,0 +1,229 @@
+#include "comm/mpi/mpi_communicator.h"
+
+#include <mpi.h>
+
+#include <cstdlib>
+#include <deque>
+#include <thread>
+
+#include "comm/op_queue.h"
+
+namespace hymask::comm {
+namespace {
+
+constexpr int kArrivalTag = 7;
+
+void check(int code, const char* call) {
+  if (code == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  throw CommError(std::string(call) + " failed: " + std::string(text, length));
+}
+
+MPI_Datatype datatype(const torch::Tensor& t) {
+  switch (t.scalar_type()) {
+    case torch::kFloat32: return MPI_FLOAT;
+    case torch::kFloat64: return MPI_DOUBLE;
+    case torch::kInt64: return MPI_INT64_T;
+    case torch::kInt32: return MPI_INT32_T;
+    case torch::kUInt8: return MPI_UINT8_T;
+    default:
+      throw CommError("the MPI backend does not support tensors of type " +
+                      std::string(c10::toString(t.scalar_type())));
+  }
+}
+
+void check_tensor(const torch::Tensor& t, const char* operation) {
+  if (!t.device().is_cpu())
+    throw CommError(std::string("the MPI backend takes CPU tensors; ") + operation +
+                    " got one on " + t.device().str() + " (use the nccl backend for CUDA)");
+  if (!t.is_contiguous())
+    throw CommError(std::string(operation) + " needs a contiguous tensor");
+}
+
+class MpiCommunicator : public Communicator {
+ public:
+  MpiCommunicator() {
+    int initialised = 0;
+    MPI_Initialized(&initialised);
+    if (!initialised) {
+      int provided = 0;
+      check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
+      if (provided < MPI_THREAD_SERIALIZED)
+        throw CommError("this MPI cannot be called from a helper thread (MPI_THREAD_SERIALIZED)");
+      owns_mpi_ = true;
+    }
+    MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
+    MPI_Comm_dup(MPI_COMM_WORLD, &notes_);
+    MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+    MPI_Comm_set_errhandler(notes_, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
+    last_note_.assign(size_, 0);
+    queue_ = std::make_unique<OpQueue>();
+  }
+
+  ~MpiCommunicator() override {
+    queue_.reset();  // finishes what is in flight
+    for (auto& note : notes_in_flight_) MPI_Request_free(&note.request);
+    MPI_Comm_free(&notes_);
+    MPI_Comm_free(&comm_);
+    if (owns_mpi_) MPI_Finalize();
+  }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string backend() const override { return "mpi"; }
+
+  std::shared_ptr<Work> allreduce_async(torch::Tensor tensor, ReduceOp op,
+                                        Timeout timeout) override {
+    check_tensor(tensor, "allreduce");
+    const uint64_t seq = ++sequence_;
+    return queue_->submit([=, this]() mutable {
+      MPI_Request request;
+      check(MPI_Iallreduce(MPI_IN_PLACE, tensor.data_ptr(), int(tensor.numel()),
+                           datatype(tensor), MPI_SUM, comm_, &request),
+            "MPI_Iallreduce");
+      complete(request, seq, describe("allreduce", seq, tensor), timeout);
+      if (op == ReduceOp::kAverage) tensor.div_(size_);
+    });
+  }
+
+  void broadcast(torch::Tensor tensor, int root, Timeout timeout) override {
+    check_tensor(tensor, "broadcast");
+    const uint64_t seq = ++sequence_;
+    queue_->run([&] {
+      MPI_Request request;
+      check(MPI_Ibcast(tensor.data_ptr(), int(tensor.numel()), datatype(tensor), root, comm_,
+                       &request),
+            "MPI_Ibcast");
+      complete(request, seq, describe("broadcast", seq, tensor), timeout);
+    });
+  }
+
+  torch::Tensor allgather(const torch::Tensor& tensor, Timeout timeout) override {
+    check_tensor(tensor, "allgather");
+    std::vector<int64_t> shape{size_};
+    shape.insert(shape.end(), tensor.sizes().begin(), tensor.sizes().end());
+    torch::Tensor out = torch::empty(shape, tensor.options());
+    const uint64_t seq = ++sequence_;
+    queue_->run([&] {
+      MPI_Request request;
+      check(MPI_Iallgather(tensor.data_ptr(), int(tensor.numel()), datatype(tensor),
+                           out.data_ptr(), int(tensor.numel()), datatype(tensor), comm_, &request),
+            "MPI_Iallgather");
+      complete(request, seq, describe("allgather", seq, tensor), timeout);
+    });
+    return out;
+  }
+
+  void barrier(Timeout timeout) override {
+    const uint64_t seq = ++sequence_;
+    queue_->run([&] {
+      MPI_Request request;
+      check(MPI_Ibarrier(comm_, &request), "MPI_Ibarrier");
+      complete(request, seq, "barrier #" + std::to_string(seq), timeout);
+    });
+  }
+
+ private:
+  struct Note {
+    MPI_Request request;
+    std::unique_ptr<uint64_t> value;
+  };
+
+  static std::string describe(const char* op, uint64_t seq, const torch::Tensor& t) {
+    return std::string(op) + " #" + std::to_string(seq) + " (" +
+           std::to_string(t.numel() * t.element_size()) + " bytes)";
+  }
+
+  // Tells every other rank that this one reached collective `seq` (on the helper thread).
+  void announce(uint64_t seq) {
+    for (int peer = 0; peer < size_; ++peer) {
+      if (peer == rank_) continue;
+      Note note{MPI_REQUEST_NULL, std::make_unique<uint64_t>(seq)};
+      MPI_Isend(note.value.get(), 1, MPI_UINT64_T, peer, kArrivalTag, notes_, &note.request);
+      notes_in_flight_.push_back(std::move(note));
+    }
+    last_note_[rank_] = seq;
+  }
+
+  // Receives arrival notes and retires sent ones.
+  void drain_notes() {
+    for (;;) {
+      int flag = 0;
+      MPI_Status status;
+      MPI_Iprobe(MPI_ANY_SOURCE, kArrivalTag, notes_, &flag, &status);
+      if (!flag) break;
+      uint64_t seq = 0;
+      MPI_Recv(&seq, 1, MPI_UINT64_T, status.MPI_SOURCE, kArrivalTag, notes_, MPI_STATUS_IGNORE);
+      last_note_[status.MPI_SOURCE] = std::max(last_note_[status.MPI_SOURCE], seq);
+    }
+    while (!notes_in_flight_.empty()) {
+      int done = 0;
+      MPI_Test(&notes_in_flight_.front().request, &done, MPI_STATUS_IGNORE);
+      if (!done) break;
+      notes_in_flight_.pop_front();
+    }
+  }
+
+  void complete(MPI_Request& request, uint64_t seq, const std::string& operation,
+                Timeout timeout) {
+    announce(seq);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto pause = std::chrono::microseconds(0);
+    for (;;) {
+      int done = 0;
+      check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+      if (done) return;
+      drain_notes();
+      if (std::chrono::steady_clock::now() > deadline) {
+        std::vector<int> missing;
+        for (int r = 0; r < size_; ++r)
+          if (last_note_[r] < seq) missing.push_back(r);
+        throw CollectiveTimeout(operation, timeout, missing);
+      }
+      // Spin briefly (collectives are usually quick), then back off to spare the CPU.
+      if (pause < std::chrono::microseconds(200)) pause += std::chrono::microseconds(10);
+      std::this_thread::sleep_for(pause);
+    }
+  }
+
+  MPI_Comm comm_ = MPI_COMM_NULL, notes_ = MPI_COMM_NULL;
+  int rank_ = 0, size_ = 1;
+  bool owns_mpi_ = false;
+  uint64_t sequence_ = 0;
+  std::vector<uint64_t> last_note_;
+  std::deque<Note> notes_in_flight_;
+  std::unique_ptr<OpQueue> queue_;
+};
+
+int env_int(const char* name, int fallback) {
+  const char* value = std::getenv(name);
+  return value ? std::atoi(value) : fallback;
+}
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_mpi_communicator() {
+  return std::make_unique<MpiCommunicator>();
+}
+
+LaunchInfo launch_info() {
+  LaunchInfo info;
+  if (std::getenv("OMPI_COMM_WORLD_SIZE")) {
+    info.rank = env_int("OMPI_COMM_WORLD_RANK", 0);
+    info.size = env_int("OMPI_COMM_WORLD_SIZE", 1);
+    info.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", 0);
+    info.launcher = "mpirun";
+  } else if (std::getenv("SLURM_PROCID") && std::getenv("SLURM_NTASKS")) {
+    info.rank = env_int("SLURM_PROCID", 0);
+    info.size = env_int("SLURM_NTASKS", 1);
+    info.local_rank = env_int("SLURM_LOCALID", 0);
+    info.launcher = "slurm";
+  }
+  return info;
+}
+
+}  // namespace hymask::comm

@@ -1,0 +1,141 @@
+// The communicator contract on the fake backend (threads as ranks), and the gradient reducer.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <thread>
+
+#include "comm/fake/fake_communicator.h"
+#include "comm/reducer.h"
+
+namespace hymask::comm {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Runs body(rank, communicator) on `size` threads and rethrows the first failure.
+void run_ranks(const std::shared_ptr<FakeWorld>& world,
+               const std::function<void(int, Communicator&)>& body) {
+  std::vector<std::thread> threads;
+  std::vector<std::exception_ptr> errors(world->size());
+  for (int r = 0; r < world->size(); ++r)
+    threads.emplace_back([&, r] {
+      try {
+        auto comm = world->communicator(r);
+        body(r, *comm);
+      } catch (...) {
+        errors[r] = std::current_exception();
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+TEST(FakeCommunicator, CollectivesComputeTheRightValues) {
+  auto world = FakeWorld::create(3);
+  run_ranks(world, [](int rank, Communicator& comm) {
+    torch::Tensor t = torch::full({4}, double(rank + 1), torch::kFloat64);
+    comm.allreduce(t, ReduceOp::kSum, 5s);
+    EXPECT_TRUE(t.equal(torch::full({4}, 6.0, torch::kFloat64)));
+    comm.allreduce(t, ReduceOp::kAverage, 5s);
+    EXPECT_TRUE(t.equal(torch::full({4}, 6.0, torch::kFloat64)));
+    torch::Tensor b = torch::full({2}, double(rank * 10));
+    comm.broadcast(b, 2, 5s);
+    EXPECT_TRUE(b.equal(torch::full({2}, 20.0)));
+    const torch::Tensor g = comm.allgather(torch::tensor({rank}), 5s);
+    EXPECT_TRUE(g.view({-1}).equal(torch::tensor({0, 1, 2})));
+    comm.barrier(5s);
+  });
+}
+
+TEST(FakeCommunicator, ADeadRankIsNamedWithinTheTimeout) {
+  auto world = FakeWorld::create(3);
+  world->fail(1);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::string> messages(3);
+  run_ranks(world, [&](int rank, Communicator& comm) {
+    torch::Tensor t = torch::ones({8});
+    try {
+      comm.allreduce(t, ReduceOp::kSum, 300ms);
+    } catch (const CollectiveTimeout& e) {
+      EXPECT_EQ(e.missing(), std::vector<int>{1});
+      messages[rank] = e.what();
+    } catch (const CommError& e) {
+      messages[rank] = e.what();
+    }
+  });
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 2.0);
+  EXPECT_NE(messages[0].find("allreduce #0"), std::string::npos) << messages[0];
+  EXPECT_NE(messages[0].find("rank 1 never reached it"), std::string::npos) << messages[0];
+  EXPECT_NE(messages[2].find("rank 1 never reached it"), std::string::npos) << messages[2];
+  EXPECT_NE(messages[1].find("failed (injected)"), std::string::npos) << messages[1];
+}
+
+TEST(FakeCommunicator, ASlowRankWithinTheTimeoutIsWaitedFor) {
+  auto world = FakeWorld::create(2);
+  world->set_delay(0, 100ms);
+  run_ranks(world, [](int rank, Communicator& comm) {
+    torch::Tensor t = torch::ones({3});
+    comm.allreduce(t, ReduceOp::kSum, 5s);
+    EXPECT_TRUE(t.equal(torch::full({3}, 2.0)));
+  });
+}
+
+// A little network whose gradients differ per rank (different inputs).
+struct Net : torch::nn::Module {
+  Net() {
+    a = register_module("a", torch::nn::Linear(6, 5));
+    b = register_module("b", torch::nn::Linear(5, 4));
+    c = register_module("c", torch::nn::Linear(4, 1));
+  }
+  torch::Tensor forward(torch::Tensor x) { return c(torch::tanh(b(torch::tanh(a(x))))); }
+  torch::nn::Linear a{nullptr}, b{nullptr}, c{nullptr};
+};
+
+TEST(Reducer, AveragesGradientsAcrossRanksInSeveralBuckets) {
+  const int size = 3;
+  auto world = FakeWorld::create(size);
+  // Reference: the mean of the per-rank gradients, each computed alone.
+  std::vector<std::vector<torch::Tensor>> expected;
+  {
+    torch::manual_seed(1);
+    auto net = std::make_shared<Net>();
+    std::vector<torch::Tensor> sum;
+    for (int r = 0; r < size; ++r) {
+      net->zero_grad();
+      net->forward(torch::full({2, 6}, 0.1 * (r + 1))).sum().backward();
+      for (size_t i = 0; i < net->parameters().size(); ++i) {
+        const torch::Tensor g = net->parameters()[i].grad().clone() / size;
+        if (int(sum.size()) <= int(i)) sum.push_back(g); else sum[i] += g;
+      }
+    }
+    expected.push_back(sum);
+  }
+  run_ranks(world, [&](int rank, Communicator& comm) {
+    torch::manual_seed(100 + rank);  // different initial values: broadcast must fix them
+    auto net = std::make_shared<Net>();
+    if (rank == 0) {
+      torch::manual_seed(1);
+      auto reference = std::make_shared<Net>();
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < net->parameters().size(); ++i)
+        net->parameters()[i].copy_(reference->parameters()[i]);
+    }
+    Reducer reducer(net->parameters(), comm, 64, 5s);  // 64 bytes: many buckets
+    EXPECT_GT(reducer.num_buckets(), 3u);
+    reducer.broadcast_parameters();
+    for (int step = 0; step < 2; ++step) {
+      net->zero_grad();
+      net->forward(torch::full({2, 6}, 0.1 * (rank + 1))).sum().backward();
+      reducer.finish();
+      for (size_t i = 0; i < net->parameters().size(); ++i)
+        EXPECT_TRUE(torch::allclose(net->parameters()[i].grad(), expected[0][i], 1e-6, 1e-7))
+            << "rank " << rank << " parameter " << i;
+    }
+  });
+}
+
+}  // namespace
+}  // namespace hymask::comm
