@@ -78,7 +78,7 @@ void run_mask(const Args& args) {
   const PreprocessOptions preprocess = preprocess_options(config);
   const Masker masker(options, preprocess.size, preprocess.color);
   // The order of the first training epoch: mixing partners are other people, as in training.
-  std::vector<size_t> order = epoch_order(source.dataset->size(), config.seed, 0);
+  std::vector<size_t> order = epoch_order(source.shards.at(0), config.seed, 0);
   if (args.limit > 0 && size_t(args.limit) < order.size()) order.resize(size_t(args.limit));
   const int64_t total = int64_t(order.size());
 
@@ -115,7 +115,8 @@ void run_mask(const Args& args) {
     for (int i = 0; i < m.batch; ++i) {
       nlohmann::json constituents = nlohmann::json::array();
       for (int j = 0; j < k; ++j)
-        constituents.push_back(source.dataset->source(batch->keys[m.members[size_t(i) * k + j]]));
+        constituents.push_back(
+            source.dataset->source(batch->indices[m.members[size_t(i) * k + j]]));
       manifest_samples.push_back({{"constituents", constituents}});
       if (int(preview[0].size()) < kPreviewSamples && !args.preview.empty()) {
         const size_t pixels = size_t(masker.planes()) * preprocess.size * preprocess.size;

@@ -105,6 +105,9 @@ void validate(const Config& c) {
   for (const char* s : kSplits) split_ok |= c.data.split == s;
   require(split_ok, c, "data.split",
           "must be all, orl-train, orl-test, lfw5-train or lfw5-aux, not '" + c.data.split + "'");
+  require(c.data.shard == "image" || c.data.shard == "identity", c, "data.shard",
+          "must be image or identity");
+  require(c.data.shards >= 0, c, "data.shards", "must be >= 0");
   require(c.data.image_size >= 8 && c.data.image_size <= 1024, c, "data.image_size",
           "must be in 8..1024");
   require(c.data.crop >= 0, c, "data.crop", "must be >= 0");
@@ -139,6 +142,8 @@ void validate(const Config& c) {
   require(c.train.threads >= 1 && c.train.threads <= 256, c, "train.threads", "must be in 1..256");
   require(c.train.checkpoint_every >= 0, c, "train.checkpoint_every", "must be >= 0");
   require(c.train.log_every >= 1, c, "train.log_every", "must be >= 1");
+  require(c.train.bucket_mb > 0, c, "train.bucket_mb", "must be positive");
+  require(c.train.comm_timeout_s > 0, c, "train.comm_timeout_s", "must be positive");
   require(c.policy.update_every >= 1, c, "policy.update_every", "must be >= 1");
   require(c.policy.k_max >= 1 && c.policy.k_max <= 16, c, "policy.k_max", "must be in 1..16");
   require(c.policy.drop_levels >= 1 && c.mask.drop_level + c.policy.drop_levels - 1 <= 13, c,

@@ -21,6 +21,8 @@ struct Config {
     std::string root;  // empty: the built-in synthetic faces
     std::string split = "all";
     std::string pairs;
+    std::string shard = "image";
+    int shards = 0;
     std::string on_bad_file = "skip";
     int image_size = 112;
     int crop = 0;
@@ -45,6 +47,7 @@ struct Config {
   struct Model {
     std::string backbone = "resnet-s";
     int embedding = 512;
+    bool batchnorm = true;
     std::string head = "arcface";
     double scale = 64.0;
     double margin = 0.5;
@@ -62,6 +65,8 @@ struct Config {
     int threads = 2;
     int checkpoint_every = 200;
     int log_every = 20;
+    double bucket_mb = 25.0;
+    double comm_timeout_s = 300.0;
   } train;
   struct Policy {
     int update_every = 16;
@@ -97,6 +102,12 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "lfw5-aux (LFW-disjoint-5: training people / people with 1-4 images).");
   visit("data.pairs", c.data.pairs,
         "LFW pairs.txt for the lfw5 splits. Empty: pairs.txt beside data.root.");
+  visit("data.shard", c.data.shard,
+        "How ranks split the data: image (every n-th sample) or identity (whole people). A "
+        "data.root containing {rank} gives each rank its own folder instead.");
+  visit("data.shards", c.data.shards,
+        "Number of shards (0 = one per rank). A rank owns the shards s with s mod ranks == its "
+        "rank and trains on train.batch_size samples of each per step.");
   visit("data.on_bad_file", c.data.on_bad_file,
         "skip: skip unreadable or corrupt images, counted and reported; fail: stop at the first.");
   visit("data.image_size", c.data.image_size, "Side S of the square face after preprocessing.");
@@ -132,6 +143,9 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("model.backbone", c.model.backbone,
         "resnet-s (small, for CPU) | iresnet18 | iresnet50 (ArcFace's standard, for GPUs).");
   visit("model.embedding", c.model.embedding, "Size of the face embedding.");
+  visit("model.batchnorm", c.model.batchnorm,
+        "BatchNorm in the backbone. Its statistics are per rank; without it, N ranks of batch B "
+        "compute exactly what one process of batch N x B does.");
   visit("model.head", c.model.head, "Margin head: arcface or cosface.");
   visit("model.scale", c.model.scale, "Margin head scale s.");
   visit("model.margin", c.model.margin, "Margin m (ArcFace: angular, radians; CosFace: cosine).");
@@ -152,6 +166,11 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("train.checkpoint_every", c.train.checkpoint_every,
         "Write a checkpoint every N steps (and always at the end); 0 = only at the end.");
   visit("train.log_every", c.train.log_every, "Progress line and metrics record every N steps.");
+  visit("train.bucket_mb", c.train.bucket_mb,
+        "Gradient bucket size of the data-parallel reducer, in MiB.");
+  visit("train.comm_timeout_s", c.train.comm_timeout_s,
+        "A collective that takes longer (a rank died or hangs) ends every rank with an error "
+        "naming the missing ranks.");
   visit("policy.update_every", c.policy.update_every,
         "R: REINFORCE update of the masking policy every R steps (adaptive).");
   visit("policy.k_max", c.policy.k_max, "Largest k the policy may choose.");

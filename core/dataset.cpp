@@ -54,9 +54,7 @@ BadFilePolicy parse_bad_file_policy(const std::string& name) {
   throw ConfigError("bad-file policy must be 'skip' or 'fail', not '" + name + "'");
 }
 
-std::shared_ptr<ImageFolderDataset> ImageFolderDataset::open(const fs::path& root,
-                                                             BadFilePolicy policy, int min_side,
-                                                             int threads) {
+FolderListing FolderListing::read(const fs::path& root) {
   std::error_code ec;
   if (!fs::exists(root, ec))
     throw DataError("data folder " + root.string() +
@@ -64,65 +62,81 @@ std::shared_ptr<ImageFolderDataset> ImageFolderDataset::open(const fs::path& roo
   if (!fs::is_directory(root, ec))
     throw DataError(root.string() + " is not a folder (data.root must be a folder with one "
                                     "subfolder per identity)");
-  auto dataset = std::shared_ptr<ImageFolderDataset>(new ImageFolderDataset());
-  dataset->root_ = root;
-
-  struct Candidate {
-    fs::path path;
-    std::string identity;
-  };
-  std::vector<Candidate> candidates;
-  for (const fs::path& dir : sorted_children(root, true))
+  FolderListing listing;
+  listing.root = root;
+  for (const fs::path& dir : sorted_children(root, true)) {
+    bool any = false;
     for (const fs::path& file : sorted_children(dir, false))
-      if (has_image_extension(file)) candidates.push_back({file, dir.filename().string()});
+      if (has_image_extension(file)) {
+        if (!any) listing.identities.push_back(dir.filename().string());
+        any = true;
+        listing.entries.push_back({file, int(listing.identities.size()) - 1});
+      }
+  }
+  if (listing.entries.empty())
+    throw DataError("data folder " + root.string() +
+                    " holds no usable image (expected one subfolder per identity holding .jpg, "
+                    ".png or .pgm files)");
+  return listing;
+}
 
-  std::vector<std::string> problems(candidates.size());
+FolderListing FolderListing::select(const std::vector<size_t>& indices) const {
+  FolderListing out;
+  out.root = root;
+  std::map<int, int> renumber;
+  for (size_t i : indices) renumber.emplace(entries.at(i).label, 0);
+  for (auto& [old_label, label] : renumber) {
+    label = int(out.identities.size());
+    out.identities.push_back(identities[old_label]);
+  }
+  for (size_t i : indices) out.entries.push_back({entries[i].path, renumber[entries[i].label]});
+  return out;
+}
+
+std::shared_ptr<ImageFolderDataset> ImageFolderDataset::open(const fs::path& root,
+                                                             BadFilePolicy policy, int min_side,
+                                                             int threads) {
+  const FolderListing listing = FolderListing::read(root);
+  std::vector<size_t> all(listing.entries.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  return open(listing, all, policy, min_side, threads);
+}
+
+std::shared_ptr<ImageFolderDataset> ImageFolderDataset::open(const FolderListing& listing,
+                                                             const std::vector<size_t>& selected,
+                                                             BadFilePolicy policy, int min_side,
+                                                             int threads) {
+  auto dataset = std::shared_ptr<ImageFolderDataset>(new ImageFolderDataset());
+  dataset->root_ = listing.root;
+  dataset->identities_ = listing.identities;
+  std::vector<std::string> problems(selected.size());
   std::atomic<size_t> next{0};
   auto probe = [&] {
-    for (size_t i; (i = next++) < candidates.size();)
-      problems[i] = probe_problem(candidates[i].path, min_side);
+    for (size_t i; (i = next++) < selected.size();)
+      problems[i] = probe_problem(listing.entries.at(selected[i]).path, min_side);
   };
   std::vector<std::thread> pool;
   for (int t = 1; t < std::max(1, threads); ++t) pool.emplace_back(probe);
   probe();
   for (auto& t : pool) t.join();
 
-  std::map<std::string, int> label_of;
-  for (size_t i = 0; i < candidates.size(); ++i) {
+  for (size_t i = 0; i < selected.size(); ++i) {
     if (!problems[i].empty()) {
       if (policy == BadFilePolicy::kFail)
         throw DataError(problems[i] + " (set data.on_bad_file: skip to skip such files)");
       dataset->skipped_.push_back(problems[i]);
       continue;
     }
-    auto [it, inserted] = label_of.emplace(candidates[i].identity, int(label_of.size()));
-    if (inserted) dataset->identities_.push_back(candidates[i].identity);
-    dataset->entries_.push_back({candidates[i].path, it->second});
+    dataset->entries_.push_back(listing.entries[selected[i]]);
+    dataset->keys_.push_back(selected[i]);
   }
   if (dataset->entries_.empty())
-    throw DataError(
-        "data folder " + root.string() + " holds no usable image" +
-        (candidates.empty() ? std::string(" (expected one subfolder per identity holding .jpg, "
-                                          ".png or .pgm files)")
-                            : " (" + std::to_string(candidates.size()) +
-                                  " files were all bad; first: " + problems[0] + ")"));
+    throw DataError("data folder " + listing.root.string() + " holds no usable image (" +
+                    std::to_string(selected.size()) + " files were all bad" +
+                    (problems.empty() ? std::string() : "; first: " + problems[0]) + ")");
   return dataset;
 }
 
 Image ImageFolderDataset::load(size_t index) const { return read_image(entries_[index].path); }
-
-SubsetDataset::SubsetDataset(std::shared_ptr<const FaceDataset> base, std::vector<size_t> indices)
-    : base_(std::move(base)), indices_(std::move(indices)) {
-  std::map<int, int> renumber;
-  for (size_t i : indices_) {
-    HYMASK_CHECK(i < base_->size(), i, " >= ", base_->size());
-    renumber.emplace(base_->label(i), 0);
-  }
-  for (auto& [base_label, label] : renumber) {
-    label = int(base_label_.size());
-    base_label_.push_back(base_label);
-  }
-  for (size_t i : indices_) labels_.push_back(renumber[base_->label(i)]);
-}
 
 }  // namespace hymask

@@ -1,7 +1,6 @@
 // Face datasets: an identity-labelled collection of images, read one at a time by index.
 //   ImageFolderDataset: one subfolder per identity, JPEG/PNG/PGM files, sorted by name.
 //   SyntheticFaces (synth.h): procedurally drawn faces, the built-in default.
-//   SubsetDataset: a view of some samples of another dataset with labels renumbered 0..n-1.
 #pragma once
 
 #include <cstddef>
@@ -23,6 +22,8 @@ class FaceDataset {
   virtual std::string identity(int label) const = 0;
   // Where the sample comes from (a file path, or synth:// for generated faces).
   virtual std::string source(size_t index) const = 0;
+  // A stable id of the sample across processes and shards (it keys the masking randomness).
+  virtual uint64_t key(size_t index) const { return index; }
   // Decoded image; throws DataError for an unreadable file.
   virtual Image load(size_t index) const = 0;
 };
@@ -30,17 +31,36 @@ class FaceDataset {
 enum class BadFilePolicy { kSkip, kFail };
 BadFilePolicy parse_bad_file_policy(const std::string& name);  // "skip" | "fail"
 
-class ImageFolderDataset : public FaceDataset {
- public:
+// What an image folder holds, from its directory listing alone (no file is opened): identities
+// are the subfolders with at least one file of an image extension, in name order; entries are
+// their files in name order.
+struct FolderListing {
   struct Entry {
     std::filesystem::path path;
     int label;
   };
+  std::filesystem::path root;
+  std::vector<std::string> identities;
+  std::vector<Entry> entries;
 
-  // Scans `root` (one subfolder per identity; other files are ignored) and probes every image
-  // header with `threads` threads. A bad file (unreadable, corrupt, not an image, smaller than
-  // `min_side` pixels) is skipped and counted, or is an error, by `policy`. Throws DataError
-  // when the folder is missing or holds no usable image.
+  // Throws DataError when the folder is missing or holds no image file.
+  static FolderListing read(const std::filesystem::path& root);
+  // The entries at `indices`, with the labels renumbered densely over their identities.
+  FolderListing select(const std::vector<size_t>& indices) const;
+};
+
+class ImageFolderDataset : public FaceDataset {
+ public:
+  using Entry = FolderListing::Entry;
+
+  // Opens the `selected` entries of a listing (default: all) and probes their headers with
+  // `threads` threads; nothing else is opened. A bad file (unreadable, corrupt, not an image,
+  // smaller than `min_side` pixels) is skipped and counted, or is an error, by `policy`. Labels
+  // are those of the listing. Throws DataError when no usable image remains.
+  static std::shared_ptr<ImageFolderDataset> open(const FolderListing& listing,
+                                                  const std::vector<size_t>& selected,
+                                                  BadFilePolicy policy, int min_side = 8,
+                                                  int threads = 2);
   static std::shared_ptr<ImageFolderDataset> open(const std::filesystem::path& root,
                                                   BadFilePolicy policy, int min_side = 8,
                                                   int threads = 2);
@@ -50,6 +70,7 @@ class ImageFolderDataset : public FaceDataset {
   int num_classes() const override { return int(identities_.size()); }
   std::string identity(int label) const override { return identities_[label]; }
   std::string source(size_t index) const override { return entries_[index].path.string(); }
+  uint64_t key(size_t index) const override { return keys_[index]; }
   Image load(size_t index) const override;
 
   const std::filesystem::path& root() const { return root_; }
@@ -61,26 +82,8 @@ class ImageFolderDataset : public FaceDataset {
   std::filesystem::path root_;
   std::vector<std::string> identities_;
   std::vector<Entry> entries_;
+  std::vector<uint64_t> keys_;  // index in the listing
   std::vector<std::string> skipped_;
-};
-
-class SubsetDataset : public FaceDataset {
- public:
-  SubsetDataset(std::shared_ptr<const FaceDataset> base, std::vector<size_t> indices);
-
-  size_t size() const override { return indices_.size(); }
-  int label(size_t index) const override { return labels_[index]; }
-  int num_classes() const override { return int(base_label_.size()); }
-  std::string identity(int label) const override { return base_->identity(base_label_[label]); }
-  std::string source(size_t index) const override { return base_->source(indices_[index]); }
-  Image load(size_t index) const override { return base_->load(indices_[index]); }
-  size_t base_index(size_t index) const { return indices_[index]; }
-
- private:
-  std::shared_ptr<const FaceDataset> base_;
-  std::vector<size_t> indices_;
-  std::vector<int> labels_;
-  std::vector<int> base_label_;  // new label -> base label
 };
 
 }  // namespace hymask

@@ -5,12 +5,11 @@
 
 namespace hymask {
 
-std::vector<size_t> epoch_order(size_t size, uint64_t seed, uint64_t epoch) {
-  std::vector<size_t> order(size);
-  for (size_t i = 0; i < size; ++i) order[i] = i;
-  Rng rng = Rng::stream(seed, epoch, 0, Purpose::kShuffle);
-  rng.shuffle(order);
-  return order;
+std::vector<size_t> epoch_order(std::vector<size_t> items, uint64_t seed, uint64_t epoch,
+                                uint64_t shard) {
+  Rng rng = Rng::stream(seed, epoch, shard, Purpose::kShuffle);
+  rng.shuffle(items);
+  return items;
 }
 
 BatchLoader::BatchLoader(std::shared_ptr<const FaceDataset> dataset, std::vector<size_t> order,
@@ -57,7 +56,8 @@ Batch BatchLoader::load(uint64_t number) const {
       batch.skipped.push_back(e.what());
       continue;
     }
-    batch.keys.push_back(index);
+    batch.indices.push_back(index);
+    batch.keys.push_back(dataset_->key(index));
     batch.labels.push_back(dataset_->label(index));
   }
   batch.pixels.resize(batch.keys.size() * sample);

@@ -22,7 +22,8 @@ namespace hymask {
 
 struct Batch {
   uint64_t number = 0;          // position in this pass over the data
-  std::vector<uint64_t> keys;   // dataset index of each sample
+  std::vector<size_t> indices;  // dataset index of each sample
+  std::vector<uint64_t> keys;   // its stable key (FaceDataset::key), which keys the masking
   std::vector<int> labels;
   std::vector<float> pixels;    // batch x planes x S x S, centred
   std::vector<std::string> skipped;  // samples dropped from this batch (bad files), with why
@@ -30,9 +31,10 @@ struct Batch {
   size_t size() const { return keys.size(); }
 };
 
-// The sample order of one epoch: a seeded shuffle of 0..size-1, the same for every run with the
-// same seed (the mask command exports epoch 0's order).
-std::vector<size_t> epoch_order(size_t size, uint64_t seed, uint64_t epoch);
+// The sample order of one epoch of one shard: a seeded shuffle of `items`, the same for every run
+// with the same seed (the mask command exports epoch 0's order of the whole dataset).
+std::vector<size_t> epoch_order(std::vector<size_t> items, uint64_t seed, uint64_t epoch,
+                                uint64_t shard = 0);
 
 class BatchLoader {
  public:

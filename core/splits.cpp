@@ -10,10 +10,10 @@
 namespace hymask {
 namespace fs = std::filesystem;
 
-Split orl_id_split(const ImageFolderDataset& orl) {
+Split orl_id_split(const FolderListing& orl) {
   Split split;
-  for (size_t i = 0; i < orl.size(); ++i) {
-    const fs::path& path = orl.entries()[i].path;
+  for (size_t i = 0; i < orl.entries.size(); ++i) {
+    const fs::path& path = orl.entries[i].path;
     int number = 0;
     try {
       number = std::stoi(path.stem().string());
@@ -64,16 +64,16 @@ fs::path lfw_image_path(const fs::path& root, const std::string& name, int image
   return root / name / (name + file);
 }
 
-LfwDisjointSplit lfw_disjoint_split(const ImageFolderDataset& lfw,
-                                    const std::vector<LfwPair>& pairs, int min_images) {
+LfwDisjointSplit lfw_disjoint_split(const FolderListing& lfw, const std::vector<LfwPair>& pairs,
+                                    int min_images) {
   std::map<int, int> count;
-  for (const auto& entry : lfw.entries()) ++count[entry.label];
+  for (const auto& entry : lfw.entries) ++count[entry.label];
   LfwDisjointSplit split;
-  for (size_t i = 0; i < lfw.size(); ++i) {
-    const int label = lfw.label(i);
+  for (size_t i = 0; i < lfw.entries.size(); ++i) {
+    const int label = lfw.entries[i].label;
     if (count[label] >= min_images) {
       split.train.push_back(i);
-      split.train_people.insert(lfw.identity(label));
+      split.train_people.insert(lfw.identities[label]);
     } else {
       split.auxiliary.push_back(i);
     }

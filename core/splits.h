@@ -18,8 +18,8 @@ struct Split {
   std::vector<size_t> test;
 };
 
-// Indices into an ImageFolderDataset of ORL (s1..s40/1..10.pgm).
-Split orl_id_split(const ImageFolderDataset& orl);
+// Indices into the listing of ORL (s1..s40/1..10.pgm).
+Split orl_id_split(const FolderListing& orl);
 
 struct LfwPair {
   std::string name1;
@@ -38,13 +38,13 @@ std::filesystem::path lfw_image_path(const std::filesystem::path& root, const st
                                      int image);
 
 struct LfwDisjointSplit {
-  std::vector<size_t> train;            // indices into the LFW dataset
+  std::vector<size_t> train;            // indices into the LFW listing
   std::set<std::string> train_people;   // people with >= min_images images
   std::vector<LfwPair> test;            // pairs with neither person in train_people
   std::vector<size_t> auxiliary;        // images of people with fewer images (attack data)
 };
 
-LfwDisjointSplit lfw_disjoint_split(const ImageFolderDataset& lfw,
-                                    const std::vector<LfwPair>& pairs, int min_images = 5);
+LfwDisjointSplit lfw_disjoint_split(const FolderListing& lfw, const std::vector<LfwPair>& pairs,
+                                    int min_images = 5);
 
 }  // namespace hymask

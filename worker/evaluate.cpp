@@ -4,7 +4,9 @@
 #include <torch/nn/functional/normalization.h>
 #include <torch/utils.h>
 
+#include <algorithm>
 #include <map>
+#include <set>
 
 #include "core/error.h"
 #include "core/loader.h"
@@ -42,7 +44,7 @@ torch::Tensor embed(const Config& config, FaceModel& model, const Masker& masker
     const torch::Tensor x = torch::from_blob(m.data.data(), {m.batch, m.channels, m.size, m.size});
     const torch::Tensor e = torch::nn::functional::normalize(
         model.backbone->forward(x), torch::nn::functional::NormalizeFuncOptions().dim(1));
-    for (int i = 0; i < m.batch; ++i) out[row_of.at(batch->keys[i])] = e[i];
+    for (int i = 0; i < m.batch; ++i) out[row_of.at(batch->indices[i])] = e[i];
   }
   model.train(true);
   return out;
@@ -103,17 +105,41 @@ nlohmann::json evaluate(const Config& config, FaceModel& model, const Masker& ma
       (int(i % o.images_per_identity) < trained ? gallery : probes).push_back(i);
     return identification(config, model, masker, faces, gallery, probes, protocol);
   }
+  // Only the images the protocol needs are opened.
   const BadFilePolicy policy = parse_bad_file_policy(config.data.on_bad_file);
-  auto folder = ImageFolderDataset::open(config.data.root, policy, std::max(8, config.data.crop),
-                                         config.data.threads);
+  const FolderListing listing = FolderListing::read(config.data.root);
+  auto open = [&](const std::vector<size_t>& selected) {
+    return ImageFolderDataset::open(listing, selected, policy, std::max(8, config.data.crop),
+                                    config.data.threads);
+  };
   if (protocol == "orl-id") {
-    const Split split = orl_id_split(*folder);
-    return identification(config, model, masker, folder, split.train, split.test, protocol);
+    const Split split = orl_id_split(listing);
+    std::vector<size_t> both = split.train;
+    both.insert(both.end(), split.test.begin(), split.test.end());
+    auto orl = open(both);
+    const std::set<size_t> train(split.train.begin(), split.train.end());
+    std::vector<size_t> gallery, probes;
+    for (size_t i = 0; i < orl->size(); ++i)
+      (train.count(orl->key(i)) ? gallery : probes).push_back(i);
+    return identification(config, model, masker, orl, gallery, probes, protocol);
   }
   const fs::path pairs_file = config.data.pairs.empty()
                                   ? fs::path(config.data.root).parent_path() / "pairs.txt"
                                   : fs::path(config.data.pairs);
-  const LfwDisjointSplit split = lfw_disjoint_split(*folder, read_lfw_pairs(pairs_file));
+  const LfwDisjointSplit split = lfw_disjoint_split(listing, read_lfw_pairs(pairs_file));
+  std::map<std::string, size_t> listed;
+  for (size_t i = 0; i < listing.entries.size(); ++i)
+    listed.emplace(listing.entries[i].path.string(), i);
+  std::vector<size_t> needed;
+  for (const LfwPair& pair : split.test)
+    for (const fs::path& path : {lfw_image_path(config.data.root, pair.name1, pair.image1),
+                                 lfw_image_path(config.data.root, pair.name2, pair.image2)}) {
+      const auto it = listed.find(path.string());
+      if (it != listed.end()) needed.push_back(it->second);
+    }
+  std::sort(needed.begin(), needed.end());
+  needed.erase(std::unique(needed.begin(), needed.end()), needed.end());
+  auto folder = open(needed);
   std::map<std::string, size_t> index_of;
   for (size_t i = 0; i < folder->size(); ++i) index_of.emplace(folder->source(i), i);
   std::vector<size_t> images;

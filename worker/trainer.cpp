@@ -33,7 +33,7 @@ std::string tensor_string(const torch::Tensor& t) {
 bool resumable_key(const std::string& key) {
   return key == "train.stop_after" || key == "train.log_every" ||
          key == "train.checkpoint_every" || key == "data.threads" || key == "data.prefetch" ||
-         key == "train.threads";
+         key == "train.threads" || key == "train.comm_timeout_s" || key == "train.bucket_mb";
 }
 
 // The first key whose value differs in a way that breaks exact resumption, or "".
@@ -62,20 +62,39 @@ std::string format_probabilities(const std::vector<float>& p) {
 
 fs::path checkpoint_path(const fs::path& run_dir) { return run_dir / "checkpoint.pt"; }
 
-Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume)
+Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
+                 comm::Communicator* communicator)
     : config_(config),
       run_dir_(run_dir),
-      data_(open_data(config)),
+      comm_(communicator),
+      rank_(communicator ? communicator->rank() : 0),
+      world_(communicator ? communicator->size() : 1),
+      timeout_(std::chrono::milliseconds(int64_t(config.train.comm_timeout_s * 1000))),
+      data_(open_data(config, rank_, world_)),
       masker_(make_masker(config)) {
   torch::set_num_threads(config_.train.threads);
-  const int64_t n = int64_t(data_.dataset->size());
-  if (n < config_.train.batch_size)
+  // Whole batches of every shard: the shortest shard of all ranks sets the epoch.
+  int64_t shortest = INT64_MAX;
+  for (const auto& shard : data_.shards) shortest = std::min<int64_t>(shortest, shard.size());
+  classes_ = data_.dataset->num_classes();
+  if (comm_) {
+    const torch::Tensor all =
+        comm_->allgather(torch::tensor({shortest, int64_t(classes_)}), timeout_);
+    shortest = all.select(1, 0).min().item<int64_t>();
+    if (data_.per_rank_folder) {  // each folder holds other people: labels follow rank order
+      const torch::Tensor counts = all.select(1, 1);
+      label_offset_ = int(counts.narrow(0, 0, rank_).sum().item<int64_t>());
+      classes_ = int(counts.sum().item<int64_t>());
+    }
+  }
+  if (shortest < config_.train.batch_size)
     throw ConfigError("train.batch_size " + std::to_string(config_.train.batch_size) +
-                      " is larger than the training set (" + std::to_string(n) + " images)");
-  steps_per_epoch_ = n / config_.train.batch_size;
+                      " is larger than a shard of the training set (" + std::to_string(shortest) +
+                      " images)");
+  steps_per_epoch_ = shortest / config_.train.batch_size;
   total_steps_ = steps_per_epoch_ * config_.train.epochs;
   torch::manual_seed(config_.seed);
-  model_ = std::make_unique<FaceModel>(config_, masker_, data_.dataset->num_classes());
+  model_ = std::make_unique<FaceModel>(config_, masker_, classes_);
   optimizer_ = std::make_unique<torch::optim::SGD>(
       model_->parameters(), torch::optim::SGDOptions(config_.train.lr)
                                 .momentum(config_.train.momentum)
@@ -89,7 +108,8 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume)
     p.lr = config_.policy.lr;
     p.entropy = config_.policy.entropy;
     p.baseline_momentum = config_.policy.baseline_momentum;
-    policy_ = std::make_unique<nn::Policy>(p, config_.seed);
+    // Local policy mode: each rank its own policy, with its own draws.
+    policy_ = std::make_unique<nn::Policy>(p, config_.seed + 1000003 * uint64_t(rank_));
   }
   fs::create_directories(run_dir_);
   if (resume) {
@@ -107,6 +127,13 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume)
     throw Error(run_dir_.string() + " already holds a run (checkpoint.pt): continue it with "
                                     "--resume, or choose another --out");
   }
+  if (comm_) {
+    reducer_ = std::make_unique<comm::Reducer>(model_->parameters(), *comm_,
+                                               size_t(config_.train.bucket_mb * (1 << 20)),
+                                               timeout_);
+    reducer_->broadcast_parameters();
+  }
+  if (!leader()) return;
   // The run's config, without the stop point: `--resume` then runs on to the end.
   Config stored = config_;
   stored.train.stop_after = 0;
@@ -145,8 +172,8 @@ double Trainer::learning_rate(int64_t step) const {
 
 double Trainer::guard_accuracy() {
   // Top-1 of the classifier on the first guard_samples training images, unmixed (k = 1).
-  const size_t count = std::min<size_t>(config_.policy.guard_samples, data_.dataset->size());
-  std::vector<size_t> order = epoch_order(data_.dataset->size(), config_.seed, 0);
+  std::vector<size_t> order = epoch_order(data_.shards.at(0), config_.seed, 0, uint64_t(rank_));
+  const size_t count = std::min<size_t>(config_.policy.guard_samples, order.size());
   order.resize(count);
   BatchLoader loader(data_.dataset, order, int(count), preprocess_options(config_),
                      parse_bad_file_policy(config_.data.on_bad_file), 1, 1);
@@ -163,12 +190,28 @@ double Trainer::guard_accuracy() {
   const torch::Tensor predicted = model_->head->cosine(model_->backbone->forward(x)).argmax(1);
   model_->train(true);
   const torch::Tensor labels = torch::tensor(std::vector<int64_t>(batch->labels.begin(),
-                                                                  batch->labels.end()));
+                                                                  batch->labels.end())) +
+                               label_offset_;
   return predicted.eq(labels).to(torch::kFloat64).mean().item<double>();
 }
 
+std::vector<size_t> Trainer::step_order(int64_t epoch) const {
+  // Step t's batch: train.batch_size samples of each owned shard, shard by shard. One process
+  // owning shards 0 and 1 therefore sees at step t exactly what ranks 0 and 1 see together.
+  const size_t b = size_t(config_.train.batch_size);
+  std::vector<std::vector<size_t>> orders;
+  for (size_t i = 0; i < data_.shards.size(); ++i)
+    orders.push_back(epoch_order(data_.shards[i], config_.seed, uint64_t(epoch),
+                                 uint64_t(rank_ + int(i) * world_)));
+  std::vector<size_t> order;
+  for (int64_t t = 0; t < steps_per_epoch_; ++t)
+    for (const auto& shard : orders)
+      order.insert(order.end(), shard.begin() + t * b, shard.begin() + (t + 1) * b);
+  return order;
+}
+
 TrainSummary Trainer::run(const std::atomic<bool>* stop) {
-  const int64_t batch_size = config_.train.batch_size;
+  const int64_t batch_size = config_.train.batch_size * int64_t(data_.shards.size());
   const int64_t end = config_.train.stop_after > 0
                           ? std::min<int64_t>(total_steps_, config_.train.stop_after)
                           : total_steps_;
@@ -178,14 +221,15 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
   auto window_start = std::chrono::steady_clock::now();
   const PreprocessOptions pre = preprocess_options(config_);
   const MixAction fixed = masker_.default_action();
-  spdlog::info("training: {}; method {}; {} steps ({} epochs of {}){}", data_.description,
-               config_.mask.method, total_steps_, config_.train.epochs, steps_per_epoch_,
-               step_ > 0 ? fmt::format(", resuming at step {}", step_) : "");
+  if (leader())
+    spdlog::info("training: {}; method {}; {} rank{}; {} steps ({} epochs of {}){}",
+                 data_.description, config_.mask.method, world_, world_ > 1 ? "s" : "",
+                 total_steps_, config_.train.epochs, steps_per_epoch_,
+                 step_ > 0 ? fmt::format(", resuming at step {}", step_) : "");
   model_->train(true);
   while (step_ < end) {
     const int64_t epoch = step_ / steps_per_epoch_;
-    std::vector<size_t> order = epoch_order(data_.dataset->size(), config_.seed, uint64_t(epoch));
-    order.resize(size_t(steps_per_epoch_ * batch_size));  // whole batches only
+    std::vector<size_t> order = step_order(epoch);
     order.erase(order.begin(), order.begin() + (step_ - epoch * steps_per_epoch_) * batch_size);
     // Fixed methods mask ahead in the loader threads; the adaptive action depends on the policy
     // of the moment, so it is drawn and applied here, at the step boundary.
@@ -218,7 +262,8 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
       MaskedBatch& m = batch->masked;
       const torch::Tensor x = torch::from_blob(m.data.data(), {m.batch, m.channels, m.size, m.size});
       std::vector<int64_t> member_labels(m.members.size());
-      for (size_t i = 0; i < m.members.size(); ++i) member_labels[i] = batch->labels[m.members[i]];
+      for (size_t i = 0; i < m.members.size(); ++i)
+        member_labels[i] = batch->labels[m.members[i]] + label_offset_;
       const torch::Tensor labels = torch::tensor(member_labels).view({m.batch, m.k});
       const torch::Tensor weights = torch::from_blob(m.weights.data(), {m.batch, m.k});
 
@@ -228,6 +273,7 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
       optimizer_->zero_grad();
       const torch::Tensor loss = model_->head->loss(model_->backbone->forward(x), labels, weights);
       loss.backward();
+      if (reducer_) reducer_->finish();
       optimizer_->step();
       loss_value = loss.item<double>();
       if (!std::isfinite(loss_value))
@@ -250,15 +296,30 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
       if (step_ % config_.train.log_every == 0 || step_ == end) {
         const auto now = std::chrono::steady_clock::now();
         const double seconds = std::chrono::duration<double>(now - window_start).count();
-        log_progress(loss_value, window_images / std::max(seconds, 1e-9), action, state);
+        double logged_loss = loss_value, images = window_images;
+        if (comm_) {  // the mean loss and the images of all ranks
+          torch::Tensor totals = torch::tensor({loss_value / world_, window_images},
+                                               torch::kFloat64);
+          comm_->allreduce(totals, comm::ReduceOp::kSum, timeout_);
+          logged_loss = totals[0].item<double>();
+          images = totals[1].item<double>();
+        }
+        if (leader()) log_progress(logged_loss, images / std::max(seconds, 1e-9), action, state);
         window_start = now;
         window_images = 0;
       }
       if (config_.train.checkpoint_every > 0 && step_ % config_.train.checkpoint_every == 0)
         save_checkpoint();
-      if (stop && stop->load()) {
+      bool stopping = stop && stop->load();
+      if (comm_) {  // every rank stops at the same step, or the others would wait for it
+        torch::Tensor flag = torch::tensor({stopping ? 1.0 : 0.0}, torch::kFloat64);
+        comm_->allreduce(flag, comm::ReduceOp::kSum, timeout_);
+        stopping = flag.item<double>() > 0;
+      }
+      if (stopping) {
         save_checkpoint();
-        spdlog::info("stopped at step {}; checkpoint written, continue with --resume", step_);
+        if (leader())
+          spdlog::info("stopped at step {}; checkpoint written, continue with --resume", step_);
         return {step_, total_steps_, loss_value, false};
       }
     }
@@ -295,6 +356,7 @@ void Trainer::log_progress(double loss, double images_per_second, const MixActio
 }
 
 void Trainer::save_checkpoint() {
+  if (!leader()) return;  // rank 0 holds the same model as every rank
   torch::serialize::OutputArchive archive, model, optimizer;
   archive.write("format", torch::tensor(int64_t(1)));
   archive.write("step", torch::tensor(int64_t(step_)));

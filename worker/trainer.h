@@ -1,6 +1,8 @@
-// Single-process FR training with the masking method (local policy mode): the FR model learns
-// from masked, mixed samples while, for method `adaptive`, the policy learns from the batch losses
-// to choose harder masking. Checkpoints are atomic and resume exactly: the data order, masking and
+// FR training with the masking method, in one process or data-parallel over a communicator (local
+// policy mode: each rank runs its own policy): the FR model learns from masked, mixed samples
+// while, for method `adaptive`, the policy learns from the batch losses to choose harder masking.
+// Each rank trains on its own shards (core/data_source.h) and masks its own data; only gradients
+// leave it, averaged by the reducer. Rank 0 writes the run folder; every rank resumes from it. Checkpoints are atomic and resume exactly: the data order, masking and
 // policy sampling are pure functions of (seed, step), and the checkpoint holds everything else
 // (model, optimiser, policy and its optimiser, baseline, loss statistics, pending rewards).
 //
@@ -21,6 +23,8 @@
 #include "core/data_source.h"
 #include "core/masking.h"
 #include "core/nn/policy.h"
+#include "comm/communicator.h"
+#include "comm/reducer.h"
 #include "worker/face_model.h"
 
 namespace hymask {
@@ -36,7 +40,9 @@ class Trainer {
  public:
   // With `resume`, continues from run_dir/checkpoint.pt (the config must match the one there,
   // except for keys that do not change the result: see resumable_difference).
-  Trainer(const Config& config, const std::filesystem::path& run_dir, bool resume);
+  // `communicator` null: one process.
+  Trainer(const Config& config, const std::filesystem::path& run_dir, bool resume,
+          comm::Communicator* communicator = nullptr);
   ~Trainer();
 
   // Trains until the end of the schedule, train.stop_after, or *stop becoming true (then it
@@ -55,13 +61,22 @@ class Trainer {
   double guard_accuracy();
   void log_progress(double loss, double images_per_second, const MixAction& action,
                     const std::array<float, nn::kStateSize>& state);
+  std::vector<size_t> step_order(int64_t epoch) const;
+  bool leader() const { return rank_ == 0; }
 
   Config config_;
   std::filesystem::path run_dir_;
+  comm::Communicator* comm_;
+  int rank_ = 0;
+  int world_ = 1;
+  comm::Timeout timeout_;
   DataSource data_;
+  int label_offset_ = 0;  // per-rank folders: where this rank's labels start
+  int classes_ = 0;
   Masker masker_;
   std::unique_ptr<FaceModel> model_;
   std::unique_ptr<torch::optim::SGD> optimizer_;
+  std::unique_ptr<comm::Reducer> reducer_;
   std::unique_ptr<nn::Policy> policy_;  // adaptive only
   nn::LossTracker tracker_;
   std::vector<nn::PolicyRecord> pending_;

@@ -21,10 +21,18 @@ tnn::Conv2d conv3x3(int in, int out, int stride) {
   return tnn::Conv2d(tnn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
 }
 
+// BatchNorm, or nothing when the backbone is built without normalisation.
+tnn::BatchNorm2d norm(int channels, bool enabled) {
+  return enabled ? tnn::BatchNorm2d(channels) : tnn::BatchNorm2d(nullptr);
+}
+
+torch::Tensor normalise(tnn::BatchNorm2d& bn, const torch::Tensor& x) { return bn ? bn(x) : x; }
+
 // The shortcut of a block that changes shape: 1x1 convolution and BN.
-tnn::Sequential projection(int in, int out, int stride) {
-  return tnn::Sequential(tnn::Conv2d(tnn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
-                         tnn::BatchNorm2d(out));
+tnn::Sequential projection(int in, int out, int stride, bool batchnorm) {
+  tnn::Sequential s(tnn::Conv2d(tnn::Conv2dOptions(in, out, 1).stride(stride).bias(!batchnorm)));
+  if (batchnorm) s->push_back(tnn::BatchNorm2d(out));
+  return s;
 }
 
 // How many of `positions` downsampling points halve the input so it ends near `target`.
@@ -46,16 +54,21 @@ int output_size(int size, const std::vector<int>& strides) {
 // conv-BN-ReLU-conv-BN plus shortcut (He et al. 2016).
 class BasicBlockImpl : public tnn::Module {
  public:
-  BasicBlockImpl(int in, int out, int stride)
+  BasicBlockImpl(int in, int out, int stride, bool batchnorm)
       : conv1(register_module("conv1", conv3x3(in, out, stride))),
-        bn1(register_module("bn1", tnn::BatchNorm2d(out))),
+        bn1(norm(out, batchnorm)),
         conv2(register_module("conv2", conv3x3(out, out, 1))),
-        bn2(register_module("bn2", tnn::BatchNorm2d(out))) {
-    if (stride != 1 || in != out) shortcut = register_module("shortcut", projection(in, out, stride));
+        bn2(norm(out, batchnorm)) {
+    if (batchnorm) {
+      register_module("bn1", bn1);
+      register_module("bn2", bn2);
+    }
+    if (stride != 1 || in != out)
+      shortcut = register_module("shortcut", projection(in, out, stride, batchnorm));
   }
   torch::Tensor forward(torch::Tensor x) {
-    torch::Tensor y = torch::relu(bn1(conv1(x)));
-    y = bn2(conv2(y));
+    torch::Tensor y = torch::relu(normalise(bn1, conv1(x)));
+    y = normalise(bn2, conv2(y));
     return torch::relu(y + (shortcut ? shortcut->forward(x) : x));
   }
   tnn::Conv2d conv1;
@@ -69,17 +82,23 @@ TORCH_MODULE(BasicBlock);
 // BN-conv-BN-PReLU-conv-BN plus shortcut: the IResNet block of ArcFace.
 class IBasicBlockImpl : public tnn::Module {
  public:
-  IBasicBlockImpl(int in, int out, int stride)
-      : bn1(register_module("bn1", tnn::BatchNorm2d(tnn::BatchNormOptions(in).eps(1e-5)))),
+  IBasicBlockImpl(int in, int out, int stride, bool batchnorm)
+      : bn1(norm(in, batchnorm)),
         conv1(register_module("conv1", conv3x3(in, out, 1))),
-        bn2(register_module("bn2", tnn::BatchNorm2d(tnn::BatchNormOptions(out).eps(1e-5)))),
+        bn2(norm(out, batchnorm)),
         prelu(register_module("prelu", tnn::PReLU(tnn::PReLUOptions().num_parameters(out)))),
         conv2(register_module("conv2", conv3x3(out, out, stride))),
-        bn3(register_module("bn3", tnn::BatchNorm2d(tnn::BatchNormOptions(out).eps(1e-5)))) {
-    if (stride != 1 || in != out) shortcut = register_module("shortcut", projection(in, out, stride));
+        bn3(norm(out, batchnorm)) {
+    if (batchnorm) {
+      register_module("bn1", bn1);
+      register_module("bn2", bn2);
+      register_module("bn3", bn3);
+    }
+    if (stride != 1 || in != out)
+      shortcut = register_module("shortcut", projection(in, out, stride, batchnorm));
   }
   torch::Tensor forward(torch::Tensor x) {
-    torch::Tensor y = bn3(conv2(prelu(bn2(conv1(bn1(x))))));
+    torch::Tensor y = normalise(bn3, conv2(prelu(normalise(bn2, conv1(normalise(bn1, x))))));
     return y + (shortcut ? shortcut->forward(x) : x);
   }
   tnn::BatchNorm2d bn1;
@@ -102,8 +121,8 @@ class ResidualNet : public Backbone {
     const std::vector<int> strides = stride_plan(o.in_size, final_size, positions);
     int at = 0;
     stem = register_module("stem", tnn::Sequential(conv3x3(o.in_channels, stem_width,
-                                                           improved ? 1 : strides[at++]),
-                                                   tnn::BatchNorm2d(stem_width)));
+                                                           improved ? 1 : strides[at++])));
+    if (o.batchnorm) stem->push_back(tnn::BatchNorm2d(stem_width));
     if (improved)
       stem->push_back(tnn::PReLU(tnn::PReLUOptions().num_parameters(stem_width)));
     else
@@ -113,24 +132,26 @@ class ResidualNet : public Backbone {
       for (int b = 0; b < depths[s]; ++b) {
         const int stride = b == 0 ? strides[at] : 1;
         if (improved)
-          blocks->push_back(IBasicBlock(in, widths[s], stride));
+          blocks->push_back(IBasicBlock(in, widths[s], stride, o.batchnorm));
         else
-          blocks->push_back(BasicBlock(in, widths[s], stride));
+          blocks->push_back(BasicBlock(in, widths[s], stride, o.batchnorm));
         in = widths[s];
       }
       ++at;
     }
     register_module("blocks", blocks);
     const int side = output_size(o.in_size, strides);
-    bn = register_module("bn", tnn::BatchNorm2d(in));
     fc = register_module("fc", tnn::Linear(in * side * side, o.embedding));
-    features = register_module("features", tnn::BatchNorm1d(o.embedding));
+    if (o.batchnorm) {
+      bn = register_module("bn", tnn::BatchNorm2d(in));
+      features = register_module("features", tnn::BatchNorm1d(o.embedding));
+    }
   }
 
   torch::Tensor forward(torch::Tensor x) override {
     x = blocks->forward(stem->forward(x));
-    x = bn(x).flatten(1);
-    return features(fc(x));
+    x = fc(normalise(bn, x).flatten(1));
+    return features ? features(x) : x;
   }
 
  private:

@@ -20,6 +20,7 @@ struct BackboneOptions {
   int in_channels = 1;
   int in_size = 112;
   int embedding = 512;
+  bool batchnorm = true;  // false: no normalisation layers (exact data-parallel equivalence)
 };
 
 class Backbone : public torch::nn::Module {
