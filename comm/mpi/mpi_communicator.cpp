@@ -170,6 +170,9 @@ class MpiCommunicator : public Communicator {
 
   void complete(MPI_Request& request, uint64_t seq, const std::string& operation,
                 Timeout timeout) {
+    if (broken_)
+      throw CommError(operation + " not started: an earlier collective failed, so the ranks no "
+                                  "longer agree on what comes next");
     announce(seq);
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     auto pause = std::chrono::microseconds(0);
@@ -182,6 +185,7 @@ class MpiCommunicator : public Communicator {
         std::vector<int> missing;
         for (int r = 0; r < size_; ++r)
           if (last_note_[r] < seq) missing.push_back(r);
+        broken_ = true;
         throw CollectiveTimeout(operation, timeout, missing);
       }
       // Spin briefly (collectives are usually quick), then back off to spare the CPU.
@@ -193,6 +197,7 @@ class MpiCommunicator : public Communicator {
   MPI_Comm comm_ = MPI_COMM_NULL, notes_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
   bool owns_mpi_ = false;
+  bool broken_ = false;  // after a timeout (helper thread only)
   uint64_t sequence_ = 0;
   std::vector<uint64_t> last_note_;
   std::deque<Note> notes_in_flight_;

@@ -1,0 +1,80 @@
+// hymask-worker: one data-parallel training process. Launch N of them with mpirun or srun; rank
+// and world size come from MPI (or Slurm's SLURM_PROCID / SLURM_NTASKS). Each trains on its own
+// shards, masks its own data under its (local) policy, and exchanges only gradients.
+//
+//   mpirun -np 2 build/bin/hymask-worker --config configs/demo.yaml --out runs/dp
+//
+// Exit codes: 0 done or stopped with a checkpoint, 1 runtime failure, 2 configuration error,
+// 3 a collective timed out (a rank died or hangs: restart the job; it resumes).
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+
+#include "comm/mpi/mpi_communicator.h"
+#include "core/config.h"
+#include "core/files.h"
+#include "worker/evaluate.h"
+#include "worker/trainer.h"
+
+namespace {
+
+std::atomic<bool> stop_requested{false};
+extern "C" void request_stop(int) { stop_requested = true; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_file, out = "runs/worker";
+  bool resume = false, evaluate = true;
+  std::vector<std::string> overrides;
+  CLI::App app{"hymask-worker: one rank of data-parallel hymask training (launch with mpirun or "
+               "srun). Writes the run folder from rank 0; resumes from it with --resume."};
+  app.add_option("--config", config_file, "YAML config (with --resume: the run's own)");
+  app.add_option("--out", out, "Run folder (shared by all ranks)")->capture_default_str();
+  app.add_flag("--resume", resume, "Continue the run in --out from its checkpoint");
+  app.add_flag("!--no-eval", evaluate, "Skip the evaluation after training (rank 0)");
+  app.add_option("overrides", overrides, "key=value config overrides");
+  CLI11_PARSE(app, argc, argv);
+
+  const hymask::comm::LaunchInfo launch = hymask::comm::launch_info();
+  spdlog::set_pattern(fmt::format("[%H:%M:%S] [rank {}] %^%l%$ %v", launch.rank));
+  if (launch.rank != 0) spdlog::set_level(spdlog::level::warn);  // rank 0 speaks for the job
+  std::signal(SIGINT, request_stop);
+  std::signal(SIGTERM, request_stop);
+  // Outside the try: on a failure the process ends in the handler, without shutting MPI down
+  // (MPI_Finalize would wait for the rank that is gone).
+  std::unique_ptr<hymask::comm::Communicator> comm;
+  try {
+    if (resume && config_file.empty()) config_file = out + "/config.yaml";
+    const hymask::Config config = hymask::load_config(config_file, overrides);
+    if (launch.size > 1 || launch.launcher != "none") comm = hymask::comm::make_mpi_communicator();
+    // Held by pointer for the same reason: its reducer would wait for collectives that failed.
+    auto trainer = std::make_unique<hymask::Trainer>(config, out, resume, comm.get());
+    const hymask::TrainSummary summary = trainer->run(&stop_requested);
+    if (!summary.finished) {
+      spdlog::info("run {} paused at step {}/{}: continue with `--out {} --resume`", out,
+                   summary.steps, summary.total_steps, out);
+    } else if (evaluate && launch.rank == 0) {
+      const nlohmann::json result = hymask::evaluate(config, trainer->model(), trainer->masker());
+      hymask::write_file_atomic(out + "/eval.json", result.dump(2) + "\n");
+      spdlog::info("evaluation: {}", hymask::format_evaluation(result));
+    }
+    trainer.reset();
+  } catch (const hymask::comm::CollectiveTimeout& e) {
+    spdlog::error("{}", e.what());
+    std::fflush(nullptr);
+    std::_Exit(3);  // MPI cannot be shut down cleanly with a collective in flight
+  } catch (const hymask::ConfigError& e) {
+    spdlog::error("{}", e.what());
+    std::fflush(nullptr);
+    std::_Exit(2);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    std::fflush(nullptr);
+    std::_Exit(1);
+  }
+  return 0;
+}
