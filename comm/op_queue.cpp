@@ -1,18 +1,6 @@
 #include "comm/op_queue.h"
 
 namespace hymask::comm {
-namespace {
-
-class FutureWork : public Work {
- public:
-  explicit FutureWork(std::shared_future<void> done) : done_(std::move(done)) {}
-  void wait() override { done_.get(); }
-
- private:
-  std::shared_future<void> done_;
-};
-
-}  // namespace
 
 OpQueue::OpQueue() {
   thread_ = std::thread([this] {
@@ -39,15 +27,15 @@ OpQueue::~OpQueue() {
   thread_.join();
 }
 
-std::shared_ptr<Work> OpQueue::submit(std::function<void()> op) {
+std::shared_future<void> OpQueue::submit(std::function<void()> op) {
   std::packaged_task<void()> task(std::move(op));
-  auto work = std::make_shared<FutureWork>(task.get_future().share());
+  std::shared_future<void> done = task.get_future().share();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ops_.push_back(std::move(task));
   }
   ready_.notify_one();
-  return work;
+  return done;
 }
 
 }  // namespace hymask::comm

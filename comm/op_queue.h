@@ -15,6 +15,16 @@
 
 namespace hymask::comm {
 
+// A Work that is done when a future is.
+class FutureWork : public Work {
+ public:
+  explicit FutureWork(std::shared_future<void> done) : done_(std::move(done)) {}
+  void wait() override { done_.get(); }
+
+ private:
+  std::shared_future<void> done_;
+};
+
 class OpQueue {
  public:
   OpQueue();
@@ -22,8 +32,9 @@ class OpQueue {
   OpQueue(const OpQueue&) = delete;
   OpQueue& operator=(const OpQueue&) = delete;
 
-  std::shared_ptr<Work> submit(std::function<void()> op);
-  void run(std::function<void()> op) { submit(std::move(op))->wait(); }
+  // The future completes when the op has run (with its exception, if it threw).
+  std::shared_future<void> submit(std::function<void()> op);
+  void run(std::function<void()> op) { submit(std::move(op)).get(); }
 
  private:
   std::mutex mutex_;

@@ -37,15 +37,16 @@ Reducer::Reducer(std::vector<torch::Tensor> parameters, Communicator& communicat
   }
   for (size_t n = 0; n < parameters_.size(); ++n) {
     if (!parameters_[n].requires_grad()) continue;
-    parameters_[n].register_hook([this, n](const torch::Tensor& grad) {
+    hooks_.emplace_back(n, parameters_[n].register_hook([this, n](const torch::Tensor& grad) {
       mark_ready(n, grad);
       return grad;
-    });
+    }));
   }
 }
 
 Reducer::~Reducer() {
-  // Hooks hold `this`: let nothing outlive the reducer in flight.
+  // The hooks hold `this`: the parameters outlive the reducer, its hooks must not.
+  for (const auto& [n, handle] : hooks_) parameters_[n].remove_hook(handle);
   for (Bucket& b : buckets_)
     if (b.work) try {
         b.work->wait();

@@ -58,6 +58,7 @@ class Reducer {
   std::vector<Bucket> buckets_;
   std::vector<size_t> bucket_of_;     // parameter -> bucket
   std::vector<int64_t> offset_of_;    // parameter -> offset in its bucket
+  std::vector<std::pair<size_t, unsigned>> hooks_;  // (parameter, handle), removed at the end
   size_t next_launch_ = 0;
   bool started_ = false;
   std::chrono::steady_clock::time_point first_hook_;

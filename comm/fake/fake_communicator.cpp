@@ -19,14 +19,14 @@ class FakeCommunicator : public Communicator {
   std::shared_ptr<Work> allreduce_async(torch::Tensor tensor, ReduceOp op,
                                         Timeout timeout) override {
     const uint64_t seq = sequence_++;
-    return queue_.submit([=, this]() mutable {
+    return std::make_shared<FutureWork>(queue_.submit([=, this]() mutable {
       const auto all = world_->exchange(rank_, seq, "allreduce #" + std::to_string(seq), tensor,
                                         timeout);
       torch::Tensor sum = torch::zeros_like(tensor);
       for (const auto& t : all) sum += t;  // same order on every rank: identical results
       if (op == ReduceOp::kAverage) sum /= double(all.size());
       tensor.copy_(sum);
-    });
+    }));
   }
 
   void broadcast(torch::Tensor tensor, int root, Timeout timeout) override {

@@ -3,7 +3,10 @@
 #include <mpi.h>
 
 #include <cstdlib>
+#include <atomic>
 #include <deque>
+#include <future>
+#include <mutex>
 #include <thread>
 
 #include "comm/op_queue.h"
@@ -42,18 +45,39 @@ void check_tensor(const torch::Tensor& t, const char* operation) {
     throw CommError(std::string(operation) + " needs a contiguous tensor");
 }
 
+class MpiCommunicator;
+
+class MpiWork : public Work {
+ public:
+  MpiWork(std::shared_future<void> done, MpiCommunicator* owner, uint64_t seq,
+          std::string operation, Timeout timeout)
+      : done_(std::move(done)), owner_(owner), seq_(seq), operation_(std::move(operation)),
+        timeout_(timeout), deadline_(std::chrono::steady_clock::now() + timeout) {}
+  void wait() override;
+
+ private:
+  std::shared_future<void> done_;
+  MpiCommunicator* owner_;
+  uint64_t seq_;
+  std::string operation_;
+  Timeout timeout_;
+  std::chrono::steady_clock::time_point deadline_;
+};
+
 class MpiCommunicator : public Communicator {
  public:
   MpiCommunicator() {
     int initialised = 0;
     MPI_Initialized(&initialised);
+    int provided = 0;
     if (!initialised) {
-      int provided = 0;
-      check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
-      if (provided < MPI_THREAD_SERIALIZED)
-        throw CommError("this MPI cannot be called from a helper thread (MPI_THREAD_SERIALIZED)");
+      check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided), "MPI_Init_thread");
       owns_mpi_ = true;
+    } else {
+      MPI_Query_thread(&provided);
     }
+    if (provided < MPI_THREAD_MULTIPLE)
+      throw CommError("this MPI library lacks MPI_THREAD_MULTIPLE, which the mpi backend needs");
     MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
     MPI_Comm_dup(MPI_COMM_WORLD, &notes_);
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
@@ -79,27 +103,20 @@ class MpiCommunicator : public Communicator {
   std::shared_ptr<Work> allreduce_async(torch::Tensor tensor, ReduceOp op,
                                         Timeout timeout) override {
     check_tensor(tensor, "allreduce");
-    const uint64_t seq = ++sequence_;
-    return queue_->submit([=, this]() mutable {
-      MPI_Request request;
-      check(MPI_Iallreduce(MPI_IN_PLACE, tensor.data_ptr(), int(tensor.numel()),
-                           datatype(tensor), MPI_SUM, comm_, &request),
-            "MPI_Iallreduce");
-      complete(request, seq, describe("allreduce", seq, tensor), timeout);
+    return submit(describe("allreduce", tensor), timeout, [=, this]() mutable {
+      check(MPI_Allreduce(MPI_IN_PLACE, tensor.data_ptr(), int(tensor.numel()), datatype(tensor),
+                          MPI_SUM, comm_),
+            "MPI_Allreduce");
       if (op == ReduceOp::kAverage) tensor.div_(size_);
     });
   }
 
   void broadcast(torch::Tensor tensor, int root, Timeout timeout) override {
     check_tensor(tensor, "broadcast");
-    const uint64_t seq = ++sequence_;
-    queue_->run([&] {
-      MPI_Request request;
-      check(MPI_Ibcast(tensor.data_ptr(), int(tensor.numel()), datatype(tensor), root, comm_,
-                       &request),
-            "MPI_Ibcast");
-      complete(request, seq, describe("broadcast", seq, tensor), timeout);
-    });
+    submit(describe("broadcast", tensor), timeout, [&] {
+      check(MPI_Bcast(tensor.data_ptr(), int(tensor.numel()), datatype(tensor), root, comm_),
+            "MPI_Bcast");
+    })->wait();
   }
 
   torch::Tensor allgather(const torch::Tensor& tensor, Timeout timeout) override {
@@ -107,24 +124,28 @@ class MpiCommunicator : public Communicator {
     std::vector<int64_t> shape{size_};
     shape.insert(shape.end(), tensor.sizes().begin(), tensor.sizes().end());
     torch::Tensor out = torch::empty(shape, tensor.options());
-    const uint64_t seq = ++sequence_;
-    queue_->run([&] {
-      MPI_Request request;
-      check(MPI_Iallgather(tensor.data_ptr(), int(tensor.numel()), datatype(tensor),
-                           out.data_ptr(), int(tensor.numel()), datatype(tensor), comm_, &request),
-            "MPI_Iallgather");
-      complete(request, seq, describe("allgather", seq, tensor), timeout);
-    });
+    submit(describe("allgather", tensor), timeout, [&] {
+      check(MPI_Allgather(tensor.data_ptr(), int(tensor.numel()), datatype(tensor),
+                          out.data_ptr(), int(tensor.numel()), datatype(tensor), comm_),
+            "MPI_Allgather");
+    })->wait();
     return out;
   }
 
   void barrier(Timeout timeout) override {
-    const uint64_t seq = ++sequence_;
-    queue_->run([&] {
-      MPI_Request request;
-      check(MPI_Ibarrier(comm_, &request), "MPI_Ibarrier");
-      complete(request, seq, "barrier #" + std::to_string(seq), timeout);
-    });
+    submit("barrier", timeout, [&] { check(MPI_Barrier(comm_), "MPI_Barrier"); })->wait();
+  }
+
+  // The ranks whose last arrival note is older than collective `seq`; marks the communicator
+  // broken (the ranks no longer agree on what comes next).
+  std::vector<int> missing_from(uint64_t seq) {
+    std::lock_guard<std::mutex> lock(notes_mutex_);
+    broken_ = true;
+    drain_notes();
+    std::vector<int> missing;
+    for (int r = 0; r < size_; ++r)
+      if (last_note_[r] < seq) missing.push_back(r);
+    return missing;
   }
 
  private:
@@ -133,12 +154,30 @@ class MpiCommunicator : public Communicator {
     std::unique_ptr<uint64_t> value;
   };
 
-  static std::string describe(const char* op, uint64_t seq, const torch::Tensor& t) {
-    return std::string(op) + " #" + std::to_string(seq) + " (" +
-           std::to_string(t.numel() * t.element_size()) + " bytes)";
+  static std::string describe(const char* op, const torch::Tensor& t) {
+    return std::string(op) + " (" + std::to_string(t.numel() * t.element_size()) + " bytes)";
   }
 
-  // Tells every other rank that this one reached collective `seq` (on the helper thread).
+  std::shared_ptr<Work> submit(const std::string& what, Timeout timeout,
+                               std::function<void()> collective) {
+    const uint64_t seq = ++sequence_;
+    const std::string operation = what.substr(0, what.find(' ')) + " #" + std::to_string(seq) +
+                                  (what.find(' ') == std::string::npos ? "" : what.substr(what.find(' ')));
+    auto done = queue_->submit([this, seq, operation, collective = std::move(collective)] {
+      {
+        std::lock_guard<std::mutex> lock(notes_mutex_);
+        if (broken_)
+          throw CommError(operation + " not started: an earlier collective failed, so the ranks "
+                                      "no longer agree on what comes next");
+        announce(seq);
+        drain_notes();
+      }
+      collective();
+    });
+    return std::make_shared<MpiWork>(std::move(done), this, seq, operation, timeout);
+  }
+
+  // Tells every other rank that this one reached collective `seq` (notes mutex held).
   void announce(uint64_t seq) {
     for (int peer = 0; peer < size_; ++peer) {
       if (peer == rank_) continue;
@@ -149,7 +188,7 @@ class MpiCommunicator : public Communicator {
     last_note_[rank_] = seq;
   }
 
-  // Receives arrival notes and retires sent ones.
+  // Receives arrival notes and retires sent ones (notes mutex held).
   void drain_notes() {
     for (;;) {
       int flag = 0;
@@ -168,41 +207,22 @@ class MpiCommunicator : public Communicator {
     }
   }
 
-  void complete(MPI_Request& request, uint64_t seq, const std::string& operation,
-                Timeout timeout) {
-    if (broken_)
-      throw CommError(operation + " not started: an earlier collective failed, so the ranks no "
-                                  "longer agree on what comes next");
-    announce(seq);
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    auto pause = std::chrono::microseconds(0);
-    for (;;) {
-      int done = 0;
-      check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
-      if (done) return;
-      drain_notes();
-      if (std::chrono::steady_clock::now() > deadline) {
-        std::vector<int> missing;
-        for (int r = 0; r < size_; ++r)
-          if (last_note_[r] < seq) missing.push_back(r);
-        broken_ = true;
-        throw CollectiveTimeout(operation, timeout, missing);
-      }
-      // Spin briefly (collectives are usually quick), then back off to spare the CPU.
-      if (pause < std::chrono::microseconds(200)) pause += std::chrono::microseconds(10);
-      std::this_thread::sleep_for(pause);
-    }
-  }
-
   MPI_Comm comm_ = MPI_COMM_NULL, notes_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
   bool owns_mpi_ = false;
-  bool broken_ = false;  // after a timeout (helper thread only)
-  uint64_t sequence_ = 0;
+  std::atomic<uint64_t> sequence_{0};
+  std::mutex notes_mutex_;
+  bool broken_ = false;
   std::vector<uint64_t> last_note_;
   std::deque<Note> notes_in_flight_;
   std::unique_ptr<OpQueue> queue_;
 };
+
+void MpiWork::wait() {
+  // The helper runs the collective; this thread only watches the clock.
+  if (done_.wait_until(deadline_) == std::future_status::ready) return done_.get();
+  throw CollectiveTimeout(operation_, timeout_, owner_->missing_from(seq_));
+}
 
 int env_int(const char* name, int fallback) {
   const char* value = std::getenv(name);

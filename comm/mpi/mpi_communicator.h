@@ -1,9 +1,12 @@
-// The MPI backend (OpenMPI, CPU tensors). Every MPI call happens on one thread (OpQueue), with
-// non-blocking collectives polled against their deadline. To name the ranks that never reached a
-// collective, each rank sends every other rank a small "arrived at #n" note on a separate
-// communicator as it enters collective n; on a timeout, the ranks whose last note is older are
-// the missing ones. (The notes cost size - 1 tiny messages per collective: fine for the tens of
-// ranks of a CPU job; a large GPU job uses NCCL for the gradients.)
+// The MPI backend (OpenMPI, CPU tensors). Collectives run one at a time, in order, on a helper
+// thread (OpQueue), as MPI's blocking calls: OpenMPI's tuned blocking all-reduce is over twice as
+// fast as its non-blocking one (docs/BENCHMARKS.md). The caller waits with a deadline; when it
+// passes, the caller gets CollectiveTimeout while the helper stays blocked (the process must then
+// exit, which hymask-worker does). To name the ranks that never reached a collective, each rank
+// sends every other rank a small "arrived at #n" note on a separate communicator as it enters
+// collective n; at a timeout, the ranks whose last note is older are the missing ones. (size - 1
+// tiny messages per collective: fine for the tens of ranks of a CPU job; GPU jobs use NCCL.)
+// Needs MPI_THREAD_MULTIPLE: the waiting thread reads notes while the helper is in a collective.
 #pragma once
 
 #include <memory>
