@@ -32,13 +32,16 @@ class CommError : public Error {
 
 class CollectiveTimeout : public CommError {
  public:
-  // `missing`: the ranks that never reached the operation, when the backend can tell.
+  // `missing`: the ranks that never reached the operation; `silent`: ranks that reached it but
+  // then stopped responding (died or hang inside it); `known`: whether the backend can tell.
   CollectiveTimeout(const std::string& operation, Timeout timeout, std::vector<int> missing,
-                    bool missing_known = true);
+                    std::vector<int> silent = {}, bool known = true);
   const std::vector<int>& missing() const { return missing_; }
+  const std::vector<int>& silent() const { return silent_; }
 
  private:
   std::vector<int> missing_;
+  std::vector<int> silent_;
 };
 
 // A collective in flight (c10d's Work).

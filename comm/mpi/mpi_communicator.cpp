@@ -6,6 +6,7 @@
 #include <atomic>
 #include <deque>
 #include <future>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -15,6 +16,10 @@ namespace hymask::comm {
 namespace {
 
 constexpr int kArrivalTag = 7;
+constexpr int kHeartbeatTag = 8;
+constexpr auto kHeartbeat = std::chrono::milliseconds(200);
+// A rank silent for this long is reported as not responding.
+constexpr auto kSilence = std::chrono::milliseconds(1000);
 
 void check(int code, const char* call) {
   if (code == MPI_SUCCESS) return;
@@ -85,10 +90,25 @@ class MpiCommunicator : public Communicator {
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
     last_note_.assign(size_, 0);
+    last_heard_.assign(size_, std::chrono::steady_clock::now());
     queue_ = std::make_unique<OpQueue>();
+    heartbeat_ = std::thread([this] {
+      std::unique_lock<std::mutex> lock(notes_mutex_);
+      while (!stopping_) {
+        send_notes(kHeartbeatTag, 0);
+        drain_notes();
+        heartbeat_wake_.wait_for(lock, kHeartbeat);
+      }
+    });
   }
 
   ~MpiCommunicator() override {
+    {
+      std::lock_guard<std::mutex> lock(notes_mutex_);
+      stopping_ = true;
+    }
+    heartbeat_wake_.notify_all();
+    heartbeat_.join();
     queue_.reset();  // finishes what is in flight
     for (auto& note : notes_in_flight_) MPI_Request_free(&note.request);
     MPI_Comm_free(&notes_);
@@ -136,16 +156,22 @@ class MpiCommunicator : public Communicator {
     submit("barrier", timeout, [&] { check(MPI_Barrier(comm_), "MPI_Barrier"); })->wait();
   }
 
-  // The ranks whose last arrival note is older than collective `seq`; marks the communicator
-  // broken (the ranks no longer agree on what comes next).
-  std::vector<int> missing_from(uint64_t seq) {
+  // The failure of collective `seq`: the ranks that never reached it, and those that reached it
+  // but fell silent. Marks the communicator broken (the ranks no longer agree on what is next).
+  CollectiveTimeout timeout_of(uint64_t seq, const std::string& operation, Timeout timeout) {
     std::lock_guard<std::mutex> lock(notes_mutex_);
     broken_ = true;
     drain_notes();
-    std::vector<int> missing;
-    for (int r = 0; r < size_; ++r)
-      if (last_note_[r] < seq) missing.push_back(r);
-    return missing;
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<int> missing, silent;
+    for (int r = 0; r < size_; ++r) {
+      if (r == rank_) continue;
+      if (last_note_[r] < seq)
+        missing.push_back(r);
+      else if (now - last_heard_[r] > kSilence)
+        silent.push_back(r);
+    }
+    return CollectiveTimeout(operation, timeout, missing, silent);
   }
 
  private:
@@ -169,7 +195,8 @@ class MpiCommunicator : public Communicator {
         if (broken_)
           throw CommError(operation + " not started: an earlier collective failed, so the ranks "
                                       "no longer agree on what comes next");
-        announce(seq);
+        send_notes(kArrivalTag, seq);
+        last_note_[rank_] = seq;
         drain_notes();
       }
       collective();
@@ -177,27 +204,30 @@ class MpiCommunicator : public Communicator {
     return std::make_shared<MpiWork>(std::move(done), this, seq, operation, timeout);
   }
 
-  // Tells every other rank that this one reached collective `seq` (notes mutex held).
-  void announce(uint64_t seq) {
+  // Sends `value` with `tag` to every other rank (notes mutex held): "arrived at collective
+  // #value" or a heartbeat.
+  void send_notes(int tag, uint64_t value) {
     for (int peer = 0; peer < size_; ++peer) {
       if (peer == rank_) continue;
-      Note note{MPI_REQUEST_NULL, std::make_unique<uint64_t>(seq)};
-      MPI_Isend(note.value.get(), 1, MPI_UINT64_T, peer, kArrivalTag, notes_, &note.request);
+      Note note{MPI_REQUEST_NULL, std::make_unique<uint64_t>(value)};
+      MPI_Isend(note.value.get(), 1, MPI_UINT64_T, peer, tag, notes_, &note.request);
       notes_in_flight_.push_back(std::move(note));
     }
-    last_note_[rank_] = seq;
   }
 
-  // Receives arrival notes and retires sent ones (notes mutex held).
+  // Receives arrival notes and heartbeats, and retires sent ones (notes mutex held).
   void drain_notes() {
     for (;;) {
       int flag = 0;
       MPI_Status status;
-      MPI_Iprobe(MPI_ANY_SOURCE, kArrivalTag, notes_, &flag, &status);
+      MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, notes_, &flag, &status);
       if (!flag) break;
-      uint64_t seq = 0;
-      MPI_Recv(&seq, 1, MPI_UINT64_T, status.MPI_SOURCE, kArrivalTag, notes_, MPI_STATUS_IGNORE);
-      last_note_[status.MPI_SOURCE] = std::max(last_note_[status.MPI_SOURCE], seq);
+      uint64_t value = 0;
+      MPI_Recv(&value, 1, MPI_UINT64_T, status.MPI_SOURCE, status.MPI_TAG, notes_,
+               MPI_STATUS_IGNORE);
+      const int from = status.MPI_SOURCE;
+      last_heard_[from] = std::chrono::steady_clock::now();
+      if (status.MPI_TAG == kArrivalTag) last_note_[from] = std::max(last_note_[from], value);
     }
     while (!notes_in_flight_.empty()) {
       int done = 0;
@@ -213,15 +243,19 @@ class MpiCommunicator : public Communicator {
   std::atomic<uint64_t> sequence_{0};
   std::mutex notes_mutex_;
   bool broken_ = false;
+  bool stopping_ = false;
   std::vector<uint64_t> last_note_;
+  std::vector<std::chrono::steady_clock::time_point> last_heard_;
   std::deque<Note> notes_in_flight_;
+  std::condition_variable heartbeat_wake_;
+  std::thread heartbeat_;
   std::unique_ptr<OpQueue> queue_;
 };
 
 void MpiWork::wait() {
   // The helper runs the collective; this thread only watches the clock.
   if (done_.wait_until(deadline_) == std::future_status::ready) return done_.get();
-  throw CollectiveTimeout(operation_, timeout_, owner_->missing_from(seq_));
+  throw owner_->timeout_of(seq_, operation_, timeout_);
 }
 
 int env_int(const char* name, int fallback) {

@@ -4,8 +4,10 @@
 // passes, the caller gets CollectiveTimeout while the helper stays blocked (the process must then
 // exit, which hymask-worker does). To name the ranks that never reached a collective, each rank
 // sends every other rank a small "arrived at #n" note on a separate communicator as it enters
-// collective n; at a timeout, the ranks whose last note is older are the missing ones. (size - 1
-// tiny messages per collective: fine for the tens of ranks of a CPU job; GPU jobs use NCCL.)
+// collective n; at a timeout, the ranks whose last note is older are the missing ones. A rank that
+// arrived and then died or hung inside the collective is told by its heartbeat: every rank sends
+// one to every other rank five times a second, from a thread of its own. (Tiny messages, size - 1
+// per collective and per heartbeat: fine for the tens of ranks of a CPU job; GPU jobs use NCCL.)
 // Needs MPI_THREAD_MULTIPLE: the waiting thread reads notes while the helper is in a collective.
 #pragma once
 

@@ -51,7 +51,7 @@ class NcclWork : public Work {
       check_nccl(async_error, operation_.c_str());
       if (std::chrono::steady_clock::now() > deadline_) {
         ncclCommAbort(comm_);  // releases the stream; the communicator is gone
-        throw CollectiveTimeout(operation_, timeout_, {}, false);
+        throw CollectiveTimeout(operation_, timeout_, {}, {}, false);
       }
       std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
