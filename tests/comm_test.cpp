@@ -142,3 +142,27 @@ TEST(Reducer, AveragesGradientsAcrossRanksInSeveralBuckets) {
 
 }  // namespace
 }  // namespace hymask::comm
+
+#ifdef HYMASK_WITH_NCCL
+#include "comm/nccl/nccl_communicator.h"
+
+namespace hymask::comm {
+namespace {
+
+TEST(NcclCommunicator, ReducesCudaTensorsAndRefusesCpuOnes) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU (or LibTorch without CUDA)";
+  auto world = FakeWorld::create(1);  // one rank: the bootstrap only carries the unique id
+  auto nccl = make_nccl_communicator(world->communicator(0), 0);
+  torch::Tensor t = torch::arange(1000, torch::TensorOptions().device(torch::kCUDA));
+  const torch::Tensor before = t.clone();
+  nccl->allreduce(t, ReduceOp::kAverage, 10s);
+  EXPECT_TRUE(t.equal(before));
+  torch::Tensor b = torch::ones({4}, torch::TensorOptions().device(torch::kCUDA));
+  nccl->broadcast(b, 0, 10s);
+  EXPECT_TRUE(b.cpu().equal(torch::ones({4})));
+  EXPECT_THROW(nccl->allreduce(torch::ones({2}), ReduceOp::kSum, 1s), CommError);
+}
+
+}  // namespace
+}  // namespace hymask::comm
+#endif
