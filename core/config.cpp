@@ -81,7 +81,7 @@ void require(bool ok, const Config& config, const std::string& key, const std::s
   if (!ok) throw ConfigError("key '" + key + "' in " + config.origin + ": " + what);
 }
 
-void nn_margin_check(const std::string& head) {
+void check_margin_head(const std::string& head) {
   if (head != "arcface" && head != "cosface")
     throw ConfigError("must be arcface or cosface, not '" + head + "'");
 }
@@ -127,7 +127,7 @@ void validate(const Config& c) {
   require(c.mask.channel_subset >= 0, c, "mask.channel_subset", "must be >= 0");
   require(c.train.batch_size >= 2 && c.train.batch_size <= 65536, c, "train.batch_size",
           "must be in 2..65536");
-  check("model.head", [&] { nn_margin_check(c.model.head); });
+  check("model.head", [&] { check_margin_head(c.model.head); });
   require(c.model.embedding >= 2, c, "model.embedding", "must be >= 2");
   require(c.model.scale > 0, c, "model.scale", "must be positive");
   require(c.model.margin >= 0 && c.model.margin < 1.5, c, "model.margin", "must be in [0, 1.5)");
