@@ -51,6 +51,11 @@ void run_train(const Args& args) {
   spdlog::info("training finished: {} steps, last loss {:.4f}; checkpoint {}", summary.steps,
                summary.last_loss, checkpoint_path(run_dir).string());
   if (!args.evaluate) return;
+  if (evaluation_protocol(config).empty()) {
+    spdlog::info("no evaluation: data.split '{}' of an image folder has no protocol",
+                 config.data.split);
+    return;
+  }
   const nlohmann::json result = evaluate(config, trainer.model(), trainer.masker());
   write_file_atomic(run_dir / "eval.json", result.dump(2) + "\n");
   spdlog::info("evaluation: {}", format_evaluation(result));

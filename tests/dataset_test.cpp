@@ -1,4 +1,5 @@
 #include "core/dataset.h"
+#include "core/data_source.h"
 
 #include <gtest/gtest.h>
 
@@ -124,6 +125,38 @@ TEST(Loader, DeliversBatchesInOrderAndSkipsFilesThatGoBad) {
         }
       },
       DataError);
+}
+
+TEST(Shards, ARankOpensOnlyTheFilesOfItsShards) {
+  testing::TempDir dir;
+  // 2 people x 4 images; in listing order image i belongs to shard i % 2. Corrupt every file of
+  // shard 1: rank 0 of 2, failing on bad files, must not notice.
+  int index = 0;
+  for (const char* person : {"a", "b"})
+    for (int i = 0; i < 4; ++i, ++index) {
+      const fs::path file = dir.path() / person / (std::to_string(i) + ".png");
+      if (index % 2 == 1)
+        write_bytes(file, "not an image");
+      else
+        write_face(file, 16, uint8_t(index));
+    }
+  Config config = load_config("", {"data.on_bad_file=fail", "data.shard=image"});
+  config.data.root = dir.path().string();
+  const DataSource rank0 = open_data(config, 0, 2);
+  ASSERT_EQ(rank0.shards.size(), 1u);
+  EXPECT_EQ(rank0.shards[0].size(), 4u);
+  EXPECT_EQ(rank0.dataset->num_classes(), 2);
+  EXPECT_THROW(open_data(config, 1, 2), DataError);  // rank 1 does open them
+  // By identity: rank 1 of 2 owns person b only.
+  config.data.shard = "identity";
+  config.data.on_bad_file = "skip";
+  const DataSource by_person = open_data(config, 1, 2);
+  for (size_t p : by_person.shards[0]) EXPECT_EQ(by_person.dataset->label(p), 1);
+  // One process owning both shards keeps them apart, each in its own list.
+  const DataSource both = open_data(config, 0, 1);
+  EXPECT_EQ(both.shards.size(), 1u);
+  config.data.shards = 2;
+  EXPECT_EQ(open_data(config, 0, 1).shards.size(), 2u);
 }
 
 TEST(Synthetic, IsDeterministicAndVaries) {

@@ -35,6 +35,15 @@ grep -q "step 12/12" "$work/resume2.log" || fail "did not finish"
 [ -s "$work/resume/eval.json" ] || fail "no eval.json"
 echo "resume: 5 + 7 steps on 2 ranks, evaluated"
 
+# The federated case: each rank its own folder of other people ({rank} in data.root).
+"$1/hymask" synth --out "$work/site0" --identities 3 --images 8 --size 32 --seed 1 > /dev/null
+"$1/hymask" synth --out "$work/site1" --identities 4 --images 8 --size 32 --seed 2 > /dev/null
+mpirun -np 2 "$worker" --out "$work/federated" "${args[@]}" train.epochs=2 \
+  "data.root=$work/site{rank}" > "$work/federated.log" 2>&1 ||
+  fail "federated run failed: $(tail -3 "$work/federated.log")"
+grep -q "step 12/12" "$work/federated.log" || fail "federated run did not finish"
+echo "federated: 2 ranks, a folder each, 7 people in all"
+
 for case in KILL STOP; do
   out="$work/$case"
   extra=()

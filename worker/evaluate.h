@@ -17,6 +17,7 @@
 
 namespace hymask {
 
+// The protocol the training data implies; empty when there is none (an image folder used whole).
 std::string evaluation_protocol(const Config& config);
 
 // Returns the results as JSON ({"protocol": ..., metrics ...}).

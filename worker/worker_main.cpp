@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     if (!summary.finished) {
       spdlog::info("run {} paused at step {}/{}: continue with `--out {} --resume`", out,
                    summary.steps, summary.total_steps, out);
-    } else if (evaluate && launch.rank == 0) {
+    } else if (evaluate && launch.rank == 0 && !hymask::evaluation_protocol(config).empty()) {
       const nlohmann::json result = hymask::evaluate(config, trainer->model(), trainer->masker());
       hymask::write_file_atomic(out + "/eval.json", result.dump(2) + "\n");
       spdlog::info("evaluation: {}", hymask::format_evaluation(result));
