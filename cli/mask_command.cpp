@@ -78,7 +78,9 @@ void run_mask(const Args& args) {
   const PreprocessOptions preprocess = preprocess_options(config);
   const Masker masker(options, preprocess.size, preprocess.color);
   // The order of the first training epoch: mixing partners are other people, as in training.
-  std::vector<size_t> order = epoch_order(source.shards.at(0), config.seed, 0);
+  std::vector<size_t> all(source.dataset->size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  std::vector<size_t> order = epoch_order(all, config.seed, 0);
   if (args.limit > 0 && size_t(args.limit) < order.size()) order.resize(size_t(args.limit));
   const int64_t total = int64_t(order.size());
 

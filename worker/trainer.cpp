@@ -210,6 +210,27 @@ std::vector<size_t> Trainer::step_order(int64_t epoch) const {
   return order;
 }
 
+double Trainer::train_step(Batch& batch, double lr) {
+  MaskedBatch& m = batch.masked;
+  const torch::Tensor x = torch::from_blob(m.data.data(), {m.batch, m.channels, m.size, m.size});
+  std::vector<int64_t> member_labels(m.members.size());
+  for (size_t i = 0; i < m.members.size(); ++i)
+    member_labels[i] = batch.labels[m.members[i]] + label_offset_;
+  const torch::Tensor labels = torch::tensor(member_labels).view({m.batch, m.k});
+  const torch::Tensor weights = torch::from_blob(m.weights.data(), {m.batch, m.k});
+  const torch::Tensor loss = model_->head->loss(model_->backbone->forward(x), labels, weights);
+  loss.backward();
+  if (reducer_) reducer_->finish();
+  optimizer_->step();
+  const double value = loss.item<double>();
+  if (!std::isfinite(value))
+    throw Error(fmt::format("the loss diverged at step {} (lr {:.4g}): lower train.lr or "
+                            "model.scale and start again",
+                            step_, lr));
+  tracker_.observe(value);
+  return value;
+}
+
 TrainSummary Trainer::run(const std::atomic<bool>* stop) {
   const int64_t batch_size = config_.train.batch_size * int64_t(data_.shards.size());
   const int64_t end = config_.train.stop_after > 0
@@ -246,53 +267,46 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
       std::optional<Batch> batch = loader.next();
       if (!batch) break;
       for (const std::string& problem : batch->skipped) spdlog::warn("skipped {}", problem);
-      if (batch->size() < 2) {  // every file of this batch was bad
+      // A batch whose files were all bad: skipped alone; with other ranks, this one contributes
+      // zero gradients, so that every rank still makes the same collectives.
+      const bool usable = batch->size() >= 2;
+      if (!usable && !comm_) {
         ++step_;
         continue;
       }
       const std::array<float, nn::kStateSize> state =
           tracker_.state(double(step_) / std::max<int64_t>(1, total_steps_));
       MixAction action = fixed;
-      nn::ActionIndex index{};
-      if (adaptive) {
-        index = policy_->sample(state, uint64_t(step_));
-        action = policy_->to_mix_action(index);
-        masker_.apply(batch->pixels.data(), batch->keys, uint64_t(step_), action, batch->masked);
-      }
-      MaskedBatch& m = batch->masked;
-      const torch::Tensor x = torch::from_blob(m.data.data(), {m.batch, m.channels, m.size, m.size});
-      std::vector<int64_t> member_labels(m.members.size());
-      for (size_t i = 0; i < m.members.size(); ++i)
-        member_labels[i] = batch->labels[m.members[i]] + label_offset_;
-      const torch::Tensor labels = torch::tensor(member_labels).view({m.batch, m.k});
-      const torch::Tensor weights = torch::from_blob(m.weights.data(), {m.batch, m.k});
-
       const double lr = learning_rate(step_);
       for (auto& group : optimizer_->param_groups())
         static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
       optimizer_->zero_grad();
-      const torch::Tensor loss = model_->head->loss(model_->backbone->forward(x), labels, weights);
-      loss.backward();
-      if (reducer_) reducer_->finish();
-      optimizer_->step();
-      loss_value = loss.item<double>();
-      if (!std::isfinite(loss_value))
-        throw Error(fmt::format("the loss diverged at step {} (lr {:.4g}): lower train.lr or "
-                                "model.scale and start again",
-                                step_, lr));
-      tracker_.observe(loss_value);
-      if (adaptive) {
-        if (guarded && step_ % config_.policy.guard_every == 0)
-          penalty = config_.policy.guard_penalty *
-                    std::max(0.0, config_.policy.guard_floor - guard_accuracy());
-        pending_.push_back({policy_->version(), state, index, loss_value - penalty});
-        if (int64_t(pending_.size()) >= config_.policy.update_every) {
-          policy_->update(pending_);
-          pending_.clear();
+      if (!usable) {
+        for (torch::Tensor& p : model_->parameters()) p.mutable_grad() = torch::zeros_like(p);
+        reducer_->finish();
+        optimizer_->step();
+      } else {
+        nn::ActionIndex index{};
+        if (adaptive) {
+          index = policy_->sample(state, uint64_t(step_));
+          action = policy_->to_mix_action(index);
+          masker_.apply(batch->pixels.data(), batch->keys, uint64_t(step_), action,
+                        batch->masked);
+        }
+        loss_value = train_step(*batch, lr);
+        if (adaptive) {
+          if (guarded && step_ % config_.policy.guard_every == 0)
+            penalty = config_.policy.guard_penalty *
+                      std::max(0.0, config_.policy.guard_floor - guard_accuracy());
+          pending_.push_back({policy_->version(), state, index, loss_value - penalty});
+          if (int64_t(pending_.size()) >= config_.policy.update_every) {
+            policy_->update(pending_);
+            pending_.clear();
+          }
         }
       }
       ++step_;
-      window_images += m.batch;
+      window_images += double(batch->size());
       if (step_ % config_.train.log_every == 0 || step_ == end) {
         const auto now = std::chrono::steady_clock::now();
         const double seconds = std::chrono::duration<double>(now - window_start).count();

@@ -21,6 +21,7 @@
 
 #include "core/config.h"
 #include "core/data_source.h"
+#include "core/loader.h"
 #include "core/masking.h"
 #include "core/nn/policy.h"
 #include "comm/communicator.h"
@@ -62,6 +63,8 @@ class Trainer {
   void log_progress(double loss, double images_per_second, const MixAction& action,
                     const std::array<float, nn::kStateSize>& state);
   std::vector<size_t> step_order(int64_t epoch) const;
+  // Forward, backward, gradient averaging and the optimiser step on a masked batch; the loss.
+  double train_step(Batch& batch, double lr);
   bool leader() const { return rank_ == 0; }
 
   Config config_;
