@@ -158,6 +158,9 @@ void validate(const Config& c) {
   require(c.policy.guard_every >= 1, c, "policy.guard_every", "must be >= 1");
   require(c.policy.guard_samples >= 1, c, "policy.guard_samples", "must be >= 1");
   require(c.eval.batch_size >= 1, c, "eval.batch_size", "must be >= 1");
+  require(c.coordinator.broadcast_every >= 1, c, "coordinator.broadcast_every", "must be >= 1");
+  require(c.coordinator.heartbeat_timeout_s > 0, c, "coordinator.heartbeat_timeout_s",
+          "must be positive");
   require(c.eval.synthetic_probes >= 1, c, "eval.synthetic_probes", "must be >= 1");
 }
 
@@ -254,6 +257,21 @@ std::string config_to_yaml(const Config& config, bool with_help) {
     out << indent << key << ": " << scalar_to_yaml(member) << "\n";
   });
   return out.str();
+}
+
+std::string experiment_yaml(const Config& config) {
+  Config c = config;
+  const Config defaults;
+  c.train.stop_after = defaults.train.stop_after;
+  c.train.log_every = defaults.train.log_every;
+  c.train.checkpoint_every = defaults.train.checkpoint_every;
+  c.train.threads = defaults.train.threads;
+  c.train.comm_timeout_s = defaults.train.comm_timeout_s;
+  c.train.bucket_mb = defaults.train.bucket_mb;
+  c.data.threads = defaults.data.threads;
+  c.data.prefetch = defaults.data.prefetch;
+  c.coordinator = defaults.coordinator;
+  return config_to_yaml(c, false);
 }
 
 MaskOptions mask_options(const Config& c) {

@@ -85,6 +85,12 @@ struct Config {
     int batch_size = 128;
     int synthetic_probes = 3;
   } eval;
+  struct Coordinator {
+    std::string address;  // host:port of hymask-coordinator; empty: local policy mode
+    std::string listen = "127.0.0.1:7777";
+    int broadcast_every = 64;
+    double heartbeat_timeout_s = 30.0;
+  } coordinator;
 
   // Where the config came from, for messages ("<defaults>" when no file was given).
   std::string origin = "<defaults>";
@@ -189,6 +195,16 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("policy.guard_every", c.policy.guard_every, "Steps between utility-guard measurements.");
   visit("policy.guard_samples", c.policy.guard_samples,
         "Training samples the utility guard measures accuracy on.");
+  visit("coordinator.address", c.coordinator.address,
+        "host:port of hymask-coordinator, which then trains one policy from every worker's "
+        "rewards; empty: each process trains its own (local policy mode). The shared secret "
+        "comes from $HYMASK_SECRET_FILE (a chmod 600 file) or $HYMASK_SECRET.");
+  visit("coordinator.listen", c.coordinator.listen,
+        "Address the coordinator listens on for workers (loopback unless you say otherwise).");
+  visit("coordinator.broadcast_every", c.coordinator.broadcast_every,
+        "Reward records (from all workers) per policy update and broadcast.");
+  visit("coordinator.heartbeat_timeout_s", c.coordinator.heartbeat_timeout_s,
+        "A worker silent this long is marked lost.");
   visit("eval.batch_size", c.eval.batch_size, "Batch size when computing embeddings.");
   visit("eval.synthetic_probes", c.eval.synthetic_probes,
         "Unseen images per identity used as probes when evaluating on synthetic faces.");
@@ -200,6 +216,11 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 
 // Parses and validates a config held in memory; `origin` names it in messages.
 Config config_from_yaml(const std::string& text, const std::string& origin);
+
+// The config with the keys that do not change a run's result (threads, logging, checkpoint
+// cadence, stop point, timeouts, addresses) at their defaults, as YAML: two runs with the same
+// experiment_yaml compute the same thing. Resumption and the coordinator's config check use it.
+std::string experiment_yaml(const Config& config);
 
 // The resolved configuration as YAML, every key present, with its meaning as a comment.
 std::string config_to_yaml(const Config& config, bool with_help = true);

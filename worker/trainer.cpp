@@ -12,6 +12,9 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/loader.h"
+#include "comm/protocol/auth.h"
+#include "comm/protocol/frame.h"
+#include "worker/coordinator_client.h"
 
 namespace hymask {
 namespace fs = std::filesystem;
@@ -28,26 +31,17 @@ std::string tensor_string(const torch::Tensor& t) {
   return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), size_t(c.numel()));
 }
 
-// Keys that may differ between a run and its resumption: they change neither the data, the
-// model, nor the optimisation.
-bool resumable_key(const std::string& key) {
-  return key == "train.stop_after" || key == "train.log_every" ||
-         key == "train.checkpoint_every" || key == "data.threads" || key == "data.prefetch" ||
-         key == "train.threads" || key == "train.comm_timeout_s" || key == "train.bucket_mb";
-}
-
-// The first key whose value differs in a way that breaks exact resumption, or "".
+// The first line of the experiment that differs (a key whose change breaks exact resumption),
+// or "".
 std::string resumable_difference(const Config& a, const Config& b) {
-  const std::string ya = config_to_yaml(a, false), yb = config_to_yaml(b, false);
-  std::istringstream la(ya), lb(yb);
+  std::istringstream la(experiment_yaml(a)), lb(experiment_yaml(b));
   std::string line_a, line_b, section;
   while (std::getline(la, line_a) && std::getline(lb, line_b)) {
     if (!line_a.empty() && line_a[0] != ' ') section = line_a.substr(0, line_a.find(':'));
     if (line_a == line_b) continue;
     std::string key = line_a.substr(0, line_a.find(':'));
     key.erase(0, key.find_first_not_of(' '));
-    const std::string full = line_a[0] == ' ' ? section + "." + key : key;
-    if (!resumable_key(full)) return full;
+    return line_a[0] == ' ' ? section + "." + key : key;
   }
   return "";
 }
@@ -100,16 +94,17 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
                                 .momentum(config_.train.momentum)
                                 .weight_decay(config_.train.weight_decay));
   if (parse_method(config_.mask.method) == Method::kAdaptive) {
-    nn::PolicyOptions p;
-    p.k_max = config_.policy.k_max;
-    p.base_drop_level = config_.mask.drop_level;
-    p.drop_levels = config_.policy.drop_levels;
-    p.hidden = config_.policy.hidden;
-    p.lr = config_.policy.lr;
-    p.entropy = config_.policy.entropy;
-    p.baseline_momentum = config_.policy.baseline_momentum;
-    // Local policy mode: each rank its own policy, with its own draws.
+    const nn::PolicyOptions p = nn::policy_options(config_);
+    // Each rank draws its own actions; in local mode it also trains its own policy.
     policy_ = std::make_unique<nn::Policy>(p, config_.seed + 1000003 * uint64_t(rank_));
+    if (!config_.coordinator.address.empty()) {
+      ClientOptions c;
+      std::tie(c.host, c.port) = protocol::parse_address(config_.coordinator.address);
+      c.secret = protocol::load_secret();
+      c.config_hash = protocol::config_hash(experiment_yaml(config_));
+      c.rank = rank_;
+      coordinator_ = std::make_unique<CoordinatorClient>(c);
+    }
   }
   fs::create_directories(run_dir_);
   if (resume) {
@@ -287,6 +282,11 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
         optimizer_->step();
       } else {
         nn::ActionIndex index{};
+        if (coordinator_) {  // adopt the newest central policy, never waiting for one
+          coordinator_->set_step(uint64_t(step_));
+          if (auto update = coordinator_->newer_policy(policy_->version()))
+            policy_->set_parameters(update->second, update->first);
+        }
         if (adaptive) {
           index = policy_->sample(state, uint64_t(step_));
           action = policy_->to_mix_action(index);
@@ -300,7 +300,10 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
                       std::max(0.0, config_.policy.guard_floor - guard_accuracy());
           pending_.push_back({policy_->version(), state, index, loss_value - penalty});
           if (int64_t(pending_.size()) >= config_.policy.update_every) {
-            policy_->update(pending_);
+            if (coordinator_)
+              coordinator_->report(pending_);
+            else
+              policy_->update(pending_);
             pending_.clear();
           }
         }
@@ -319,6 +322,9 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
           images = totals[1].item<double>();
         }
         if (leader()) log_progress(logged_loss, images / std::max(seconds, 1e-9), action, state);
+        if (coordinator_)
+          coordinator_->statistics(uint64_t(step_), window_images / std::max(seconds, 1e-9),
+                                   loss_value, 0.0);
         window_start = now;
         window_images = 0;
       }

@@ -1,6 +1,8 @@
-// FR training with the masking method, in one process or data-parallel over a communicator (local
-// policy mode: each rank runs its own policy): the FR model learns from masked, mixed samples
-// while, for method `adaptive`, the policy learns from the batch losses to choose harder masking.
+// FR training with the masking method, in one process or data-parallel over a communicator: the
+// FR model learns from masked, mixed samples while, for method `adaptive`, the policy learns from
+// the batch losses to choose harder masking: in this process (local policy mode, each rank its
+// own), or at hymask-coordinator (coordinator.address), which trains one policy from every
+// worker's rewards; a worker then adopts each new version at its next step boundary.
 // Each rank trains on its own shards (core/data_source.h) and masks its own data; only gradients
 // leave it, averaged by the reducer. Rank 0 writes the run folder; every rank resumes from it. Checkpoints are atomic and resume exactly: the data order, masking and
 // policy sampling are pure functions of (seed, step), and the checkpoint holds everything else
@@ -81,6 +83,7 @@ class Trainer {
   std::unique_ptr<torch::optim::SGD> optimizer_;
   std::unique_ptr<comm::Reducer> reducer_;
   std::unique_ptr<nn::Policy> policy_;  // adaptive only
+  std::unique_ptr<class CoordinatorClient> coordinator_;  // adaptive with coordinator.address
   nn::LossTracker tracker_;
   std::vector<nn::PolicyRecord> pending_;
   int64_t step_ = 0;

@@ -15,6 +15,20 @@ std::string encode_frame(const control::Envelope& message) {
   return frame + payload;
 }
 
+std::pair<std::string, uint16_t> parse_address(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    throw ConfigError("address '" + address + "' must look like host:port, e.g. 127.0.0.1:7777");
+  int port = 0;
+  try {
+    port = std::stoi(address.substr(colon + 1));
+  } catch (const std::exception&) {
+  }
+  if (port < 0 || port > 65535 || address.substr(colon + 1).empty())
+    throw ConfigError("address '" + address + "' has no valid port");
+  return {address.substr(0, colon), uint16_t(port)};
+}
+
 void FrameDecoder::feed(const void* data, size_t size) {
   if (offset_ > 0 && offset_ == buffer_.size()) {  // all consumed: start over
     buffer_.clear();

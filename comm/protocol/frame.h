@@ -27,6 +27,9 @@ class ProtocolError : public Error {
 
 std::string encode_frame(const control::Envelope& message);
 
+// "host:port" -> (host, port); throws ConfigError.
+std::pair<std::string, uint16_t> parse_address(const std::string& address);
+
 // Incremental decoder: feed the bytes as they arrive, take whole messages out.
 class FrameDecoder {
  public:

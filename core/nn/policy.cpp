@@ -3,11 +3,24 @@
 #include <torch/nn/functional/activation.h>
 
 #include <cmath>
+#include <numeric>
 
 #include "core/error.h"
 #include "core/random.h"
 
 namespace hymask::nn {
+
+PolicyOptions policy_options(const Config& c) {
+  PolicyOptions p;
+  p.k_max = c.policy.k_max;
+  p.base_drop_level = c.mask.drop_level;
+  p.drop_levels = c.policy.drop_levels;
+  p.hidden = c.policy.hidden;
+  p.lr = c.policy.lr;
+  p.entropy = c.policy.entropy;
+  p.baseline_momentum = c.policy.baseline_momentum;
+  return p;
+}
 
 PolicyNetImpl::PolicyNetImpl(const PolicyOptions& o)
     : categories{o.k_max, 2, o.drop_levels} {
@@ -115,8 +128,10 @@ torch::Tensor Policy::log_prob(const torch::Tensor& states, const torch::Tensor&
   return total;
 }
 
-double Policy::update(const std::vector<PolicyRecord>& records) {
+double Policy::update(const std::vector<PolicyRecord>& records,
+                      const std::vector<double>& weights) {
   if (records.empty()) return 0;
+  HYMASK_CHECK(weights.empty() || weights.size() == records.size(), weights.size());
   const int64_t n = int64_t(records.size());
   std::vector<float> states;
   std::vector<int64_t> actions;
@@ -141,6 +156,10 @@ double Policy::update(const std::vector<PolicyRecord>& records) {
   const torch::Tensor s = torch::tensor(states).view({n, kStateSize}).to(dtype);
   const torch::Tensor a = torch::tensor(actions).view({n, kHeads});
   const torch::Tensor adv = torch::tensor(advantages).to(dtype) / std::max(scale_, 1e-8);
+  const torch::Tensor share =
+      weights.empty() ? torch::full({n}, 1.0 / n, dtype)
+                      : torch::tensor(weights).to(dtype) / std::accumulate(weights.begin(),
+                                                                           weights.end(), 0.0);
 
   const auto logits = net_->forward(s);
   torch::Tensor log_prob = torch::zeros({n}, s.options());
@@ -150,13 +169,42 @@ double Policy::update(const std::vector<PolicyRecord>& records) {
     log_prob = log_prob + lp.gather(1, a.select(1, h).view({-1, 1})).squeeze(1);
     entropy = entropy - (lp.exp() * lp).sum(1);
   }
-  const torch::Tensor loss = -(adv * log_prob).mean() - options_.entropy * entropy.mean();
+  const torch::Tensor loss =
+      -(share * adv * log_prob).sum() - options_.entropy * (share * entropy).sum();
   optimizer_->zero_grad();
   loss.backward();
   optimizer_->step();
   baseline_ += options_.baseline_momentum * (mean_reward - baseline_);
   ++version_;
   return loss.item<double>();
+}
+
+std::vector<float> Policy::parameters() const {
+  std::vector<float> out;
+  for (const torch::Tensor& p : net_->parameters()) {
+    const torch::Tensor flat = p.detach().to(torch::kFloat32).contiguous().view({-1});
+    out.insert(out.end(), flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
+  }
+  return out;
+}
+
+void Policy::set_parameters(const std::vector<float>& values, uint64_t version) {
+  size_t offset = 0;
+  torch::NoGradGuard no_grad;
+  for (torch::Tensor& p : net_->parameters()) {
+    const size_t n = size_t(p.numel());
+    if (offset + n > values.size())
+      throw Error("a policy update carries " + std::to_string(values.size()) +
+                  " parameters; this policy needs more (different policy.* settings?)");
+    p.copy_(torch::from_blob(const_cast<float*>(values.data() + offset), p.sizes(),
+                             torch::kFloat32)
+                .to(p.scalar_type()));
+    offset += n;
+  }
+  if (offset != values.size())
+    throw Error("a policy update carries " + std::to_string(values.size()) +
+                " parameters; this policy has " + std::to_string(offset));
+  version_ = version;
 }
 
 void Policy::save(torch::serialize::OutputArchive& archive) const {

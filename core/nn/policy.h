@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/config.h"
 #include "core/masking.h"
 
 namespace hymask::nn {
@@ -37,6 +38,9 @@ struct PolicyOptions {
   double entropy = 0.01;
   double baseline_momentum = 0.1;
 };
+
+// The policy settings of a config (policy.* and the base drop level).
+PolicyOptions policy_options(const Config& config);
 
 // Chosen category per head: {k - 1, scheme, drop level - base}.
 using ActionIndex = std::array<int, kHeads>;
@@ -89,8 +93,14 @@ class Policy {
   // log pi(a | s) for a batch: states B x kStateSize, actions B x kHeads (int64).
   torch::Tensor log_prob(const torch::Tensor& states, const torch::Tensor& actions);
 
-  // One REINFORCE step on these records; returns the policy loss.
-  double update(const std::vector<PolicyRecord>& records);
+  // One REINFORCE step on these records; returns the policy loss. `weights` (one per record,
+  // default all equal) set each record's share of the gradient: the coordinator gives every
+  // worker the same total, so that no worker moves the policy more than its share.
+  double update(const std::vector<PolicyRecord>& records, const std::vector<double>& weights = {});
+
+  // The network's parameters as one vector (what a policy update carries), and back.
+  std::vector<float> parameters() const;
+  void set_parameters(const std::vector<float>& values, uint64_t version);
 
   uint64_t version() const { return version_; }
   double baseline() const { return baseline_; }

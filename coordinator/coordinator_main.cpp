@@ -1,0 +1,57 @@
+// hymask-coordinator: trains the masking policy from the rewards of every worker and sends them
+// each new version. Start it before the workers, with the same config and shared secret:
+//   HYMASK_SECRET_FILE=secret build/bin/hymask-coordinator --config configs/demo.yaml
+//   HYMASK_SECRET_FILE=secret mpirun -np 2 build/bin/hymask-worker --config configs/demo.yaml \
+//       coordinator.address=127.0.0.1:7777
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio.hpp>
+
+#include "comm/protocol/auth.h"
+#include "coordinator/server.h"
+#include "core/config.h"
+
+int main(int argc, char** argv) {
+  std::string config_file, listen, secret_file;
+  std::vector<std::string> overrides;
+  CLI::App app{"hymask-coordinator: central training of the masking policy for hymask workers"};
+  app.add_option("--config", config_file, "YAML config, the same as the workers'");
+  app.add_option("--listen", listen, "host:port to listen on (default: coordinator.listen)");
+  app.add_option("--secret-file", secret_file,
+                 "File holding the shared secret (default: $HYMASK_SECRET_FILE or $HYMASK_SECRET)");
+  app.add_option("overrides", overrides, "key=value config overrides");
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_pattern("[%H:%M:%S] [coordinator] %^%l%$ %v");
+  try {
+    const hymask::Config config = hymask::load_config(config_file, overrides);
+    hymask::coordinator::ServerOptions options;
+    std::tie(options.address, options.port) =
+        hymask::protocol::parse_address(listen.empty() ? config.coordinator.listen : listen);
+    options.secret = hymask::protocol::load_secret(secret_file);
+    options.config_hash = hymask::protocol::config_hash(hymask::experiment_yaml(config));
+    options.heartbeat_timeout =
+        std::chrono::milliseconds(int64_t(config.coordinator.heartbeat_timeout_s * 1000));
+    hymask::coordinator::AggregationOptions aggregation;
+    aggregation.update_every = config.coordinator.broadcast_every;
+    hymask::coordinator::PolicyTrainer trainer(hymask::nn::policy_options(config), config.seed,
+                                               aggregation);
+    boost::asio::io_context io;
+    hymask::coordinator::Server server(io, options, trainer);
+    spdlog::info("listening on {}:{} for workers", options.address, server.port());
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](boost::system::error_code, int) {
+      spdlog::info("stopping: policy version {}, {} reward records used", trainer.version(),
+                   trainer.records_used());
+      io.stop();
+    });
+    io.run();
+  } catch (const hymask::ConfigError& e) {
+    spdlog::error("{}", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+  return 0;
+}

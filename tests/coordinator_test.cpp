@@ -1,0 +1,197 @@
+// The coordinator: robust policy aggregation, hostile connections, and workers training against it.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <boost/asio.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "coordinator/server.h"
+#include "core/random.h"
+#include "tests/test_util.h"
+#include "worker/coordinator_client.h"
+#include "worker/trainer.h"
+
+namespace hymask::coordinator {
+namespace {
+
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+const char* kSecret = "a-test-secret-of-enough-bytes";
+
+std::array<float, nn::kStateSize> state_of(Rng& rng) {
+  std::array<float, nn::kStateSize> s{};
+  for (float& v : s) v = float(rng.uniform(-1, 1));
+  return s;
+}
+
+TEST(PolicyTrainer, OneAdversarialWorkerCannotTakeThePolicyOver) {
+  nn::PolicyOptions o;
+  o.lr = 0.05;
+  o.entropy = 0.001;
+  PolicyTrainer trainer(o, 3, {64, 3.0, 4});
+  const nn::ActionIndex honest_best{3, 1, 2}, attacker_wants{0, 0, 0};
+  Rng rng(9);
+  for (int round = 0; round < 250; ++round) {
+    for (uint32_t worker = 0; worker < 5; ++worker) {
+      std::vector<nn::PolicyRecord> records;
+      for (int i = 0; i < 16; ++i) {
+        nn::PolicyRecord r;
+        r.version = trainer.version();
+        r.state = state_of(rng);
+        r.action = trainer.policy().sample(r.state, rng.next());
+        if (worker == 4) {  // the attacker: a huge reward for its action, nothing otherwise
+          r.reward = r.action == attacker_wants ? 1e9 : -1e9;
+        } else {
+          r.reward = rng.normal() * 0.3;
+          for (int h = 0; h < nn::kHeads; ++h) r.reward += r.action[h] == honest_best[h];
+        }
+        records.push_back(r);
+      }
+      trainer.add(worker, records);
+    }
+    if (trainer.ready()) trainer.update();
+  }
+  const auto p = trainer.policy().probabilities(state_of(rng));
+  for (int h = 0; h < nn::kHeads; ++h)
+    EXPECT_GT(p[h][honest_best[h]], 0.6) << "head " << h << ": the attacker moved the policy";
+  // Stale records are dropped.
+  nn::PolicyRecord old;
+  old.version = 0;
+  EXPECT_EQ(trainer.add(0, {old}), 0u);
+  EXPECT_GT(trainer.dropped_stale(), 0u);
+}
+
+// A coordinator on a thread of its own, on a free loopback port.
+struct RunningServer {
+  asio::io_context io;
+  PolicyTrainer trainer;
+  std::unique_ptr<Server> server;
+  std::thread thread;
+
+  explicit RunningServer(int update_every = 8, std::string hash = "hash")
+      : trainer(nn::PolicyOptions{}, 1, {update_every, 3.0, 4}) {
+    ServerOptions o;
+    o.port = 0;
+    o.secret = kSecret;
+    o.config_hash = std::move(hash);
+    o.max_frame = 1 << 16;
+    o.handshake_timeout = 1s;
+    server = std::make_unique<Server>(io, o, trainer);
+    thread = std::thread([this] { io.run(); });
+  }
+  ~RunningServer() {
+    asio::post(io, [this] { server.reset(); });
+    io.stop();
+    thread.join();
+  }
+  ServerCounters counters() {
+    ServerCounters c;
+    asio::post(io, [&] { c = server->counters(); });
+    std::this_thread::sleep_for(50ms);
+    return c;
+  }
+};
+
+// Sends raw bytes and reports whether the server closed the connection within a second.
+bool closed_after(uint16_t port, const std::string& bytes) {
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  asio::write(socket, asio::buffer(bytes));
+  socket.non_blocking(true);
+  std::array<char, 4096> buffer{};
+  for (int i = 0; i < 200; ++i) {
+    boost::system::error_code ec;
+    socket.read_some(asio::buffer(buffer), ec);
+    if (ec && ec != asio::error::would_block) return true;  // eof: closed by the server
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+TEST(Server, HostileConnectionsAreClosedAndRealWorkersCarryOn) {
+  RunningServer s;
+  const uint16_t port = s.server->port();
+  ClientOptions good{"127.0.0.1", port, kSecret, "hash", 0};
+  CoordinatorClient worker(good);
+  for (int i = 0; i < 200 && !worker.connected(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(worker.connected());
+
+  // Random bytes; a huge declared length; a frame cut short (then silence); a wrong secret.
+  Rng rng(5);
+  std::string noise(256, '\0');
+  for (char& c : noise) c = char(rng.below(256));
+  EXPECT_TRUE(closed_after(port, noise));
+  std::string huge = "HYMK";
+  huge += std::string("\x00\x01\x7f\xff\xff\xff", 6);
+  EXPECT_TRUE(closed_after(port, huge));
+  EXPECT_TRUE(closed_after(port, std::string("HYMK\x00\x01\x00\x00\x00\x40", 10) + "abc"));
+  ClientOptions intruder = good;
+  intruder.secret = "not-the-secret-at-all!";
+  intruder.rank = 1;
+  {
+    CoordinatorClient bad(intruder);
+    std::this_thread::sleep_for(300ms);
+    EXPECT_FALSE(bad.connected());
+  }
+  ClientOptions other_config = good;
+  other_config.config_hash = "another";
+  other_config.rank = 2;
+  {
+    CoordinatorClient bad(other_config);
+    std::this_thread::sleep_for(300ms);
+    EXPECT_FALSE(bad.connected());
+  }
+  const ServerCounters c = s.counters();
+  EXPECT_GE(c.bad_frames, 2u);
+  EXPECT_GE(c.refused, 2u);
+  EXPECT_GE(c.timed_out, 1u);  // the cut frame never completed the handshake
+
+  // The real worker still gets policy updates for its rewards.
+  std::vector<nn::PolicyRecord> records(8);
+  for (auto& r : records) r.reward = 1.0;
+  worker.report(records);
+  std::optional<std::pair<uint64_t, std::vector<float>>> update;
+  for (int i = 0; i < 200 && !(update = worker.newer_policy(0)); ++i)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(update.has_value());
+  EXPECT_EQ(update->first, 1u);
+  EXPECT_EQ(update->second.size(), s.trainer.policy().parameters().size());
+}
+
+TEST(Coordinator, WorkersTrainWithTheCentralPolicy) {
+  ::setenv("HYMASK_SECRET", kSecret, 1);
+  const std::vector<std::string> args = {
+      "mask.method=adaptive", "data.synthetic_identities=6", "data.synthetic_images_per_identity=8",
+      "data.image_size=32", "train.batch_size=8", "train.epochs=12", "train.threads=1",
+      "model.embedding=32", "model.scale=16", "model.margin=0.2", "policy.update_every=2",
+      "train.log_every=6", "train.checkpoint_every=0"};
+  Config config = load_config("", args);
+  RunningServer s(4, protocol::config_hash(experiment_yaml(config)));
+  config.coordinator.address = "127.0.0.1:" + std::to_string(s.server->port());
+  testing::TempDir dir;
+  {
+    Trainer trainer(config, dir.path(), false);
+    std::this_thread::sleep_for(300ms);  // let it connect: updates then flow during training
+    trainer.run();
+  }
+  ::unsetenv("HYMASK_SECRET");
+  EXPECT_GE(s.trainer.version(), 3u) << "the coordinator trained the policy";
+  std::ifstream metrics(dir.path() / "metrics.jsonl");
+  std::vector<double> losses;
+  uint64_t adopted = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    const auto r = nlohmann::json::parse(line);
+    losses.push_back(r["loss"].get<double>());
+    adopted = std::max<uint64_t>(adopted, r["policy"]["version"].get<uint64_t>());
+  }
+  EXPECT_GE(adopted, 1u) << "the worker adopted central policy versions";
+  ASSERT_GE(losses.size(), 4u);
+  EXPECT_LT(losses.back(), losses.front()) << "the FR loss fell";
+}
+
+}  // namespace
+}  // namespace hymask::coordinator

@@ -1,0 +1,186 @@
+#include "worker/coordinator_client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio.hpp>
+
+#include "comm/protocol/auth.h"
+#include "comm/protocol/frame.h"
+#include "core/error.h"
+
+namespace hymask {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+CoordinatorClient::CoordinatorClient(ClientOptions options) : options_(std::move(options)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+CoordinatorClient::~CoordinatorClient() {
+  stopping_ = true;
+  thread_.join();
+}
+
+void CoordinatorClient::report(const std::vector<nn::PolicyRecord>& records) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  records_.insert(records_.end(), records.begin(), records.end());
+  while (records_.size() > options_.max_queued_records) records_.pop_front();
+}
+
+void CoordinatorClient::statistics(uint64_t step, double images_per_second, double loss,
+                                   double accuracy) {
+  control::Envelope message;
+  auto* s = message.mutable_statistics();
+  s->set_step(step);
+  s->set_images_per_second(images_per_second);
+  s->set_loss(loss);
+  s->set_accuracy(accuracy);
+  std::lock_guard<std::mutex> lock(mutex_);
+  pending_statistics_ = protocol::encode_frame(message);
+}
+
+std::optional<std::pair<uint64_t, std::vector<float>>> CoordinatorClient::newer_policy(
+    uint64_t version) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!has_policy_ || policy_version_ <= version) return std::nullopt;
+  return std::make_pair(policy_version_, policy_);
+}
+
+void CoordinatorClient::run() {
+  auto backoff = std::chrono::milliseconds(100);
+  while (!stopping_) {
+    bool refused = false;
+    try {
+      refused = !session();
+      backoff = std::chrono::milliseconds(100);  // it worked for a while: retry soon
+    } catch (const std::exception& e) {
+      spdlog::warn("coordinator {}:{}: {} (retrying in {} ms)", options_.host, options_.port,
+                   e.what(), backoff.count());
+    }
+    connected_ = false;
+    if (refused) backoff = options_.max_backoff;  // a refusal will not fix itself quickly
+    for (auto waited = std::chrono::milliseconds(0); waited < backoff && !stopping_;
+         waited += std::chrono::milliseconds(50))
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+bool CoordinatorClient::session() {
+  asio::io_context io;
+  tcp::socket socket(io);
+  tcp::resolver resolver(io);
+  asio::connect(socket, resolver.resolve(options_.host, std::to_string(options_.port)));
+  socket.non_blocking(true);
+  protocol::FrameDecoder decoder;
+  std::array<uint8_t, 64 * 1024> buffer{};
+  auto send = [&](const std::string& frame) { asio::write(socket, asio::buffer(frame)); };
+  // Reads whatever has arrived; returns the messages. Throws when the connection ended.
+  auto poll = [&]() {
+    std::vector<control::Envelope> messages;
+    for (;;) {
+      boost::system::error_code ec;
+      const size_t n = socket.read_some(asio::buffer(buffer), ec);
+      if (ec == asio::error::would_block) break;
+      if (ec) throw Error("connection ended: " + ec.message());
+      decoder.feed(buffer.data(), n);
+    }
+    while (auto m = decoder.next()) messages.push_back(*m);
+    return messages;
+  };
+  auto wait_for = [&](auto&& accept) -> control::Envelope {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline && !stopping_) {
+      for (const auto& m : poll()) {
+        if (m.has_refused()) throw Error("refused: " + m.refused().reason());
+        if (accept(m)) return m;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    throw Error("no answer during the handshake");
+  };
+
+  const protocol::Authenticator auth(options_.secret);
+  const std::string client_nonce = protocol::random_nonce();
+  control::Envelope hello;
+  hello.mutable_hello()->set_protocol_version(protocol::kVersion);
+  hello.mutable_hello()->set_rank(options_.rank);
+  hello.mutable_hello()->set_client_nonce(client_nonce);
+  send(protocol::encode_frame(hello));
+  std::string server_nonce;
+  try {
+    server_nonce = wait_for([](const control::Envelope& m) { return m.has_challenge(); })
+                       .challenge()
+                       .server_nonce();
+    control::Envelope answer;
+    answer.mutable_authenticate()->set_mac(
+        auth.mac("worker", server_nonce, client_nonce, options_.rank, options_.config_hash));
+    answer.mutable_authenticate()->set_config_hash(options_.config_hash);
+    send(protocol::encode_frame(answer));
+    const control::Envelope welcome =
+        wait_for([](const control::Envelope& m) { return m.has_welcome(); });
+    if (!auth.verify(welcome.welcome().server_mac(), "coordinator", server_nonce, client_nonce,
+                     options_.rank, options_.config_hash))
+      throw Error("the coordinator failed to prove it knows the secret: not connecting");
+  } catch (const Error& e) {
+    if (std::string(e.what()).rfind("refused", 0) == 0) {
+      spdlog::error("coordinator {}:{} {}", options_.host, options_.port, e.what());
+      return false;
+    }
+    throw;
+  }
+  connected_ = true;
+  spdlog::info("connected to the coordinator at {}:{}", options_.host, options_.port);
+  auto last_heartbeat = std::chrono::steady_clock::time_point();
+  while (!stopping_) {
+    for (const auto& m : poll()) {
+      if (m.has_policy_update()) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        policy_version_ = m.policy_update().version();
+        policy_.assign(m.policy_update().parameters().begin(),
+                       m.policy_update().parameters().end());
+        has_policy_ = true;
+      } else if (m.has_command()) {
+        spdlog::info("coordinator command {} (not acted on by this worker yet)",
+                     int(m.command().kind()));
+      }
+    }
+    std::vector<std::string> frames;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!records_.empty()) {
+        control::Envelope batch;
+        for (const nn::PolicyRecord& r : records_) {
+          auto* out = batch.mutable_reward_batch()->add_records();
+          out->set_policy_version(r.version);
+          for (float v : r.state) out->add_state(v);
+          for (int a : r.action) out->add_action(a);
+          out->set_reward(r.reward);
+        }
+        records_.clear();
+        frames.push_back(protocol::encode_frame(batch));
+      }
+      if (pending_statistics_) {
+        frames.push_back(*pending_statistics_);
+        pending_statistics_.reset();
+      }
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_heartbeat > options_.heartbeat) {
+      control::Envelope beat;
+      beat.mutable_heartbeat()->set_step(step_);
+      frames.push_back(protocol::encode_frame(beat));
+      last_heartbeat = now;
+    }
+    for (const std::string& frame : frames) {
+      socket.non_blocking(false);
+      send(frame);
+      socket.non_blocking(true);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+}  // namespace hymask

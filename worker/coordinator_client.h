@@ -1,0 +1,61 @@
+// A worker's connection to hymask-coordinator, on a thread of its own so that training never
+// waits for it: it connects (retrying with exponential backoff, also after the coordinator
+// restarts), authenticates both ways, sends heartbeats, statistics and reward records, and keeps
+// the newest policy version it receives for the trainer to adopt at a step boundary.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/nn/policy.h"
+
+namespace hymask {
+
+struct ClientOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 7777;
+  std::string secret;
+  std::string config_hash;
+  int rank = 0;
+  std::chrono::milliseconds heartbeat{1000};
+  std::chrono::milliseconds max_backoff{5000};
+  size_t max_queued_records = 100000;  // beyond this the oldest are dropped (coordinator away)
+};
+
+class CoordinatorClient {
+ public:
+  explicit CoordinatorClient(ClientOptions options);
+  ~CoordinatorClient();
+
+  void report(const std::vector<nn::PolicyRecord>& records);
+  void statistics(uint64_t step, double images_per_second, double loss, double accuracy);
+  void set_step(uint64_t step) { step_ = step; }
+  // The newest policy received, if newer than `version`.
+  std::optional<std::pair<uint64_t, std::vector<float>>> newer_policy(uint64_t version);
+  bool connected() const { return connected_; }
+
+ private:
+  void run();
+  bool session();  // one connection; false when it ended in a refusal
+
+  ClientOptions options_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> connected_{false};
+  std::atomic<uint64_t> step_{0};
+  std::mutex mutex_;
+  std::deque<nn::PolicyRecord> records_;
+  std::optional<std::string> pending_statistics_;  // a serialised Envelope
+  uint64_t policy_version_ = 0;
+  std::vector<float> policy_;
+  bool has_policy_ = false;
+  std::thread thread_;
+};
+
+}  // namespace hymask
