@@ -10,5 +10,6 @@ void add_mask_command(CLI::App& app);
 void add_config_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_status_command(CLI::App& app);
 
 }  // namespace hymask::cli

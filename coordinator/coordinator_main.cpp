@@ -9,15 +9,18 @@
 #include <boost/asio.hpp>
 
 #include "comm/protocol/auth.h"
+#include "coordinator/console.h"
 #include "coordinator/server.h"
 #include "core/config.h"
 
 int main(int argc, char** argv) {
-  std::string config_file, listen, secret_file;
+  std::string config_file, listen, console, secret_file;
   std::vector<std::string> overrides;
   CLI::App app{"hymask-coordinator: central training of the masking policy for hymask workers"};
   app.add_option("--config", config_file, "YAML config, the same as the workers'");
   app.add_option("--listen", listen, "host:port to listen on (default: coordinator.listen)");
+  app.add_option("--console", console,
+                 "host:port of the HTTP status console (default: coordinator.console)");
   app.add_option("--secret-file", secret_file,
                  "File holding the shared secret (default: $HYMASK_SECRET_FILE or $HYMASK_SECRET)");
   app.add_option("overrides", overrides, "key=value config overrides");
@@ -38,7 +41,11 @@ int main(int argc, char** argv) {
                                                aggregation);
     boost::asio::io_context io;
     hymask::coordinator::Server server(io, options, trainer);
-    spdlog::info("listening on {}:{} for workers", options.address, server.port());
+    const auto [console_host, console_port] =
+        hymask::protocol::parse_address(console.empty() ? config.coordinator.console : console);
+    hymask::coordinator::Console status(io, console_host, console_port, server, trainer);
+    spdlog::info("listening on {}:{} for workers; console at http://{}:{}/", options.address,
+                 server.port(), console_host, status.port());
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code, int) {
       spdlog::info("stopping: policy version {}, {} reward records used", trainer.version(),

@@ -9,6 +9,18 @@ namespace hymask::coordinator {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
+namespace {
+std::string short_hex(const std::string& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < std::min<size_t>(bytes.size(), 4); ++i) {
+    out += digits[uint8_t(bytes[i]) >> 4];
+    out += digits[uint8_t(bytes[i]) & 15];
+  }
+  return out;
+}
+}  // namespace
+
 class Server::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Server& server, tcp::socket socket)
@@ -157,7 +169,9 @@ class Server::Session : public std::enable_shared_from_this<Session> {
                                 a.config_hash()))
         return refuse("authentication failed (wrong secret?)");
       if (a.config_hash() != server_.options_.config_hash)
-        return refuse("config differs from the coordinator's (same file and overrides?)");
+        return refuse("config " + short_hex(a.config_hash()) + " differs from the coordinator's " +
+                      short_hex(server_.options_.config_hash) +
+                      " (start both with the same config file and overrides)");
       worker_id_ = uint32_t(rank_);
       auto existing = server_.workers_.find(worker_id_);
       if (existing != server_.workers_.end() && existing->second.connected)

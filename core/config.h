@@ -88,6 +88,7 @@ struct Config {
   struct Coordinator {
     std::string address;  // host:port of hymask-coordinator; empty: local policy mode
     std::string listen = "127.0.0.1:7777";
+    std::string console = "127.0.0.1:7778";
     int broadcast_every = 64;
     double heartbeat_timeout_s = 30.0;
   } coordinator;
@@ -201,6 +202,8 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "comes from $HYMASK_SECRET_FILE (a chmod 600 file) or $HYMASK_SECRET.");
   visit("coordinator.listen", c.coordinator.listen,
         "Address the coordinator listens on for workers (loopback unless you say otherwise).");
+  visit("coordinator.console", c.coordinator.console,
+        "Address of the coordinator's HTTP status console (/, /status, /metrics).");
   visit("coordinator.broadcast_every", c.coordinator.broadcast_every,
         "Reward records (from all workers) per policy update and broadcast.");
   visit("coordinator.heartbeat_timeout_s", c.coordinator.heartbeat_timeout_s,

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "coordinator/console.h"
 #include "coordinator/server.h"
 #include "core/random.h"
 #include "tests/test_util.h"
@@ -160,6 +161,45 @@ TEST(Server, HostileConnectionsAreClosedAndRealWorkersCarryOn) {
   ASSERT_TRUE(update.has_value());
   EXPECT_EQ(update->first, 1u);
   EXPECT_EQ(update->second.size(), s.trainer.policy().parameters().size());
+}
+
+std::string http_get(uint16_t port, const std::string& target) {
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  asio::write(socket, asio::buffer("GET " + target + " HTTP/1.1\r\nHost: test\r\n\r\n"));
+  std::string response;
+  boost::system::error_code ec;
+  std::array<char, 4096> buffer{};
+  for (size_t n; (n = socket.read_some(asio::buffer(buffer), ec)) > 0 || !ec;)
+    response.append(buffer.data(), n);
+  return response;
+}
+
+TEST(Console, ServesStatusMetricsAndTheDashboard) {
+  RunningServer s;
+  ClientOptions good{"127.0.0.1", s.server->port(), kSecret, "hash", 3};
+  CoordinatorClient worker(good);
+  for (int i = 0; i < 200 && !worker.connected(); ++i) std::this_thread::sleep_for(10ms);
+  worker.statistics(42, 123.0, 4.5, 0.0);
+  std::this_thread::sleep_for(100ms);
+  std::unique_ptr<Console> console;
+  asio::post(s.io, [&] { console = std::make_unique<Console>(s.io, "127.0.0.1", 0, *s.server, s.trainer); });
+  for (int i = 0; i < 100 && !console; ++i) std::this_thread::sleep_for(10ms);
+  const uint16_t port = console->port();
+  const std::string status = http_get(port, "/status");
+  const auto json = nlohmann::json::parse(status.substr(status.find("\r\n\r\n") + 4));
+  ASSERT_EQ(json["workers"].size(), 1u);
+  EXPECT_EQ(json["workers"][0]["rank"], 3);
+  EXPECT_EQ(json["workers"][0]["step"], 42);
+  EXPECT_EQ(json["workers"][0]["state"], "connected");
+  EXPECT_EQ(json["policy"]["k"].size(), 6u);
+  const std::string metrics = http_get(port, "/metrics");
+  EXPECT_NE(metrics.find("hymask_worker_step{worker=\"3\"} 42"), std::string::npos) << metrics;
+  EXPECT_NE(http_get(port, "/").find("<title>hymask coordinator</title>"), std::string::npos);
+  EXPECT_NE(http_get(port, "/secret").find("404"), std::string::npos);
+  asio::post(s.io, [&] { console.reset(); });
+  std::this_thread::sleep_for(50ms);
 }
 
 TEST(Coordinator, WorkersTrainWithTheCentralPolicy) {

@@ -76,17 +76,20 @@ bool CoordinatorClient::session() {
   protocol::FrameDecoder decoder;
   std::array<uint8_t, 64 * 1024> buffer{};
   auto send = [&](const std::string& frame) { asio::write(socket, asio::buffer(frame)); };
-  // Reads whatever has arrived; returns the messages. Throws when the connection ended.
+  // Reads whatever has arrived; returns the messages. Throws when the connection has ended and
+  // every message that came before the end has been returned (a refusal comes just before it).
+  std::string ended;
   auto poll = [&]() {
     std::vector<control::Envelope> messages;
-    for (;;) {
+    while (ended.empty()) {
       boost::system::error_code ec;
       const size_t n = socket.read_some(asio::buffer(buffer), ec);
       if (ec == asio::error::would_block) break;
-      if (ec) throw Error("connection ended: " + ec.message());
+      if (ec) ended = "connection ended: " + ec.message();
       decoder.feed(buffer.data(), n);
     }
     while (auto m = decoder.next()) messages.push_back(*m);
+    if (messages.empty() && !ended.empty()) throw Error(ended);
     return messages;
   };
   auto wait_for = [&](auto&& accept) -> control::Envelope {

@@ -1,0 +1,42 @@
+// The coordinator's status console over HTTP (Boost.Beast), on an address of its own (loopback by
+// default; it shows training progress, not data, but bind it wider only behind a firewall):
+//   GET /         a live dashboard page (plain HTML/JS, polls /status)
+//   GET /status   JSON: workers, their state, step, throughput, loss; policy version, action
+//                 distribution, reward baseline; a short history for the charts
+//   GET /metrics  Prometheus text format
+// One request per connection; requests are bounded (8 KiB of headers, no body).
+#pragma once
+
+#include <boost/asio.hpp>
+#include <deque>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "coordinator/server.h"
+
+namespace hymask::coordinator {
+
+class Console {
+ public:
+  Console(boost::asio::io_context& io, const std::string& address, uint16_t port, Server& server,
+          PolicyTrainer& trainer);
+  uint16_t port() const;
+  nlohmann::json status() const;
+  std::string metrics() const;
+
+ private:
+  void accept();
+  void sample();  // once a second: a point of history for the charts
+
+  boost::asio::io_context& io_;
+  Server& server_;
+  PolicyTrainer& trainer_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer timer_;
+  std::deque<nlohmann::json> history_;
+};
+
+// The dashboard page.
+extern const char* const kDashboardHtml;
+
+}  // namespace hymask::coordinator
