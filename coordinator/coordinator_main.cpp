@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <boost/asio.hpp>
 
 #include "comm/protocol/auth.h"
@@ -14,13 +15,17 @@
 #include "core/config.h"
 
 int main(int argc, char** argv) {
-  std::string config_file, listen, console, secret_file;
+  std::string config_file, listen, console, secret_file, state = "runs/coordinator";
   std::vector<std::string> overrides;
   CLI::App app{"hymask-coordinator: central training of the masking policy for hymask workers"};
   app.add_option("--config", config_file, "YAML config, the same as the workers'");
   app.add_option("--listen", listen, "host:port to listen on (default: coordinator.listen)");
   app.add_option("--console", console,
                  "host:port of the HTTP status console (default: coordinator.console)");
+  app.add_option("--state", state,
+                 "Folder of the coordinator's checkpoint (coordinator.pt): written after every "
+                 "policy update, resumed from at start")
+      ->capture_default_str();
   app.add_option("--secret-file", secret_file,
                  "File holding the shared secret (default: $HYMASK_SECRET_FILE or $HYMASK_SECRET)");
   app.add_option("overrides", overrides, "key=value config overrides");
@@ -39,6 +44,11 @@ int main(int argc, char** argv) {
     aggregation.update_every = config.coordinator.broadcast_every;
     hymask::coordinator::PolicyTrainer trainer(hymask::nn::policy_options(config), config.seed,
                                                aggregation);
+    options.state_file = state + "/coordinator.pt";
+    if (std::filesystem::exists(options.state_file)) {
+      trainer.load(options.state_file);
+      spdlog::info("resumed from {}: policy version {}", options.state_file, trainer.version());
+    }
     boost::asio::io_context io;
     hymask::coordinator::Server server(io, options, trainer);
     const auto [console_host, console_port] =

@@ -1,7 +1,13 @@
 #include "coordinator/policy_trainer.h"
 
+#include <torch/serialize.h>
+
 #include <algorithm>
 #include <cmath>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/files.h"
 
 namespace hymask::coordinator {
 
@@ -51,6 +57,33 @@ uint64_t PolicyTrainer::update() {
   by_worker_.clear();
   pending_ = 0;
   return policy_.version();
+}
+
+void PolicyTrainer::save(const std::string& path) const {
+  torch::serialize::OutputArchive archive, policy;
+  policy_.save(policy);
+  archive.write("policy", policy);
+  archive.write("counters", torch::tensor({int64_t(records_used_), int64_t(dropped_stale_)}));
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  write_file_atomic(path, bytes.str());
+}
+
+void PolicyTrainer::load(const std::string& path) {
+  try {
+    torch::serialize::InputArchive archive, policy;
+    archive.load_from(path);
+    archive.read("policy", policy);
+    policy_.load(policy);
+    torch::Tensor counters;
+    archive.read("counters", counters);
+    records_used_ = uint64_t(counters[0].item<int64_t>());
+    dropped_stale_ = uint64_t(counters[1].item<int64_t>());
+  } catch (const c10::Error& e) {
+    throw Error("cannot resume the coordinator from " + path + ": " +
+                e.what_without_backtrace() + " (different policy.* settings? move the file away "
+                                             "to start afresh)");
+  }
 }
 
 }  // namespace hymask::coordinator

@@ -32,6 +32,10 @@ class PolicyTrainer {
   // One update from the pending records; returns the new version.
   uint64_t update();
 
+  // The whole state (policy, its optimiser, baseline, version, counters), atomically; and back.
+  void save(const std::string& path) const;
+  void load(const std::string& path);
+
   nn::Policy& policy() { return policy_; }
   uint64_t version() const { return policy_.version(); }
   uint64_t dropped_stale() const { return dropped_stale_; }

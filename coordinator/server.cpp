@@ -139,6 +139,8 @@ class Server::Session : public std::enable_shared_from_this<Session> {
         info.records += server_.trainer_.add(worker_id_, records);
         if (server_.trainer_.ready()) {
           server_.trainer_.update();
+          if (!server_.options_.state_file.empty())
+            server_.trainer_.save(server_.options_.state_file);
           server_.broadcast_policy();
         }
         break;

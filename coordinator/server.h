@@ -26,6 +26,7 @@ struct ServerOptions {
   std::chrono::milliseconds handshake_timeout{10000};
   std::chrono::milliseconds heartbeat_timeout{30000};
   size_t max_connections = 1024;
+  std::string state_file;  // the trainer's state is written here after every update ("" = not)
 };
 
 struct WorkerInfo {

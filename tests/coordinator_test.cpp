@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <boost/asio.hpp>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -72,10 +73,13 @@ struct RunningServer {
   std::unique_ptr<Server> server;
   std::thread thread;
 
-  explicit RunningServer(int update_every = 8, std::string hash = "hash")
+  explicit RunningServer(int update_every = 8, std::string hash = "hash", uint16_t port = 0,
+                         std::string state_file = "")
       : trainer(nn::PolicyOptions{}, 1, {update_every, 3.0, 4}) {
+    if (!state_file.empty() && std::filesystem::exists(state_file)) trainer.load(state_file);
     ServerOptions o;
-    o.port = 0;
+    o.port = port;
+    o.state_file = std::move(state_file);
     o.secret = kSecret;
     o.config_hash = std::move(hash);
     o.max_frame = 1 << 16;
@@ -161,6 +165,41 @@ TEST(Server, HostileConnectionsAreClosedAndRealWorkersCarryOn) {
   ASSERT_TRUE(update.has_value());
   EXPECT_EQ(update->first, 1u);
   EXPECT_EQ(update->second.size(), s.trainer.policy().parameters().size());
+}
+
+TEST(Coordinator, RestartsFromItsCheckpointAndWorkersReconnect) {
+  testing::TempDir dir;
+  const std::string state = (dir.path() / "coordinator.pt").string();
+  uint16_t port = 0;
+  auto server = std::make_unique<RunningServer>(4, "hash", 0, state);
+  port = server->server->port();
+  ClientOptions options{"127.0.0.1", port, kSecret, "hash", 0};
+  options.max_backoff = 200ms;
+  CoordinatorClient worker(options);
+  auto send_rewards = [&](uint64_t version) {
+    std::vector<nn::PolicyRecord> records(4);
+    for (auto& r : records) r.version = version, r.reward = 2.0;
+    worker.report(records);
+  };
+  for (int i = 0; i < 200 && !worker.connected(); ++i) std::this_thread::sleep_for(10ms);
+  for (uint64_t v = 0; v < 3; ++v) {
+    send_rewards(v);
+    for (int i = 0; i < 200 && !worker.newer_policy(v); ++i) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(worker.newer_policy(0)->first, 3u);
+  const std::vector<float> before = server->trainer.policy().parameters();
+  server.reset();  // the coordinator goes away (a crash, a requeue)...
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(worker.connected());
+  server = std::make_unique<RunningServer>(4, "hash", port, state);  // ...and comes back
+  EXPECT_EQ(server->trainer.version(), 3u);
+  EXPECT_EQ(server->trainer.policy().parameters(), before);
+  for (int i = 0; i < 300 && !worker.connected(); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(worker.connected()) << "the worker did not reconnect";
+  send_rewards(3);
+  for (int i = 0; i < 200 && !worker.newer_policy(3); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(worker.newer_policy(3).has_value());
+  EXPECT_EQ(worker.newer_policy(3)->first, 4u);
 }
 
 std::string http_get(uint16_t port, const std::string& target) {
