@@ -9,7 +9,8 @@ packages=(
   build-essential cmake ccache pkg-config libtorch-dev
   libspdlog-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
   libturbojpeg0-dev libpng-dev libgtest-dev
-  libopenmpi-dev openmpi-bin libprotobuf-dev protobuf-compiler libssl-dev
+  libopenmpi-dev openmpi-bin libprotobuf-dev protobuf-compiler libssl-dev libboost-dev
+  chromium
 )
 
 missing=()
