@@ -4,6 +4,9 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <openssl/crypto.h>
+
+#include <map>
 #include <sstream>
 
 namespace hymask::coordinator {
@@ -46,9 +49,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     response->set(http::field::server, "hymask-coordinator");
     response->set(http::field::cache_control, "no-store");
     const std::string target(request.target());
-    if (request.method() != http::verb::get) {
+    if (request.method() == http::verb::post && target.rfind("/control/", 0) == 0) {
+      const auto [code, text] =
+          console_.control(target.substr(9), std::string(request[http::field::authorization]));
+      response->result(http::status(code));
+      response->body() = text + "\n";
+    } else if (request.method() != http::verb::get) {
       response->result(http::status::method_not_allowed);
-      response->body() = "only GET\n";
+      response->body() = "GET /, /status, /metrics; POST /control/<action>\n";
     } else if (target == "/status") {
       response->set(http::field::content_type, "application/json");
       response->body() = console_.status().dump();
@@ -79,8 +87,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 }  // namespace
 
 Console::Console(asio::io_context& io, const std::string& address, uint16_t port, Server& server,
-                 PolicyTrainer& trainer)
-    : io_(io), server_(server), trainer_(trainer), acceptor_(io), timer_(io) {
+                 PolicyTrainer& trainer, std::string token)
+    : io_(io), server_(server), trainer_(trainer), acceptor_(io), timer_(io),
+      token_(std::move(token)) {
   const tcp::endpoint endpoint(asio::ip::make_address(address), port);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
@@ -102,6 +111,25 @@ void Console::accept() {
     if (!ec) std::make_shared<HttpSession>(std::move(socket), *this)->start();
     accept();
   });
+}
+
+std::pair<int, std::string> Console::control(const std::string& action,
+                                             const std::string& authorization) {
+  if (token_.empty())
+    return {403, "control is disabled: start the coordinator with HYMASK_CONSOLE_TOKEN set"};
+  const std::string expected = "Bearer " + token_;
+  if (authorization.size() != expected.size() ||
+      CRYPTO_memcmp(authorization.data(), expected.data(), expected.size()) != 0)
+    return {401, "wrong or missing token (Authorization: Bearer TOKEN)"};
+  static const std::map<std::string, control::Command::Kind> kActions = {
+      {"pause", control::Command::PAUSE},
+      {"resume", control::Command::RESUME},
+      {"checkpoint", control::Command::CHECKPOINT},
+      {"stop", control::Command::STOP}};
+  const auto it = kActions.find(action);
+  if (it == kActions.end()) return {404, "unknown action: pause, resume, checkpoint or stop"};
+  server_.command(it->second);
+  return {200, action + " sent to the workers"};
 }
 
 nlohmann::json Console::status() const {

@@ -4,6 +4,8 @@
 //   GET /status   JSON: workers, their state, step, throughput, loss; policy version, action
 //                 distribution, reward baseline; a short history for the charts
 //   GET /metrics  Prometheus text format
+//   POST /control/{pause,resume,checkpoint,stop}  with "Authorization: Bearer TOKEN": commands to
+//                 every worker; disabled unless a token is set ($HYMASK_CONSOLE_TOKEN)
 // One request per connection; requests are bounded (8 KiB of headers, no body).
 #pragma once
 
@@ -18,11 +20,14 @@ namespace hymask::coordinator {
 
 class Console {
  public:
+  // `token`: what POST /control needs; empty disables control.
   Console(boost::asio::io_context& io, const std::string& address, uint16_t port, Server& server,
-          PolicyTrainer& trainer);
+          PolicyTrainer& trainer, std::string token = "");
   uint16_t port() const;
   nlohmann::json status() const;
   std::string metrics() const;
+  // The answer to POST /control/<action> with this Authorization header: (HTTP status, text).
+  std::pair<int, std::string> control(const std::string& action, const std::string& authorization);
 
  private:
   void accept();
@@ -34,6 +39,7 @@ class Console {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer timer_;
   std::deque<nlohmann::json> history_;
+  std::string token_;
 };
 
 // The dashboard page.

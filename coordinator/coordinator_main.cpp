@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <boost/asio.hpp>
 
@@ -53,7 +54,9 @@ int main(int argc, char** argv) {
     hymask::coordinator::Server server(io, options, trainer);
     const auto [console_host, console_port] =
         hymask::protocol::parse_address(console.empty() ? config.coordinator.console : console);
-    hymask::coordinator::Console status(io, console_host, console_port, server, trainer);
+    const char* token = std::getenv("HYMASK_CONSOLE_TOKEN");
+    hymask::coordinator::Console status(io, console_host, console_port, server, trainer,
+                                        token ? token : "");
     spdlog::info("listening on {}:{} for workers; console at http://{}:{}/", options.address,
                  server.port(), console_host, status.port());
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);

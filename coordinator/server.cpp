@@ -295,6 +295,14 @@ void Server::broadcast_to(Session& session) {
   ++counters_.updates_sent;
 }
 
+void Server::command(control::Command::Kind kind) {
+  control::Envelope message;
+  message.mutable_command()->set_kind(kind);
+  for (auto& [raw, weak] : sessions_)
+    if (auto s = weak.lock(); s && s->authenticated()) s->send(message);
+  spdlog::info("command {} sent to the workers", control::Command::Kind_Name(kind));
+}
+
 void Server::broadcast_policy() {
   const control::Envelope message = policy_message(trainer_);
   for (auto& [raw, weak] : sessions_)

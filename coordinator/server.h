@@ -55,6 +55,8 @@ class Server {
   const ServerCounters& counters() const { return counters_; }
   // Sends the current policy to every authenticated worker.
   void broadcast_policy();
+  // Sends an operator command (pause, resume, checkpoint, stop) to every worker.
+  void command(control::Command::Kind kind);
 
  private:
   class Session;

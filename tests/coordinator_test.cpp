@@ -202,17 +202,23 @@ TEST(Coordinator, RestartsFromItsCheckpointAndWorkersReconnect) {
   EXPECT_EQ(worker.newer_policy(3)->first, 4u);
 }
 
-std::string http_get(uint16_t port, const std::string& target) {
+std::string http_request(uint16_t port, const std::string& method, const std::string& target,
+                         const std::string& headers = "") {
   asio::io_context io;
   asio::ip::tcp::socket socket(io);
   socket.connect({asio::ip::make_address("127.0.0.1"), port});
-  asio::write(socket, asio::buffer("GET " + target + " HTTP/1.1\r\nHost: test\r\n\r\n"));
+  asio::write(socket, asio::buffer(method + " " + target + " HTTP/1.1\r\nHost: test\r\n" +
+                                   headers + "\r\n"));
   std::string response;
   boost::system::error_code ec;
   std::array<char, 4096> buffer{};
   for (size_t n; (n = socket.read_some(asio::buffer(buffer), ec)) > 0 || !ec;)
     response.append(buffer.data(), n);
   return response;
+}
+
+std::string http_get(uint16_t port, const std::string& target) {
+  return http_request(port, "GET", target);
 }
 
 TEST(Console, ServesStatusMetricsAndTheDashboard) {
@@ -223,7 +229,9 @@ TEST(Console, ServesStatusMetricsAndTheDashboard) {
   worker.statistics(42, 123.0, 4.5, 0.0);
   std::this_thread::sleep_for(100ms);
   std::unique_ptr<Console> console;
-  asio::post(s.io, [&] { console = std::make_unique<Console>(s.io, "127.0.0.1", 0, *s.server, s.trainer); });
+  asio::post(s.io, [&] {
+    console = std::make_unique<Console>(s.io, "127.0.0.1", 0, *s.server, s.trainer, "op-token");
+  });
   for (int i = 0; i < 100 && !console; ++i) std::this_thread::sleep_for(10ms);
   const uint16_t port = console->port();
   const std::string status = http_get(port, "/status");
@@ -237,6 +245,24 @@ TEST(Console, ServesStatusMetricsAndTheDashboard) {
   EXPECT_NE(metrics.find("hymask_worker_step{worker=\"3\"} 42"), std::string::npos) << metrics;
   EXPECT_NE(http_get(port, "/").find("<title>hymask coordinator</title>"), std::string::npos);
   EXPECT_NE(http_get(port, "/secret").find("404"), std::string::npos);
+
+  // Control needs the token; commands reach the worker.
+  EXPECT_NE(http_request(port, "POST", "/control/pause").find("401"), std::string::npos);
+  EXPECT_NE(http_request(port, "POST", "/control/pause", "Authorization: Bearer nope\r\n")
+                .find("401"),
+            std::string::npos);
+  const std::string ok = "Authorization: Bearer op-token\r\n";
+  EXPECT_NE(http_request(port, "POST", "/control/pause", ok).find("200 OK"), std::string::npos);
+  for (int i = 0; i < 100 && !worker.paused(); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(worker.paused());
+  http_request(port, "POST", "/control/resume", ok);
+  http_request(port, "POST", "/control/stop", ok);
+  for (int i = 0; i < 100 && worker.paused(); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_FALSE(worker.paused());
+  bool stopped = false;
+  for (int i = 0; i < 100 && !(stopped = worker.take_stop()); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(stopped);
+  EXPECT_NE(http_request(port, "POST", "/control/explode", ok).find("404"), std::string::npos);
   asio::post(s.io, [&] { console.reset(); });
   std::this_thread::sleep_for(50ms);
 }

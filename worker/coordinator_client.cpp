@@ -145,8 +145,14 @@ bool CoordinatorClient::session() {
                        m.policy_update().parameters().end());
         has_policy_ = true;
       } else if (m.has_command()) {
-        spdlog::info("coordinator command {} (not acted on by this worker yet)",
-                     int(m.command().kind()));
+        switch (m.command().kind()) {
+          case control::Command::PAUSE: paused_ = true; break;
+          case control::Command::RESUME: paused_ = false; break;
+          case control::Command::CHECKPOINT: checkpoint_ = true; break;
+          case control::Command::STOP: stop_ = true; break;
+          default: break;
+        }
+        spdlog::info("coordinator: {}", control::Command::Kind_Name(m.command().kind()));
       }
     }
     std::vector<std::string> frames;

@@ -40,6 +40,11 @@ class CoordinatorClient {
   // The newest policy received, if newer than `version`.
   std::optional<std::pair<uint64_t, std::vector<float>>> newer_policy(uint64_t version);
   bool connected() const { return connected_; }
+  // Operator commands from the console: pause and resume hold, stop and checkpoint are taken
+  // once (take_* resets them).
+  bool paused() const { return paused_; }
+  bool take_stop() { return stop_.exchange(false); }
+  bool take_checkpoint() { return checkpoint_.exchange(false); }
 
  private:
   void run();
@@ -49,6 +54,7 @@ class CoordinatorClient {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> step_{0};
+  std::atomic<bool> paused_{false}, stop_{false}, checkpoint_{false};
   std::mutex mutex_;
   std::deque<nn::PolicyRecord> records_;
   std::optional<std::string> pending_statistics_;  // a serialised Envelope

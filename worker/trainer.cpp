@@ -8,6 +8,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -330,11 +331,23 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
       }
       if (config_.train.checkpoint_every > 0 && step_ % config_.train.checkpoint_every == 0)
         save_checkpoint();
-      bool stopping = stop && stop->load();
-      if (comm_) {  // every rank stops at the same step, or the others would wait for it
-        torch::Tensor flag = torch::tensor({stopping ? 1.0 : 0.0}, torch::kFloat64);
-        comm_->allreduce(flag, comm::ReduceOp::kSum, timeout_);
-        stopping = flag.item<double>() > 0;
+      // Stop and pause (a signal, or the operator through the coordinator) take effect at the
+      // same step on every rank, or the others would wait for the missing one.
+      bool stopping = (stop && stop->load()) || (coordinator_ && coordinator_->take_stop());
+      if (coordinator_ && coordinator_->take_checkpoint()) save_checkpoint();
+      for (;;) {
+        const bool paused = coordinator_ && coordinator_->paused() && !stopping;
+        double flags[2] = {stopping ? 1.0 : 0.0, paused ? 1.0 : 0.0};
+        if (comm_) {
+          torch::Tensor t = torch::tensor({flags[0], flags[1]}, torch::kFloat64);
+          comm_->allreduce(t, comm::ReduceOp::kSum, timeout_);
+          flags[0] = t[0].item<double>(), flags[1] = t[1].item<double>();
+        }
+        stopping = flags[0] > 0;
+        if (stopping || flags[1] == 0) break;
+        if (leader()) spdlog::info("paused at step {} by the coordinator", step_);
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        if (stop && stop->load()) stopping = true;
       }
       if (stopping) {
         save_checkpoint();
