@@ -304,6 +304,7 @@ void Server::command(control::Command::Kind kind) {
 }
 
 void Server::broadcast_policy() {
+  if (options_.on_broadcast) options_.on_broadcast(trainer_.version());
   const control::Envelope message = policy_message(trainer_);
   for (auto& [raw, weak] : sessions_)
     if (auto s = weak.lock(); s && s->authenticated()) {

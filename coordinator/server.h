@@ -7,6 +7,7 @@
 
 #include <boost/asio.hpp>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,6 +28,7 @@ struct ServerOptions {
   std::chrono::milliseconds heartbeat_timeout{30000};
   size_t max_connections = 1024;
   std::string state_file;  // the trainer's state is written here after every update ("" = not)
+  std::function<void(uint64_t version)> on_broadcast;  // observers (benchmarks), on the io thread
 };
 
 struct WorkerInfo {
