@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
         hymask::protocol::parse_address(listen.empty() ? config.coordinator.listen : listen);
     options.secret = hymask::protocol::load_secret(secret_file);
     options.config_hash = hymask::protocol::config_hash(hymask::experiment_yaml(config));
+    options.update_interval =
+        std::chrono::milliseconds(int64_t(config.coordinator.broadcast_seconds * 1000));
     options.heartbeat_timeout =
         std::chrono::milliseconds(int64_t(config.coordinator.heartbeat_timeout_s * 1000));
     hymask::coordinator::AggregationOptions aggregation;

@@ -29,6 +29,7 @@ class PolicyTrainer {
   // Adds a worker's records; stale ones are dropped. Returns how many were kept.
   size_t add(uint32_t worker, const std::vector<nn::PolicyRecord>& records);
   bool ready() const { return pending_ >= size_t(options_.update_every); }
+  size_t pending() const { return pending_; }
   // One update from the pending records; returns the new version.
   uint64_t update();
 

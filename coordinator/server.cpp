@@ -137,12 +137,7 @@ class Server::Session : public std::enable_shared_from_this<Session> {
           records.push_back(record);
         }
         info.records += server_.trainer_.add(worker_id_, records);
-        if (server_.trainer_.ready()) {
-          server_.trainer_.update();
-          if (!server_.options_.state_file.empty())
-            server_.trainer_.save(server_.options_.state_file);
-          server_.broadcast_policy();
-        }
+        if (server_.trainer_.ready()) server_.update_and_broadcast();
         break;
       }
       default:
@@ -222,7 +217,8 @@ Server::Server(asio::io_context& io, ServerOptions options, PolicyTrainer& train
       trainer_(trainer),
       auth_(options_.secret),
       acceptor_(io),
-      membership_timer_(io) {
+      membership_timer_(io),
+      update_timer_(io) {
   const tcp::endpoint endpoint(asio::ip::make_address(options_.address), options_.port);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
@@ -234,6 +230,23 @@ Server::Server(asio::io_context& io, ServerOptions options, PolicyTrainer& train
   acceptor_.listen();
   accept();
   check_membership();
+  schedule_timed_update();
+}
+
+void Server::update_and_broadcast() {
+  trainer_.update();
+  if (!options_.state_file.empty()) trainer_.save(options_.state_file);
+  broadcast_policy();
+}
+
+void Server::schedule_timed_update() {
+  if (options_.update_interval.count() <= 0) return;
+  update_timer_.expires_after(options_.update_interval);
+  update_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    if (trainer_.pending() > 0) update_and_broadcast();
+    schedule_timed_update();
+  });
 }
 
 Server::~Server() {

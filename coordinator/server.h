@@ -28,6 +28,8 @@ struct ServerOptions {
   std::chrono::milliseconds heartbeat_timeout{30000};
   size_t max_connections = 1024;
   std::string state_file;  // the trainer's state is written here after every update ("" = not)
+  // Also update (and broadcast) this often when records wait, however few; 0 = only by count.
+  std::chrono::milliseconds update_interval{0};
   std::function<void(uint64_t version)> on_broadcast;  // observers (benchmarks), on the io thread
 };
 
@@ -66,6 +68,8 @@ class Server {
   void accept();
   void check_membership();
   void broadcast_to(Session& session);
+  void update_and_broadcast();
+  void schedule_timed_update();
 
   boost::asio::io_context& io_;
   ServerOptions options_;
@@ -73,6 +77,7 @@ class Server {
   protocol::Authenticator auth_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer membership_timer_;
+  boost::asio::steady_timer update_timer_;
   std::map<Session*, std::weak_ptr<Session>> sessions_;
   std::map<uint32_t, WorkerInfo> workers_;  // by worker id (= rank)
   ServerCounters counters_;

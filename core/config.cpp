@@ -159,6 +159,8 @@ void validate(const Config& c) {
   require(c.policy.guard_samples >= 1, c, "policy.guard_samples", "must be >= 1");
   require(c.eval.batch_size >= 1, c, "eval.batch_size", "must be >= 1");
   require(c.coordinator.broadcast_every >= 1, c, "coordinator.broadcast_every", "must be >= 1");
+  require(c.coordinator.broadcast_seconds >= 0, c, "coordinator.broadcast_seconds",
+          "must be >= 0");
   require(c.coordinator.heartbeat_timeout_s > 0, c, "coordinator.heartbeat_timeout_s",
           "must be positive");
   require(c.eval.synthetic_probes >= 1, c, "eval.synthetic_probes", "must be >= 1");

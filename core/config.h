@@ -90,6 +90,7 @@ struct Config {
     std::string listen = "127.0.0.1:7777";
     std::string console = "127.0.0.1:7778";
     int broadcast_every = 64;
+    double broadcast_seconds = 10.0;
     double heartbeat_timeout_s = 30.0;
   } coordinator;
 
@@ -206,6 +207,8 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "Address of the coordinator's HTTP status console (/, /status, /metrics).");
   visit("coordinator.broadcast_every", c.coordinator.broadcast_every,
         "Reward records (from all workers) per policy update and broadcast.");
+  visit("coordinator.broadcast_seconds", c.coordinator.broadcast_seconds,
+        "Also update and broadcast the policy this often while records wait (0 = by count only).");
   visit("coordinator.heartbeat_timeout_s", c.coordinator.heartbeat_timeout_s,
         "A worker silent this long is marked lost.");
   visit("eval.batch_size", c.eval.batch_size, "Batch size when computing embeddings.");

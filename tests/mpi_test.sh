@@ -44,6 +44,29 @@ mpirun -np 2 "$worker" --out "$work/federated" "${args[@]}" train.epochs=2 \
 grep -q "step 12/12" "$work/federated.log" || fail "federated run did not finish"
 echo "federated: 2 ranks, a folder each, 7 people in all"
 
+# Coordinator + 2 workers: the central policy version advances, both workers report, the loss
+# falls.
+(umask 077 && head -c 32 /dev/urandom | base64 > "$work/secret")
+export HYMASK_SECRET_FILE="$work/secret"
+port=$(( 20000 + RANDOM % 20000 ))
+central=(mask.method=adaptive policy.update_every=2 coordinator.broadcast_every=8 train.epochs=8)
+"$1/hymask-coordinator" --listen "127.0.0.1:$port" --console "127.0.0.1:$((port + 1))" \
+  --state "$work/coordinator" "${args[@]}" "${central[@]}" > "$work/coordinator.log" 2>&1 &
+coordinator=$!
+sleep 0.5
+mpirun -np 2 "$worker" --out "$work/central" "${args[@]}" "${central[@]}" \
+  "coordinator.address=127.0.0.1:$port" > "$work/central.log" 2>&1 ||
+  fail "workers with a coordinator failed: $(tail -3 "$work/central.log")"
+status=$("$1/hymask" status --coordinator "127.0.0.1:$((port + 1))")
+kill "$coordinator"
+version=$(echo "$status" | grep -o 'policy v[0-9]*' | grep -o '[0-9]*')
+[ "$version" -ge 2 ] || fail "the policy did not advance: $status"
+[ "$(echo "$status" | grep -cE '^ +[01] +(connected|lost)')" -eq 2 ] || fail "not 2 workers: $status"
+losses=$(grep -o '"loss":[0-9.e+-]*' "$work/central/metrics.jsonl" | cut -d: -f2)
+first=$(echo "$losses" | head -1); last=$(echo "$losses" | tail -1)
+awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' || fail "loss did not fall: $first -> $last"
+echo "coordinator + 2 workers: policy v$version, loss $first -> $last"
+
 for case in KILL STOP; do
   out="$work/$case"
   extra=()
