@@ -156,6 +156,7 @@ bool CoordinatorClient::session() {
       }
     }
     std::vector<std::string> frames;
+    std::vector<nn::PolicyRecord> in_flight;  // re-queued if the connection breaks under them
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!records_.empty()) {
@@ -167,6 +168,7 @@ bool CoordinatorClient::session() {
           for (int a : r.action) out->add_action(a);
           out->set_reward(r.reward);
         }
+        in_flight.assign(records_.begin(), records_.end());
         records_.clear();
         frames.push_back(protocol::encode_frame(batch));
       }
@@ -182,10 +184,14 @@ bool CoordinatorClient::session() {
       frames.push_back(protocol::encode_frame(beat));
       last_heartbeat = now;
     }
-    for (const std::string& frame : frames) {
+    try {
       socket.non_blocking(false);
-      send(frame);
+      for (const std::string& frame : frames) send(frame);
       socket.non_blocking(true);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      records_.insert(records_.begin(), in_flight.begin(), in_flight.end());
+      throw;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
