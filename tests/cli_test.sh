@@ -59,4 +59,8 @@ kill -TERM $pid
 wait $pid || fail "SIGTERM exit code $?"
 grep -q "stopped at step" "$work/log4" || fail "no checkpoint on SIGTERM: $(tail -3 "$work/log4")"
 [ -s "$work/long/checkpoint.pt" ] || fail "SIGTERM left no checkpoint"
+# The key reference in configs/README.md is the one the binary prints.
+readme="$(dirname "$0")/../configs/README.md"
+diff <(sed -n '/^```yaml$/,/^```$/p' "$readme" | sed '1d;$d') <("$bin" config check) > /dev/null ||
+  fail "configs/README.md is stale: run scripts/config_reference.sh"
 echo "cli tests passed"
