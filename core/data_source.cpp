@@ -21,10 +21,8 @@ std::vector<size_t> split_indices(const Config& config, const FolderListing& lis
     const Split orl = orl_id_split(listing);
     indices = split == "orl-train" ? orl.train : orl.test;
   } else {
-    const fs::path pairs = config.data.pairs.empty()
-                               ? fs::path(config.data.root).parent_path() / "pairs.txt"
-                               : fs::path(config.data.pairs);
-    const LfwDisjointSplit lfw = lfw_disjoint_split(listing, read_lfw_pairs(pairs));
+    const LfwDisjointSplit lfw =
+        lfw_disjoint_split(listing, read_lfw_pairs(lfw_pairs_path(config)));
     indices = split == "lfw5-train" ? lfw.train : lfw.auxiliary;
   }
   if (indices.empty())
@@ -38,6 +36,11 @@ int shard_of(const Config& config, size_t index, int label, int shards) {
 }
 
 }  // namespace
+
+fs::path lfw_pairs_path(const Config& config) {
+  return config.data.pairs.empty() ? fs::path(config.data.root).parent_path() / "pairs.txt"
+                                   : fs::path(config.data.pairs);
+}
 
 int shard_count(const Config& config, int world) {
   return config.data.shards > 0 ? config.data.shards : world;

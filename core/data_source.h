@@ -8,6 +8,7 @@
 //                          rank, labels local to the folder (the trainer offsets them)
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ struct DataSource {
 };
 
 DataSource open_data(const Config& config, int rank = 0, int world = 1);
+
+// LFW's pairs.txt: data.pairs, or pairs.txt beside data.root.
+std::filesystem::path lfw_pairs_path(const Config& config);
 
 // data.shards, or the world size when it is 0.
 int shard_count(const Config& config, int world);

@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "core/data_source.h"
 #include "core/error.h"
 #include "core/loader.h"
 #include "core/splits.h"
@@ -126,10 +127,8 @@ nlohmann::json evaluate(const Config& config, FaceModel& model, const Masker& ma
       (train.count(orl->key(i)) ? gallery : probes).push_back(i);
     return identification(config, model, masker, orl, gallery, probes, protocol);
   }
-  const fs::path pairs_file = config.data.pairs.empty()
-                                  ? fs::path(config.data.root).parent_path() / "pairs.txt"
-                                  : fs::path(config.data.pairs);
-  const LfwDisjointSplit split = lfw_disjoint_split(listing, read_lfw_pairs(pairs_file));
+  const LfwDisjointSplit split =
+      lfw_disjoint_split(listing, read_lfw_pairs(lfw_pairs_path(config)));
   std::map<std::string, size_t> listed;
   for (size_t i = 0; i < listing.entries.size(); ++i)
     listed.emplace(listing.entries[i].path.string(), i);

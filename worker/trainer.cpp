@@ -167,26 +167,30 @@ double Trainer::learning_rate(int64_t step) const {
 }
 
 double Trainer::guard_accuracy() {
-  // Top-1 of the classifier on the first guard_samples training images, unmixed (k = 1).
-  std::vector<size_t> order = epoch_order(data_.shards.at(0), config_.seed, 0, uint64_t(rank_));
-  const size_t count = std::min<size_t>(config_.policy.guard_samples, order.size());
-  order.resize(count);
-  BatchLoader loader(data_.dataset, order, int(count), preprocess_options(config_),
-                     parse_bad_file_policy(config_.data.on_bad_file), 1, 1);
-  std::optional<Batch> batch = loader.next();
-  if (!batch || batch->size() == 0) return 0;
-  MixAction action = masker_.default_action();
-  action.k = 1;
-  masker_.apply(batch->pixels.data(), batch->keys, 0, action, batch->masked);
+  // Top-1 of the classifier on the first guard_samples training images, unmixed (k = 1). The
+  // masked samples never change: decode and mask them once.
+  if (!guard_batch_) {
+    std::vector<size_t> order = epoch_order(data_.shards.at(0), config_.seed, 0, uint64_t(rank_));
+    order.resize(std::min<size_t>(config_.policy.guard_samples, order.size()));
+    BatchLoader loader(data_.dataset, order, int(order.size()), preprocess_options(config_),
+                       parse_bad_file_policy(config_.data.on_bad_file), 1, 1);
+    guard_batch_ = loader.next();
+    if (!guard_batch_) guard_batch_.emplace();
+    MixAction action = masker_.default_action();
+    action.k = 1;
+    if (guard_batch_->size() > 0)
+      masker_.apply(guard_batch_->pixels.data(), guard_batch_->keys, 0, action,
+                    guard_batch_->masked);
+  }
+  if (guard_batch_->size() == 0) return 0;
+  MaskedBatch& m = guard_batch_->masked;
   torch::NoGradGuard no_grad;
   model_->train(false);
-  const MaskedBatch& m = batch->masked;
-  const torch::Tensor x =
-      torch::from_blob(batch->masked.data.data(), {m.batch, m.channels, m.size, m.size});
+  const torch::Tensor x = torch::from_blob(m.data.data(), {m.batch, m.channels, m.size, m.size});
   const torch::Tensor predicted = model_->head->cosine(model_->backbone->forward(x)).argmax(1);
   model_->train(true);
-  const torch::Tensor labels = torch::tensor(std::vector<int64_t>(batch->labels.begin(),
-                                                                  batch->labels.end())) +
+  const torch::Tensor labels = torch::tensor(std::vector<int64_t>(guard_batch_->labels.begin(),
+                                                                  guard_batch_->labels.end())) +
                                label_offset_;
   return predicted.eq(labels).to(torch::kFloat64).mean().item<double>();
 }

@@ -86,6 +86,7 @@ class Trainer {
   std::unique_ptr<class CoordinatorClient> coordinator_;  // adaptive with coordinator.address
   nn::LossTracker tracker_;
   std::vector<nn::PolicyRecord> pending_;
+  std::optional<Batch> guard_batch_;  // the utility guard's masked samples, made once
   int64_t step_ = 0;
   int64_t steps_per_epoch_ = 0;
   int64_t total_steps_ = 0;
