@@ -50,8 +50,8 @@ int main(int argc, char** argv) {
   start = Clock::now();
   for (int i = 0; i < repeats; ++i) {
     MPI_Request request;
-    MPI_Iallreduce(MPI_IN_PLACE, buffer.data_ptr(), int(count), MPI_FLOAT, MPI_SUM,
-                   MPI_COMM_WORLD, &request);
+    MPI_Iallreduce(MPI_IN_PLACE, buffer.data_ptr(), int(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                   &request);
     MPI_Wait(&request, MPI_STATUS_IGNORE);
   }
   const double raw_nonblocking = seconds_since(start) / repeats;
@@ -61,12 +61,13 @@ int main(int argc, char** argv) {
   for (int i = 0; i < repeats; ++i) comm->allreduce(buffer, hymask::comm::ReduceOp::kSum, timeout);
   const double ours = seconds_since(start) / repeats;
   if (leader)
-    std::printf("allreduce of %.1f MB over %d ranks:\n"
-                "  raw MPI_Allreduce      %7.2f ms  busbw %.2f GB/s\n"
-                "  raw MPI_Iallreduce     %7.2f ms  busbw %.2f GB/s\n"
-                "  hymask mpi backend     %7.2f ms  busbw %.2f GB/s  (%.0f%% of MPI_Allreduce)\n",
-                mb, n, raw * 1e3, busbw(raw), raw_nonblocking * 1e3, busbw(raw_nonblocking),
-                ours * 1e3, busbw(ours), 100 * raw / ours);
+    std::printf(
+        "allreduce of %.1f MB over %d ranks:\n"
+        "  raw MPI_Allreduce      %7.2f ms  busbw %.2f GB/s\n"
+        "  raw MPI_Iallreduce     %7.2f ms  busbw %.2f GB/s\n"
+        "  hymask mpi backend     %7.2f ms  busbw %.2f GB/s  (%.0f%% of MPI_Allreduce)\n",
+        mb, n, raw * 1e3, busbw(raw), raw_nonblocking * 1e3, busbw(raw_nonblocking), ours * 1e3,
+        busbw(ours), 100 * raw / ours);
 
   // 2. Overlap with backward.
   hymask::nn::BackboneOptions o{"resnet-s", 63, 14, 512};
@@ -98,11 +99,12 @@ int main(int argc, char** argv) {
     if (s > 0) compute += c / steps, communicate += seconds_since(t0) / steps;
   }
   if (leader)
-    std::printf("\nmodel: resnet-s 63x14x14 + ArcFace 423 classes, %.1f M parameters (%.1f MB), "
-                "batch 64 per rank\nforward+backward %.1f ms; all-reduce after backward %.1f ms\n\n"
-                "%10s %8s %14s %14s %12s\n",
-                total / 1e6, total * 4 / 1e6, compute * 1e3, communicate * 1e3, "bucket MB",
-                "buckets", "step ms", "exposed ms", "hidden");
+    std::printf(
+        "\nmodel: resnet-s 63x14x14 + ArcFace 423 classes, %.1f M parameters (%.1f MB), "
+        "batch 64 per rank\nforward+backward %.1f ms; all-reduce after backward %.1f ms\n\n"
+        "%10s %8s %14s %14s %12s\n",
+        total / 1e6, total * 4 / 1e6, compute * 1e3, communicate * 1e3, "bucket MB", "buckets",
+        "step ms", "exposed ms", "hidden");
   for (double bucket_mb : {0.25, 1.0, 4.0, 25.0}) {
     hymask::comm::Reducer reducer(params, *comm, size_t(bucket_mb * (1 << 20)), timeout);
     double exposed = 0, total_step = 0;
@@ -117,8 +119,7 @@ int main(int argc, char** argv) {
     }
     if (leader)
       std::printf("%10.2f %8zu %14.1f %14.1f %11.0f%%\n", bucket_mb, reducer.num_buckets(),
-                  total_step * 1e3, exposed * 1e3,
-                  100 * std::max(0.0, 1 - exposed / communicate));
+                  total_step * 1e3, exposed * 1e3, 100 * std::max(0.0, 1 - exposed / communicate));
   }
   return 0;
 }

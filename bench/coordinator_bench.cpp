@@ -36,8 +36,14 @@ class SimulatedWorker : public std::enable_shared_from_this<SimulatedWorker> {
  public:
   SimulatedWorker(asio::io_context& io, uint16_t port, int rank, double hz, int records,
                   Arrivals& arrivals)
-      : socket_(io), timer_(io), port_(port), rank_(rank), period_(1.0 / hz), records_(records),
-        arrivals_(arrivals), auth_(kSecret) {}
+      : socket_(io),
+        timer_(io),
+        port_(port),
+        rank_(rank),
+        period_(1.0 / hz),
+        records_(records),
+        arrivals_(arrivals),
+        auth_(kSecret) {}
 
   void start() {
     socket_.async_connect({asio::ip::make_address("127.0.0.1"), port_},
@@ -57,17 +63,16 @@ class SimulatedWorker : public std::enable_shared_from_this<SimulatedWorker> {
  private:
   void send(std::string frame) {
     auto data = std::make_shared<std::string>(std::move(frame));
-    asio::async_write(socket_, asio::buffer(*data),
-                      [data](boost::system::error_code, size_t) {});
+    asio::async_write(socket_, asio::buffer(*data), [data](boost::system::error_code, size_t) {});
   }
   void read() {
-    socket_.async_read_some(asio::buffer(buffer_), [self = shared_from_this()](
-                                                       boost::system::error_code ec, size_t n) {
-      if (ec) return;
-      self->decoder_.feed(self->buffer_.data(), n);
-      while (auto m = self->decoder_.next()) self->handle(*m);
-      self->read();
-    });
+    socket_.async_read_some(asio::buffer(buffer_),
+                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                              if (ec) return;
+                              self->decoder_.feed(self->buffer_.data(), n);
+                              while (auto m = self->decoder_.next()) self->handle(*m);
+                              self->read();
+                            });
   }
   void handle(const control::Envelope& m) {
     if (m.has_challenge()) {
@@ -95,8 +100,8 @@ class SimulatedWorker : public std::enable_shared_from_this<SimulatedWorker> {
     }
     send(protocol::encode_frame(batch));
     sent_records += records_;
-    timer_.expires_after(std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>(period_)));
+    timer_.expires_after(
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(period_)));
     timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (!ec) self->tick();
     });
@@ -170,10 +175,11 @@ int main(int argc, char** argv) {
   auto pct = [&](double q) {
     return latencies.empty() ? 0.0 : latencies[size_t(q * (latencies.size() - 1))];
   };
-  std::printf("%d workers x %.0f Hz x %d records, %.0f s: offered %.0f records/s, used %.0f "
-              "records/s, %zu policy versions reached every worker; broadcast -> last worker "
-              "p50 %.1f ms, p99 %.1f ms\n",
-              workers, hz, records, seconds, sent / seconds, trainer.records_used() / seconds,
-              latencies.size(), pct(0.5), pct(0.99));
+  std::printf(
+      "%d workers x %.0f Hz x %d records, %.0f s: offered %.0f records/s, used %.0f "
+      "records/s, %zu policy versions reached every worker; broadcast -> last worker "
+      "p50 %.1f ms, p99 %.1f ms\n",
+      workers, hz, records, seconds, sent / seconds, trainer.records_used() / seconds,
+      latencies.size(), pct(0.5), pct(0.99));
   return 0;
 }

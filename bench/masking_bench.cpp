@@ -71,7 +71,8 @@ void unfused(const float* in, float* out, int size, int upsample, int planes,
         for (int i = 0; i < 8; ++i)
           for (int h = 0; h < 8; ++h) {
             float acc = 0;
-            for (int j = 0; j < 8; ++j) acc += basis[h][j] * up[size_t(by * 8 + i) * big + bx * 8 + j];
+            for (int j = 0; j < 8; ++j)
+              acc += basis[h][j] * up[size_t(by * 8 + i) * big + bx * 8 + j];
             rows[i][h] = acc;
           }
         for (int v = 0; v < 8; ++v)
@@ -126,8 +127,8 @@ int main(int argc, char** argv) {
         [&] { hymask::block_dct_reference(image_d.data(), out_d.data(), size, u, planes); }, 1.0);
     const double plain = rate([&] { unfused(image.data(), out.data(), size, u, planes, scratch); });
     const double bound = copy_bw / (per_image * sizeof(float));
-    std::printf("%-3d %12.1f %12.1f %12.1f %9.0fx %9.1fx %12.1f %9.0f%%\n", u, naive, plain,
-                fused, fused / naive, fused / plain, bound, 100 * fused / bound);
+    std::printf("%-3d %12.1f %12.1f %12.1f %9.0fx %9.1fx %12.1f %9.0f%%\n", u, naive, plain, fused,
+                fused / naive, fused / plain, bound, 100 * fused / bound);
   }
   return 0;
 }

@@ -14,8 +14,9 @@ void add_config_command(CLI::App& app) {
   CLI::App* config = app.add_subcommand("config", "Inspect configurations");
   config->require_subcommand(1);
   CLI::App* check = config->add_subcommand(
-      "check", "Validate a config file (and overrides) and print it resolved, every key with its "
-               "meaning; an unknown or ill-typed key is an error naming the key and the file");
+      "check",
+      "Validate a config file (and overrides) and print it resolved, every key with its "
+      "meaning; an unknown or ill-typed key is an error naming the key and the file");
   check->add_option("file", args->file, "YAML config file (omit for the defaults)");
   check->add_option("overrides", args->overrides, "key=value overrides, e.g. mask.k=4");
   check->callback([args] {

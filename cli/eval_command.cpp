@@ -23,8 +23,9 @@ void add_eval_command(CLI::App& app) {
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
-      "eval", "Evaluate a checkpoint: ORL-id top-1, or LFW-disjoint-5 10-fold verification "
-              "accuracy, ROC AUC and TAR at FAR=1e-2; prints a table and JSON");
+      "eval",
+      "Evaluate a checkpoint: ORL-id top-1, or LFW-disjoint-5 10-fold verification "
+      "accuracy, ROC AUC and TAR at FAR=1e-2; prints a table and JSON");
   cmd->add_option("--checkpoint", args->checkpoint, "checkpoint.pt of a run")->required();
   cmd->add_option("--config", args->config_file,
                   "YAML config (omit to use the config stored in the checkpoint)");

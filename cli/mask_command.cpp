@@ -69,8 +69,9 @@ void run_mask(const Args& args) {
   if (!args.data.empty()) config.data.root = args.data;
   const MaskOptions options = mask_options(config);
   if (options.method == Method::kAdaptive)
-    throw ConfigError("mask.method adaptive needs a trained policy: export with hymask train's "
-                      "checkpoint, or choose none, mask, instahide or mixup here");
+    throw ConfigError(
+        "mask.method adaptive needs a trained policy: export with hymask train's "
+        "checkpoint, or choose none, mask, instahide or mixup here");
   const DataSource source = open_data(config);
   spdlog::info("data: {}", source.description);
   for (const std::string& problem : source.skipped) spdlog::warn("skipped {}", problem);
@@ -173,9 +174,10 @@ void run_mask(const Args& args) {
   write_file_atomic(out / "manifest.json", manifest.dump(1) + "\n");
   if (!args.preview.empty() && !preview[0].empty()) {
     write_png(args.preview, grid(preview));
-    spdlog::info("preview: {} (top: originals; bottom: protected samples mapped back to pixels, "
-                 "missing channels zeroed, contrast stretched)",
-                 args.preview);
+    spdlog::info(
+        "preview: {} (top: originals; bottom: protected samples mapped back to pixels, "
+        "missing channels zeroed, contrast stretched)",
+        args.preview);
   }
   spdlog::info("wrote {} protected samples ({} x {} x {}) to {}{}", written, c, n, n, out.string(),
                skipped.empty() ? "" : fmt::format(", {} bad files skipped", skipped.size()));
@@ -186,8 +188,9 @@ void run_mask(const Args& args) {
 void add_mask_command(CLI::App& app) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
-      "mask", "Mask a dataset and export the protected samples (protected.npy, labels.npy, "
-              "weights.npy, manifest.json) for independent tools");
+      "mask",
+      "Mask a dataset and export the protected samples (protected.npy, labels.npy, "
+      "weights.npy, manifest.json) for independent tools");
   cmd->add_option("--config", args->config_file, "YAML config (omit for the defaults)");
   cmd->add_option("--data", args->data,
                   "Image folder, one subfolder per identity (default: data.root of the config; "

@@ -59,10 +59,9 @@ std::string render(const nlohmann::json& s) {
                      "IMAGES/S", "LOSS", "REWARDS", "SEEN");
   for (const auto& w : s["workers"])
     out << fmt::format("{:>6} {:>10} {:>9} {:>10.0f} {:>9.4f} {:>9} {:>7.1f}s\n",
-                       w["id"].get<int>(), w["state"].get<std::string>(),
-                       w["step"].get<uint64_t>(), w["images_per_second"].get<double>(),
-                       w["loss"].get<double>(), w["records"].get<uint64_t>(),
-                       w["seconds_since_seen"].get<double>());
+                       w["id"].get<int>(), w["state"].get<std::string>(), w["step"].get<uint64_t>(),
+                       w["images_per_second"].get<double>(), w["loss"].get<double>(),
+                       w["records"].get<uint64_t>(), w["seconds_since_seen"].get<double>());
   if (s["workers"].empty()) out << "(no worker has joined yet)\n";
   return out.str();
 }

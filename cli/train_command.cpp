@@ -66,9 +66,10 @@ void run_train(const Args& args) {
 void add_train_command(CLI::App& app) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
-      "train", "Train the FR model with the configured masking method (none, mask, instahide, "
-               "mixup, adaptive), then evaluate it. Writes config.yaml, checkpoint.pt, "
-               "metrics.jsonl and eval.json into the run folder");
+      "train",
+      "Train the FR model with the configured masking method (none, mask, instahide, "
+      "mixup, adaptive), then evaluate it. Writes config.yaml, checkpoint.pt, "
+      "metrics.jsonl and eval.json into the run folder");
   cmd->add_option("--config", args->config_file,
                   "YAML config (omit for the defaults, or with --resume for the run's own)");
   cmd->add_option("--out", args->out, "Run folder")->capture_default_str();

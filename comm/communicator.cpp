@@ -10,9 +10,8 @@ void list_ranks(std::ostringstream& out, const std::vector<int>& ranks) {
   for (size_t i = 0; i < ranks.size(); ++i) out << (i ? ", " : "") << ranks[i];
 }
 
-std::string describe(const std::string& operation, Timeout timeout,
-                     const std::vector<int>& missing, const std::vector<int>& silent,
-                     bool known) {
+std::string describe(const std::string& operation, Timeout timeout, const std::vector<int>& missing,
+                     const std::vector<int>& silent, bool known) {
   std::ostringstream out;
   out << operation << " timed out after " << timeout.count() / 1000.0 << " s: ";
   if (!known) out << "some rank never reached it or stopped responding";
@@ -34,8 +33,7 @@ std::string describe(const std::string& operation, Timeout timeout,
 }  // namespace
 
 CollectiveTimeout::CollectiveTimeout(const std::string& operation, Timeout timeout,
-                                     std::vector<int> missing, std::vector<int> silent,
-                                     bool known)
+                                     std::vector<int> missing, std::vector<int> silent, bool known)
     : CommError(describe(operation, timeout, missing, silent, known)),
       missing_(std::move(missing)),
       silent_(std::move(silent)) {}

@@ -15,8 +15,8 @@ Reducer::Reducer(std::vector<torch::Tensor> parameters, Communicator& communicat
     const size_t bytes = size_t(p.numel()) * p.element_size();
     const bool full = !buckets_.empty() && used + bytes > bucket_bytes;
     const bool other_type =
-        !buckets_.empty() && parameters_[buckets_.back().parameters.front()].scalar_type() !=
-                                 p.scalar_type();
+        !buckets_.empty() &&
+        parameters_[buckets_.back().parameters.front()].scalar_type() != p.scalar_type();
     if (buckets_.empty() || full || other_type) {
       buckets_.emplace_back();
       used = 0;

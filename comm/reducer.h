@@ -23,8 +23,8 @@
 namespace hymask::comm {
 
 struct ReducerStats {
-  double backward_seconds = 0;   // from the first hook to the end of backward (finish() called)
-  double exposed_seconds = 0;    // time finish() waited for communication after backward
+  double backward_seconds = 0;  // from the first hook to the end of backward (finish() called)
+  double exposed_seconds = 0;   // time finish() waited for communication after backward
 };
 
 class Reducer {
@@ -56,8 +56,8 @@ class Reducer {
   Communicator& communicator_;
   Timeout timeout_;
   std::vector<Bucket> buckets_;
-  std::vector<size_t> bucket_of_;     // parameter -> bucket
-  std::vector<int64_t> offset_of_;    // parameter -> offset in its bucket
+  std::vector<size_t> bucket_of_;                   // parameter -> bucket
+  std::vector<int64_t> offset_of_;                  // parameter -> offset in its bucket
   std::vector<std::pair<size_t, unsigned>> hooks_;  // (parameter, handle), removed at the end
   size_t next_launch_ = 0;
   bool started_ = false;

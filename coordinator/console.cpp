@@ -2,9 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <openssl/crypto.h>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <openssl/crypto.h>
 
 #include <map>
 #include <sstream>
@@ -88,7 +88,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 Console::Console(asio::io_context& io, const std::string& address, uint16_t port, Server& server,
                  PolicyTrainer& trainer, std::string token)
-    : io_(io), server_(server), trainer_(trainer), acceptor_(io), timer_(io),
+    : io_(io),
+      server_(server),
+      trainer_(trainer),
+      acceptor_(io),
+      timer_(io),
       token_(std::move(token)) {
   const tcp::endpoint endpoint(asio::ip::make_address(address), port);
   acceptor_.open(endpoint.protocol());
@@ -103,7 +107,9 @@ Console::Console(asio::io_context& io, const std::string& address, uint16_t port
   sample();
 }
 
-uint16_t Console::port() const { return acceptor_.local_endpoint().port(); }
+uint16_t Console::port() const {
+  return acceptor_.local_endpoint().port();
+}
 
 void Console::accept() {
   acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
@@ -136,15 +142,15 @@ nlohmann::json Console::status() const {
   nlohmann::json workers = nlohmann::json::array();
   const auto now = std::chrono::steady_clock::now();
   for (const WorkerInfo& w : server_.workers())
-    workers.push_back({{"id", w.id},
-                       {"rank", w.rank},
-                       {"state", w.connected ? "connected" : "lost"},
-                       {"step", w.step},
-                       {"images_per_second", w.images_per_second},
-                       {"loss", w.loss},
-                       {"records", w.records},
-                       {"seconds_since_seen",
-                        std::chrono::duration<double>(now - w.last_seen).count()}});
+    workers.push_back(
+        {{"id", w.id},
+         {"rank", w.rank},
+         {"state", w.connected ? "connected" : "lost"},
+         {"step", w.step},
+         {"images_per_second", w.images_per_second},
+         {"loss", w.loss},
+         {"records", w.records},
+         {"seconds_since_seen", std::chrono::duration<double>(now - w.last_seen).count()}});
   const auto p = trainer_.policy().probabilities(neutral_state());
   const ServerCounters& c = server_.counters();
   return {{"policy",
@@ -179,7 +185,8 @@ std::string Console::metrics() const {
       << "# HELP hymask_bad_frames_total Connections closed for a protocol error.\n"
          "# TYPE hymask_bad_frames_total counter\n"
       << "hymask_bad_frames_total " << c.bad_frames << "\n";
-  out << "# HELP hymask_worker_step Training step of each worker.\n# TYPE hymask_worker_step gauge\n";
+  out << "# HELP hymask_worker_step Training step of each worker.\n# TYPE hymask_worker_step "
+         "gauge\n";
   for (const WorkerInfo& w : server_.workers())
     out << "hymask_worker_step{worker=\"" << w.id << "\"} " << w.step << "\n";
   out << "# HELP hymask_worker_loss Last reported FR loss.\n# TYPE hymask_worker_loss gauge\n";
@@ -190,7 +197,8 @@ std::string Console::metrics() const {
   for (const WorkerInfo& w : server_.workers())
     out << "hymask_worker_images_per_second{worker=\"" << w.id << "\"} " << w.images_per_second
         << "\n";
-  out << "# HELP hymask_worker_up 1 while the worker is connected.\n# TYPE hymask_worker_up gauge\n";
+  out << "# HELP hymask_worker_up 1 while the worker is connected.\n# TYPE hymask_worker_up "
+         "gauge\n";
   for (const WorkerInfo& w : server_.workers())
     out << "hymask_worker_up{worker=\"" << w.id << "\"} " << (w.connected ? 1 : 0) << "\n";
   return out.str();
@@ -206,14 +214,14 @@ void Console::sample() {
       ++reporting;
     }
   const auto p = trainer_.policy().probabilities(neutral_state());
-  history_.push_back({{"t", std::chrono::duration<double>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count()},
-                      {"loss", reporting ? loss / reporting : 0.0},
-                      {"images_per_second", throughput},
-                      {"baseline", trainer_.policy().baseline()},
-                      {"version", trainer_.version()},
-                      {"k", p[0]}});
+  history_.push_back(
+      {{"t",
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()},
+       {"loss", reporting ? loss / reporting : 0.0},
+       {"images_per_second", throughput},
+       {"baseline", trainer_.policy().baseline()},
+       {"version", trainer_.version()},
+       {"k", p[0]}});
   if (history_.size() > kHistory) history_.pop_front();
   timer_.expires_after(std::chrono::seconds(1));
   timer_.async_wait([this](boost::system::error_code ec) {

@@ -6,9 +6,9 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <boost/asio.hpp>
 #include <cstdlib>
 #include <filesystem>
-#include <boost/asio.hpp>
 
 #include "comm/protocol/auth.h"
 #include "coordinator/console.h"

@@ -50,7 +50,8 @@ uint64_t PolicyTrainer::update() {
   std::vector<double> deviations;
   for (double r : rewards) deviations.push_back(std::abs(r - median));
   const double mad = std::max(median_of(deviations), 1e-6);
-  const double low = median - options_.reward_clip * mad, high = median + options_.reward_clip * mad;
+  const double low = median - options_.reward_clip * mad,
+               high = median + options_.reward_clip * mad;
   for (auto& r : records) r.reward = std::clamp(r.reward, low, high);
   policy_.update(records, weights);
   records_used_ += records.size();
@@ -80,9 +81,9 @@ void PolicyTrainer::load(const std::string& path) {
     records_used_ = uint64_t(counters[0].item<int64_t>());
     dropped_stale_ = uint64_t(counters[1].item<int64_t>());
   } catch (const c10::Error& e) {
-    throw Error("cannot resume the coordinator from " + path + ": " +
-                e.what_without_backtrace() + " (different policy.* settings? move the file away "
-                                             "to start afresh)");
+    throw Error("cannot resume the coordinator from " + path + ": " + e.what_without_backtrace() +
+                " (different policy.* settings? move the file away "
+                "to start afresh)");
   }
 }
 

@@ -71,21 +71,21 @@ class Server::Session : public std::enable_shared_from_this<Session> {
 
  private:
   void read() {
-    socket_.async_read_some(asio::buffer(buffer_),
-                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-                              if (ec) return self->close(ec == asio::error::eof ? "peer left" : ec.message());
-                              self->decoder_.feed(self->buffer_.data(), n);
-                              try {
-                                while (auto message = self->decoder_.next()) {
-                                  self->handle(*message);
-                                  if (self->closed_) return;
-                                }
-                              } catch (const protocol::ProtocolError& e) {
-                                ++self->server_.counters_.bad_frames;
-                                return self->close(e.what());
-                              }
-                              self->read();
-                            });
+    socket_.async_read_some(
+        asio::buffer(buffer_), [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+          if (ec) return self->close(ec == asio::error::eof ? "peer left" : ec.message());
+          self->decoder_.feed(self->buffer_.data(), n);
+          try {
+            while (auto message = self->decoder_.next()) {
+              self->handle(*message);
+              if (self->closed_) return;
+            }
+          } catch (const protocol::ProtocolError& e) {
+            ++self->server_.counters_.bad_frames;
+            return self->close(e.what());
+          }
+          self->read();
+        });
   }
 
   void write() {
@@ -149,8 +149,8 @@ class Server::Session : public std::enable_shared_from_this<Session> {
     if (message.has_hello() && server_nonce_.empty()) {
       const auto& hello = message.hello();
       if (hello.protocol_version() != protocol::kVersion)
-        return refuse("protocol version " + std::to_string(hello.protocol_version()) +
-                      " is not " + std::to_string(protocol::kVersion));
+        return refuse("protocol version " + std::to_string(hello.protocol_version()) + " is not " +
+                      std::to_string(protocol::kVersion));
       if (hello.client_nonce().size() != protocol::kNonceSize || hello.rank() < 0)
         return refuse("malformed hello");
       rank_ = hello.rank();
@@ -254,7 +254,9 @@ Server::~Server() {
     if (auto s = weak.lock()) s->close("coordinator shutting down");
 }
 
-uint16_t Server::port() const { return acceptor_.local_endpoint().port(); }
+uint16_t Server::port() const {
+  return acceptor_.local_endpoint().port();
+}
 
 void Server::accept() {
   acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {

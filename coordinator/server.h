@@ -44,9 +44,9 @@ struct WorkerInfo {
 };
 
 struct ServerCounters {
-  uint64_t refused = 0;      // failed authentication or config mismatch
-  uint64_t bad_frames = 0;   // protocol errors
-  uint64_t timed_out = 0;    // silent through the handshake, or heartbeats stopped
+  uint64_t refused = 0;     // failed authentication or config mismatch
+  uint64_t bad_frames = 0;  // protocol errors
+  uint64_t timed_out = 0;   // silent through the handshake, or heartbeats stopped
   uint64_t updates_sent = 0;
 };
 

@@ -209,10 +209,18 @@ void BlockDct::forward_impl(const T* in, T* out, int planes) const {
                                            slot_of_channel_);
     };
     switch (axis_.taps) {
-      case 3: run(std::integral_constant<int, 3>()); break;
-      case 4: run(std::integral_constant<int, 4>()); break;
-      case 6: run(std::integral_constant<int, 6>()); break;
-      default: run(std::integral_constant<int, 8>()); break;
+      case 3:
+        run(std::integral_constant<int, 3>());
+        break;
+      case 4:
+        run(std::integral_constant<int, 4>());
+        break;
+      case 6:
+        run(std::integral_constant<int, 6>());
+        break;
+      default:
+        run(std::integral_constant<int, 8>());
+        break;
     }
   }
 }
@@ -290,8 +298,8 @@ void BlockDct::inverse(const double* in, double* out, int planes) const {
   gram_solve(back.data(), out, planes);
 }
 
-int least_squares_invert(const BlockDct& transform, const double* coeffs, double* image,
-                         int planes, int max_iterations, double tolerance) {
+int least_squares_invert(const BlockDct& transform, const double* coeffs, double* image, int planes,
+                         int max_iterations, double tolerance) {
   const size_t n = transform.plane_in_size();
   std::vector<double> r(n), z(n), p(n), q(n), coeff_tmp(transform.plane_out_size());
   int most = 0;
@@ -347,8 +355,8 @@ void block_dct_reference(const double* in, double* out, int size, int upsample, 
             double acc = 0;
             for (int i = 0; i < 8; ++i)
               for (int j = 0; j < 8; ++j)
-                acc += dct_basis(v, i) * dct_basis(h, j) *
-                       image[size_t(by * 8 + i) * up + bx * 8 + j];
+                acc +=
+                    dct_basis(v, i) * dct_basis(h, j) * image[size_t(by * 8 + i) * up + bx * 8 + j];
             o[(size_t(v * 8 + h) * n + by) * n + bx] = acc;
           }
   }

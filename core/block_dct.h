@@ -70,8 +70,8 @@ class BlockDct {
   int upsample_;
   std::vector<int> channels_;
   AxisOperator axis_;
-  std::vector<float> weight_f_;      // axis_.weight in float, for the float path
-  std::vector<int> horizontal_;      // distinct h among channels_, and each channel's slot in it
+  std::vector<float> weight_f_;  // axis_.weight in float, for the float path
+  std::vector<int> horizontal_;  // distinct h among channels_, and each channel's slot in it
   std::vector<int> slot_of_channel_;
   std::vector<double> gram_inverse_;  // (A1^T A1)^-1, S x S: per-axis Gram of the full transform
 };
@@ -79,8 +79,8 @@ class BlockDct {
 // The white-box linear attack: least-squares solution of forward(x) = coeffs by preconditioned
 // conjugate gradients on the normal equations, started from 0, so the part of x the transform
 // cannot see (for t >= 0, the global mean) comes out as 0. Returns the iterations used.
-int least_squares_invert(const BlockDct& transform, const double* coeffs, double* image,
-                         int planes, int max_iterations = 5000, double tolerance = 1e-10);
+int least_squares_invert(const BlockDct& transform, const double* coeffs, double* image, int planes,
+                         int max_iterations = 5000, double tolerance = 1e-10);
 
 // The naive reference: materialise the upsampled image, unfold the 8x8 blocks, and apply the DCT
 // by its definition, all in float64. out: planes x 64 x n x n (every channel).

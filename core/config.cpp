@@ -11,12 +11,24 @@
 namespace hymask {
 namespace {
 
-std::string type_name(const std::string&) { return "a string"; }
-std::string type_name(int) { return "an integer"; }
-std::string type_name(uint64_t) { return "a non-negative integer"; }
-std::string type_name(double) { return "a number"; }
-std::string type_name(bool) { return "true or false"; }
-std::string type_name(const std::vector<int>&) { return "a list of integers"; }
+std::string type_name(const std::string&) {
+  return "a string";
+}
+std::string type_name(int) {
+  return "an integer";
+}
+std::string type_name(uint64_t) {
+  return "a non-negative integer";
+}
+std::string type_name(double) {
+  return "a number";
+}
+std::string type_name(bool) {
+  return "true or false";
+}
+std::string type_name(const std::vector<int>&) {
+  return "a list of integers";
+}
 
 template <typename T>
 void assign(T& member, const YAML::Node& value, const std::string& key, const std::string& origin) {
@@ -49,7 +61,8 @@ void assign(T& member, const YAML::Node& value, const std::string& key, const st
 void flatten(const YAML::Node& node, const std::string& prefix,
              std::vector<std::pair<std::string, YAML::Node>>& out) {
   for (const auto& item : node) {
-    const std::string key = prefix.empty() ? item.first.Scalar() : prefix + "." + item.first.Scalar();
+    const std::string key =
+        prefix.empty() ? item.first.Scalar() : prefix + "." + item.first.Scalar();
     if (item.second.IsMap() && item.second.size() > 0)
       flatten(item.second, key, out);
     else
@@ -159,8 +172,7 @@ void validate(const Config& c) {
   require(c.policy.guard_samples >= 1, c, "policy.guard_samples", "must be >= 1");
   require(c.eval.batch_size >= 1, c, "eval.batch_size", "must be >= 1");
   require(c.coordinator.broadcast_every >= 1, c, "coordinator.broadcast_every", "must be >= 1");
-  require(c.coordinator.broadcast_seconds >= 0, c, "coordinator.broadcast_seconds",
-          "must be >= 0");
+  require(c.coordinator.broadcast_seconds >= 0, c, "coordinator.broadcast_seconds", "must be >= 0");
   require(c.coordinator.heartbeat_timeout_s > 0, c, "coordinator.heartbeat_timeout_s",
           "must be positive");
   require(c.eval.synthetic_probes >= 1, c, "eval.synthetic_probes", "must be >= 1");
@@ -171,7 +183,9 @@ std::string scalar_to_yaml(const std::string& v) {
   out << YAML::DoubleQuoted << v;
   return out.c_str();
 }
-std::string scalar_to_yaml(bool v) { return v ? "true" : "false"; }
+std::string scalar_to_yaml(bool v) {
+  return v ? "true" : "false";
+}
 std::string scalar_to_yaml(const std::vector<int>& v) {
   std::string out = "[";
   for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);

@@ -78,20 +78,21 @@ DataSource open_data(const Config& config, int rank, int world) {
     source.per_rank_folder = placeholder != std::string::npos;
     if (source.per_rank_folder) {
       if (shards != world)
-        throw ConfigError("data.root with {rank} gives each rank one folder: leave data.shards "
-                          "at 0");
+        throw ConfigError(
+            "data.root with {rank} gives each rank one folder: leave data.shards "
+            "at 0");
       root.replace(placeholder, 6, std::to_string(rank));
     }
     const FolderListing listing = FolderListing::read(root);
     const FolderListing selected = listing.select(split_indices(config, listing));
     std::vector<size_t> mine;
     for (size_t i = 0; i < selected.entries.size(); ++i)
-      if (source.per_rank_folder || slot_of(shard_of(config, i, selected.entries[i].label,
-                                                     shards)) >= 0)
+      if (source.per_rank_folder ||
+          slot_of(shard_of(config, i, selected.entries[i].label, shards)) >= 0)
         mine.push_back(i);
-    auto folder = ImageFolderDataset::open(selected, mine,
-                                           parse_bad_file_policy(config.data.on_bad_file),
-                                           std::max(8, config.data.crop), config.data.threads);
+    auto folder =
+        ImageFolderDataset::open(selected, mine, parse_bad_file_policy(config.data.on_bad_file),
+                                 std::max(8, config.data.crop), config.data.threads);
     source.skipped = folder->skipped();
     for (size_t p = 0; p < folder->size(); ++p) {
       const size_t key = folder->key(p);
@@ -100,8 +101,8 @@ DataSource open_data(const Config& config, int rank, int world) {
                            : slot_of(shard_of(config, key, selected.entries[key].label, shards));
       source.shards[slot].push_back(p);
     }
-    source.description = root + " (" + config.data.split + "): " +
-                         std::to_string(folder->num_classes()) + " identities, " +
+    source.description = root + " (" + config.data.split +
+                         "): " + std::to_string(folder->num_classes()) + " identities, " +
                          std::to_string(folder->size()) + " images";
     if (!source.skipped.empty())
       source.description += ", " + std::to_string(source.skipped.size()) + " bad files skipped";
@@ -109,7 +110,7 @@ DataSource open_data(const Config& config, int rank, int world) {
   }
   if (shards > 1)
     source.description += "; shards " + std::to_string(owned.front()) +
-                          (owned.size() > 1 ? "..": "") + " of " + std::to_string(shards) +
+                          (owned.size() > 1 ? ".." : "") + " of " + std::to_string(shards) +
                           " by " + (source.per_rank_folder ? "folder" : config.data.shard);
   return source;
 }

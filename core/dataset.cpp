@@ -60,8 +60,9 @@ FolderListing FolderListing::read(const fs::path& root) {
     throw DataError("data folder " + root.string() +
                     " does not exist (set data.root to a folder with one subfolder per identity)");
   if (!fs::is_directory(root, ec))
-    throw DataError(root.string() + " is not a folder (data.root must be a folder with one "
-                                    "subfolder per identity)");
+    throw DataError(root.string() +
+                    " is not a folder (data.root must be a folder with one "
+                    "subfolder per identity)");
   FolderListing listing;
   listing.root = root;
   for (const fs::path& dir : sorted_children(root, true)) {
@@ -137,6 +138,8 @@ std::shared_ptr<ImageFolderDataset> ImageFolderDataset::open(const FolderListing
   return dataset;
 }
 
-Image ImageFolderDataset::load(size_t index) const { return read_image(entries_[index].path); }
+Image ImageFolderDataset::load(size_t index) const {
+  return read_image(entries_[index].path);
+}
 
 }  // namespace hymask

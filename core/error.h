@@ -50,12 +50,11 @@ std::string concat(const Args&... args) {
   } while (0)
 
 // Compares two values and prints both when they differ.
-#define HYMASK_CHECK_EQ(a, b)                                                         \
-  do {                                                                                \
-    const auto& hymask_a_ = (a);                                                      \
-    const auto& hymask_b_ = (b);                                                      \
-    if (!(hymask_a_ == hymask_b_))                                                    \
-      ::hymask::detail::check_failed(                                                 \
-          __FILE__, __LINE__, #a " == " #b,                                           \
-          ::hymask::detail::concat(hymask_a_, " vs ", hymask_b_));                    \
+#define HYMASK_CHECK_EQ(a, b)                                                                 \
+  do {                                                                                        \
+    const auto& hymask_a_ = (a);                                                              \
+    const auto& hymask_b_ = (b);                                                              \
+    if (!(hymask_a_ == hymask_b_))                                                            \
+      ::hymask::detail::check_failed(__FILE__, __LINE__, #a " == " #b,                        \
+                                     ::hymask::detail::concat(hymask_a_, " vs ", hymask_b_)); \
   } while (0)

@@ -73,8 +73,7 @@ struct PngReader {
   ~PngReader() { png_image_free(&image); }
 };
 
-ImageInfo probe_png(PngReader& reader, const std::vector<uint8_t>& bytes,
-                    const std::string& name) {
+ImageInfo probe_png(PngReader& reader, const std::vector<uint8_t>& bytes, const std::string& name) {
   if (!png_image_begin_read_from_memory(&reader.image, bytes.data(), bytes.size()))
     fail(name, std::string("corrupt PNG header: ") + reader.image.message);
   check_dimensions(name, reader.image.width, reader.image.height);
@@ -129,7 +128,8 @@ PnmHeader parse_pnm_header(const std::vector<uint8_t>& bytes, const std::string&
   const int64_t height = next_number("height");
   const int64_t maxval = next_number("maximum value");
   check_dimensions(name, width, height);
-  if (maxval < 1 || maxval > 65535) fail(name, "corrupt PGM/PPM header: maximum value out of range");
+  if (maxval < 1 || maxval > 65535)
+    fail(name, "corrupt PGM/PPM header: maximum value out of range");
   if (pos >= bytes.size() || !std::isspace(bytes[pos]))
     fail(name, "corrupt PGM/PPM header: no separator before the pixel data");
   header.data_offset = pos + 1;
@@ -152,8 +152,8 @@ Image decode_pnm(const std::vector<uint8_t>& bytes, const std::string& name) {
     for (size_t i = 0; i < count; ++i) {
       while (pos < bytes.size() && std::isspace(bytes[pos])) ++pos;
       if (pos >= bytes.size() || !std::isdigit(bytes[pos]))
-        fail(name, "truncated PGM/PPM data: " + std::to_string(i) + " of " +
-                       std::to_string(count) + " samples");
+        fail(name, "truncated PGM/PPM data: " + std::to_string(i) + " of " + std::to_string(count) +
+                       " samples");
       int64_t v = 0;
       while (pos < bytes.size() && std::isdigit(bytes[pos]) && v <= 65535)
         v = v * 10 + (bytes[pos++] - '0');
@@ -168,7 +168,8 @@ Image decode_pnm(const std::vector<uint8_t>& bytes, const std::string& name) {
                    " bytes of " + std::to_string(needed));
   const uint8_t* data = bytes.data() + h.data_offset;
   for (size_t i = 0; i < count; ++i) {
-    const int64_t v = bytes_per_sample == 2 ? (int64_t(data[2 * i]) << 8) | data[2 * i + 1] : data[i];
+    const int64_t v =
+        bytes_per_sample == 2 ? (int64_t(data[2 * i]) << 8) | data[2 * i + 1] : data[i];
     image.pixels[i] = h.maxval == 255 ? uint8_t(v) : scale(v);
   }
   return image;

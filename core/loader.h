@@ -25,9 +25,9 @@ struct Batch {
   std::vector<size_t> indices;  // dataset index of each sample
   std::vector<uint64_t> keys;   // its stable key (FaceDataset::key), which keys the masking
   std::vector<int> labels;
-  std::vector<float> pixels;    // batch x planes x S x S, centred
+  std::vector<float> pixels;         // batch x planes x S x S, centred
   std::vector<std::string> skipped;  // samples dropped from this batch (bad files), with why
-  MaskedBatch masked;           // filled by `prepare`, if given
+  MaskedBatch masked;                // filled by `prepare`, if given
   size_t size() const { return keys.size(); }
 };
 
@@ -41,9 +41,9 @@ class BatchLoader {
   using Prepare = std::function<void(Batch&)>;
 
   // Batches are consecutive runs of `order` (dataset indices); the last one may be short.
-  BatchLoader(std::shared_ptr<const FaceDataset> dataset, std::vector<size_t> order,
-              int batch_size, PreprocessOptions preprocess, BadFilePolicy policy, int threads,
-              int prefetch, Prepare prepare = {});
+  BatchLoader(std::shared_ptr<const FaceDataset> dataset, std::vector<size_t> order, int batch_size,
+              PreprocessOptions preprocess, BadFilePolicy policy, int threads, int prefetch,
+              Prepare prepare = {});
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;

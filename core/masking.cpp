@@ -20,11 +20,16 @@ Method parse_method(const std::string& name) {
 
 std::string method_name(Method method) {
   switch (method) {
-    case Method::kNone: return "none";
-    case Method::kMask: return "mask";
-    case Method::kInstaHide: return "instahide";
-    case Method::kMixup: return "mixup";
-    case Method::kAdaptive: return "adaptive";
+    case Method::kNone:
+      return "none";
+    case Method::kMask:
+      return "mask";
+    case Method::kInstaHide:
+      return "instahide";
+    case Method::kMixup:
+      return "mixup";
+    case Method::kAdaptive:
+      return "adaptive";
   }
   return "?";
 }
@@ -44,8 +49,10 @@ Masker::Masker(const MaskOptions& options, int image_size, ColorMode color)
   if (options_.k < 1 || options_.k > 16) throw ConfigError("mask.k must be in 1..16");
   if (options_.dirichlet_alpha <= 0) throw ConfigError("mask.dirichlet_alpha must be positive");
   if (options_.weight_cap * options_.k < 1.0 - 1e-9 || options_.weight_cap > 1.0)
-    throw ConfigError("mask.weight_cap must lie in [1/k, 1]: k weights that sum to 1 cannot all "
-                      "stay under " + std::to_string(options_.weight_cap));
+    throw ConfigError(
+        "mask.weight_cap must lie in [1/k, 1]: k weights that sum to 1 cannot all "
+        "stay under " +
+        std::to_string(options_.weight_cap));
   const Method m = options_.method;
   if (m == Method::kNone || m == Method::kInstaHide) {
     channels_ = planes_;

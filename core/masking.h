@@ -36,9 +36,9 @@ struct MaskOptions {
   int k = 2;           // samples per mixture (mixup, instahide)
   WeightScheme weights = WeightScheme::kDirichlet;
   double dirichlet_alpha = 1.0;
-  double weight_cap = 1.0;     // no weight above this (1 = no cap)
-  bool sign_flip = false;      // a secret random sign per coefficient
-  int channel_subset = 0;      // > 0: each sample keeps only this many random channels
+  double weight_cap = 1.0;        // no weight above this (1 = no cap)
+  bool sign_flip = false;         // a secret random sign per coefficient
+  int channel_subset = 0;         // > 0: each sample keeps only this many random channels
   bool permute_channels = false;  // a secret channel order, fixed for the run
   uint64_t seed = 1;
 };

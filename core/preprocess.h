@@ -11,7 +11,9 @@ namespace hymask {
 enum class ColorMode { kGrey, kYCbCr };
 
 ColorMode parse_color_mode(const std::string& name);  // "grey" | "ycbcr"
-inline int color_planes(ColorMode mode) { return mode == ColorMode::kGrey ? 1 : 3; }
+inline int color_planes(ColorMode mode) {
+  return mode == ColorMode::kGrey ? 1 : 3;
+}
 
 struct PreprocessOptions {
   int size = 112;

@@ -38,10 +38,10 @@ std::filesystem::path lfw_image_path(const std::filesystem::path& root, const st
                                      int image);
 
 struct LfwDisjointSplit {
-  std::vector<size_t> train;            // indices into the LFW listing
-  std::set<std::string> train_people;   // people with >= min_images images
-  std::vector<LfwPair> test;            // pairs with neither person in train_people
-  std::vector<size_t> auxiliary;        // images of people with fewer images (attack data)
+  std::vector<size_t> train;           // indices into the LFW listing
+  std::set<std::string> train_people;  // people with >= min_images images
+  std::vector<LfwPair> test;           // pairs with neither person in train_people
+  std::vector<size_t> auxiliary;       // images of people with fewer images (attack data)
 };
 
 LfwDisjointSplit lfw_disjoint_split(const FolderListing& lfw, const std::vector<LfwPair>& pairs,

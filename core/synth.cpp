@@ -60,8 +60,8 @@ Identity draw_identity(Rng& r) {
   const Rgb light{238, 205, 180}, dark{92, 60, 44};
   id.skin = mix(light, dark, float(r.uniform()));
   for (float& c : id.skin) c *= float(r.uniform(0.93, 1.07));
-  static const Rgb kHair[] = {{25, 20, 18}, {70, 45, 30}, {140, 95, 55}, {210, 180, 120},
-                              {160, 160, 160}, {120, 40, 25}};
+  static const Rgb kHair[] = {{25, 20, 18},    {70, 45, 30},    {140, 95, 55},
+                              {210, 180, 120}, {160, 160, 160}, {120, 40, 25}};
   id.hair = kHair[r.below(6)];
   static const Rgb kIris[] = {{60, 40, 25}, {50, 90, 140}, {80, 110, 70}, {30, 25, 20}};
   id.iris = kIris[r.below(4)];
@@ -137,10 +137,9 @@ void render(const Identity& id, const Variation& var, Rng& noise, Image& out) {
       for (float& ch : skin) ch *= (0.78f + 0.22f * rim) * light;
       c = mix(c, skin, face);
       // Hair on the forehead above the hairline.
-      const float fringe = coverage(y + id.face_h * id.hairline, edge) *
-                           coverage(ellipse(x, y, shift * 0.4f, -0.06f, face_w * 1.1f,
-                                            id.face_h * 1.02f),
-                                    edge);
+      const float fringe =
+          coverage(y + id.face_h * id.hairline, edge) *
+          coverage(ellipse(x, y, shift * 0.4f, -0.06f, face_w * 1.1f, id.face_h * 1.02f), edge);
       c = mix(c, id.hair, fringe);
       if (id.beard) {
         const float beard = coverage(-(y - id.mouth_y + 0.04f), edge * 4) * face * 0.7f;
@@ -156,28 +155,28 @@ void render(const Identity& id, const Variation& var, Rng& noise, Image& out) {
                                     edge) *
                            white;
         c = mix(c, id.iris, iris);
-        const float pupil = coverage(ellipse(x, y, ex + shift * 0.3f, id.eye_y,
-                                             id.eye_rx * 0.2f, id.eye_rx * 0.2f),
-                                     edge) *
-                            white;
+        const float pupil =
+            coverage(ellipse(x, y, ex + shift * 0.3f, id.eye_y, id.eye_rx * 0.2f, id.eye_rx * 0.2f),
+                     edge) *
+            white;
         c = mix(c, Rgb{10, 10, 10}, pupil);
         // Brow: a thick tilted bar above the eye.
         const float bx = x - ex, by = y - (id.eye_y - id.brow_gap) + side * id.brow_tilt * bx;
-        const float brow_d = std::max(std::abs(bx) - id.eye_rx * 1.2f,
-                                      std::abs(by) - id.brow_thickness);
+        const float brow_d =
+            std::max(std::abs(bx) - id.eye_rx * 1.2f, std::abs(by) - id.brow_thickness);
         c = mix(c, id.hair, coverage(brow_d, edge) * 0.9f);
         if (id.glasses) {
-          const float ring = std::abs(ellipse(x, y, ex, id.eye_y, id.eye_rx * 1.6f,
-                                              id.eye_rx * 1.3f)) - 0.006f;
+          const float ring =
+              std::abs(ellipse(x, y, ex, id.eye_y, id.eye_rx * 1.6f, id.eye_rx * 1.3f)) - 0.006f;
           c = mix(c, Rgb{20, 20, 25}, coverage(ring, edge));
         }
       }
       // Nose: a shaded ridge and two nostrils.
       const float nose_top = id.eye_y + 0.02f, nose_bottom = id.eye_y + 0.02f + id.nose_len;
-      const float ridge = coverage(
-          ellipse(x, y, shift * 1.2f + id.nose_w * 0.3f * var.yaw, (nose_top + nose_bottom) / 2,
-                  id.nose_w * 0.5f, id.nose_len / 2),
-          edge * 2);
+      const float ridge =
+          coverage(ellipse(x, y, shift * 1.2f + id.nose_w * 0.3f * var.yaw,
+                           (nose_top + nose_bottom) / 2, id.nose_w * 0.5f, id.nose_len / 2),
+                   edge * 2);
       Rgb shade = skin;
       for (float& ch : shade) ch *= 0.85f;
       c = mix(c, shade, ridge * face * 0.8f);

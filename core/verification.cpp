@@ -22,8 +22,8 @@ double best_threshold(const std::vector<double>& scores, const std::vector<bool>
     if (i + 1 < order.size() && scores[order[i + 1]] == scores[order[i]]) continue;
     if (correct > best) {
       best = correct;
-      threshold = i + 1 < order.size() ? 0.5 * (scores[order[i]] + scores[order[i + 1]])
-                                       : scores[order[i]];
+      threshold =
+          i + 1 < order.size() ? 0.5 * (scores[order[i]] + scores[order[i + 1]]) : scores[order[i]];
     }
   }
   return threshold;

@@ -31,7 +31,9 @@ double relative_error(const std::vector<double>& a, const std::vector<double>& b
   return norm(d) / norm(b);
 }
 
-std::vector<int> all_channels() { return kept_channels_for_drop_level(-1); }
+std::vector<int> all_channels() {
+  return kept_channels_for_drop_level(-1);
+}
 
 TEST(KeptChannels, DropExactlyTheLowFrequencies) {
   EXPECT_EQ(kept_channels_for_drop_level(-1).size(), 64u);
@@ -52,7 +54,7 @@ TEST(BlockDctReference, DcOfAConstantBlockIsEightTimesItsValue) {
   const int size = 16;
   std::vector<double> x(size * size, 5.0), out(64 * 4 * 4);
   block_dct_reference(x.data(), out.data(), size, 2, 1);
-  for (int i = 0; i < 16; ++i) EXPECT_NEAR(out[i], 40.0, 1e-12);      // channel 0
+  for (int i = 0; i < 16; ++i) EXPECT_NEAR(out[i], 40.0, 1e-12);  // channel 0
   for (size_t i = 16; i < out.size(); ++i) EXPECT_NEAR(out[i], 0.0, 1e-12);
 }
 

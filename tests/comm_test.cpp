@@ -108,7 +108,10 @@ TEST(Reducer, AveragesGradientsAcrossRanksInSeveralBuckets) {
       net->forward(torch::full({2, 6}, 0.1 * (r + 1))).sum().backward();
       for (size_t i = 0; i < net->parameters().size(); ++i) {
         const torch::Tensor g = net->parameters()[i].grad().clone() / size;
-        if (int(sum.size()) <= int(i)) sum.push_back(g); else sum[i] += g;
+        if (int(sum.size()) <= int(i))
+          sum.push_back(g);
+        else
+          sum[i] += g;
       }
     }
     expected.push_back(sum);

@@ -207,8 +207,8 @@ std::string http_request(uint16_t port, const std::string& method, const std::st
   asio::io_context io;
   asio::ip::tcp::socket socket(io);
   socket.connect({asio::ip::make_address("127.0.0.1"), port});
-  asio::write(socket, asio::buffer(method + " " + target + " HTTP/1.1\r\nHost: test\r\n" +
-                                   headers + "\r\n"));
+  asio::write(socket, asio::buffer(method + " " + target + " HTTP/1.1\r\nHost: test\r\n" + headers +
+                                   "\r\n"));
   std::string response;
   boost::system::error_code ec;
   std::array<char, 4096> buffer{};
@@ -248,9 +248,9 @@ TEST(Console, ServesStatusMetricsAndTheDashboard) {
 
   // Control needs the token; commands reach the worker.
   EXPECT_NE(http_request(port, "POST", "/control/pause").find("401"), std::string::npos);
-  EXPECT_NE(http_request(port, "POST", "/control/pause", "Authorization: Bearer nope\r\n")
-                .find("401"),
-            std::string::npos);
+  EXPECT_NE(
+      http_request(port, "POST", "/control/pause", "Authorization: Bearer nope\r\n").find("401"),
+      std::string::npos);
   const std::string ok = "Authorization: Bearer op-token\r\n";
   EXPECT_NE(http_request(port, "POST", "/control/pause", ok).find("200 OK"), std::string::npos);
   for (int i = 0; i < 100 && !worker.paused(); ++i) std::this_thread::sleep_for(10ms);
@@ -260,7 +260,8 @@ TEST(Console, ServesStatusMetricsAndTheDashboard) {
   for (int i = 0; i < 100 && worker.paused(); ++i) std::this_thread::sleep_for(10ms);
   EXPECT_FALSE(worker.paused());
   bool stopped = false;
-  for (int i = 0; i < 100 && !(stopped = worker.take_stop()); ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 100 && !(stopped = worker.take_stop()); ++i)
+    std::this_thread::sleep_for(10ms);
   EXPECT_TRUE(stopped);
   EXPECT_NE(http_request(port, "POST", "/control/explode", ok).find("404"), std::string::npos);
   asio::post(s.io, [&] { console.reset(); });
@@ -269,11 +270,19 @@ TEST(Console, ServesStatusMetricsAndTheDashboard) {
 
 TEST(Coordinator, WorkersTrainWithTheCentralPolicy) {
   ::setenv("HYMASK_SECRET", kSecret, 1);
-  const std::vector<std::string> args = {
-      "mask.method=adaptive", "data.synthetic_identities=6", "data.synthetic_images_per_identity=8",
-      "data.image_size=32", "train.batch_size=8", "train.epochs=12", "train.threads=1",
-      "model.embedding=32", "model.scale=16", "model.margin=0.2", "policy.update_every=2",
-      "train.log_every=6", "train.checkpoint_every=0"};
+  const std::vector<std::string> args = {"mask.method=adaptive",
+                                         "data.synthetic_identities=6",
+                                         "data.synthetic_images_per_identity=8",
+                                         "data.image_size=32",
+                                         "train.batch_size=8",
+                                         "train.epochs=12",
+                                         "train.threads=1",
+                                         "model.embedding=32",
+                                         "model.scale=16",
+                                         "model.margin=0.2",
+                                         "policy.update_every=2",
+                                         "train.log_every=6",
+                                         "train.checkpoint_every=0"};
   Config config = load_config("", args);
   RunningServer s(4, protocol::config_hash(experiment_yaml(config)));
   config.coordinator.address = "127.0.0.1:" + std::to_string(s.server->port());

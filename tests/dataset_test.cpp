@@ -60,7 +60,8 @@ TEST(ImageFolder, OrdersIdentitiesAndFilesByName) {
 
 TEST(ImageFolder, MissingAndEmptyFoldersAreClearErrors) {
   testing::TempDir dir;
-  std::string e = message_of([&] { ImageFolderDataset::open(dir.path() / "nope", BadFilePolicy::kSkip); });
+  std::string e =
+      message_of([&] { ImageFolderDataset::open(dir.path() / "nope", BadFilePolicy::kSkip); });
   EXPECT_NE(e.find("does not exist"), std::string::npos) << e;
   e = message_of([&] { ImageFolderDataset::open(dir.path(), BadFilePolicy::kSkip); });
   EXPECT_NE(e.find("holds no usable image"), std::string::npos) << e;
@@ -75,8 +76,7 @@ TEST(ImageFolder, BadFilesAreSkippedAndCountedOrFatal) {
   EXPECT_EQ(ds->size(), 3u);
   ASSERT_EQ(ds->skipped().size(), 2u);
   EXPECT_NE(ds->skipped()[0].find("corrupt"), std::string::npos) << ds->skipped()[0];
-  EXPECT_NE(ds->skipped()[0].find("broken.jpg: "), std::string::npos)
-      << ds->skipped()[0];
+  EXPECT_NE(ds->skipped()[0].find("broken.jpg: "), std::string::npos) << ds->skipped()[0];
   EXPECT_NE(ds->skipped()[1].find("tiny.png: image is 4x4, smaller than"), std::string::npos);
   // Labels come from the listing, so that every rank numbers people alike: carol keeps hers.
   EXPECT_EQ(ds->num_classes(), 3);

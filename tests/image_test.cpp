@@ -107,8 +107,7 @@ TEST(Image, ReadingAMissingFileSaysSo) {
     read_image("/nonexistent/face.jpg");
     FAIL();
   } catch (const DataError& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/face.jpg: no such file"),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/face.jpg: no such file"), std::string::npos)
         << e.what();
   }
 }

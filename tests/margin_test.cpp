@@ -66,8 +66,8 @@ TEST_P(MarginHeadTest, LogitsLossAndGradientsMatchTheFloat64Reference) {
     // theta near (not at) pi for sample 0 and class 2: exercises ArcFace's fallback branch.
     head->weight[2].copy_(-emb[0].detach() + 0.1 * torch::randn({e}, torch::kFloat64));
   }
-  const torch::Tensor labels = torch::tensor({2, 1, 0, 3, 4, 5, 6, 0, 1, 2, 3, 4, 6, 5, 4},
-                                             torch::kInt64).view({b, k});
+  const torch::Tensor labels =
+      torch::tensor({2, 1, 0, 3, 4, 5, 6, 0, 1, 2, 3, 4, 6, 5, 4}, torch::kInt64).view({b, k});
   torch::Tensor weights = torch::rand({b, k}, torch::kFloat64);
   weights = weights / weights.sum(1, true);
 

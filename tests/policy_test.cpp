@@ -58,7 +58,8 @@ TEST(Policy, LogProbGradientMatchesFiniteDifferences) {
     for (auto& p : policy.net()->parameters()) p.copy_(torch::randn_like(p) * 0.5);
   }
   const torch::Tensor states = torch::randn({3, kStateSize}, torch::kFloat64);
-  const torch::Tensor actions = torch::tensor({0, 1, 3, 5, 0, 1, 2, 1, 0}, torch::kInt64).view({3, 3});
+  const torch::Tensor actions =
+      torch::tensor({0, 1, 3, 5, 0, 1, 2, 1, 0}, torch::kInt64).view({3, 3});
   const torch::Tensor lp = policy.log_prob(states, actions).sum();
   policy.net()->zero_grad();
   lp.backward();

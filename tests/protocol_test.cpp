@@ -97,8 +97,8 @@ TEST(Auth, TheRightSecretPassesAndAnythingElseFails) {
   const std::string mac = worker.mac("worker", server, client, 2, hash);
   EXPECT_EQ(mac.size(), 32u);
   EXPECT_TRUE(coordinator.verify(mac, "worker", server, client, 2, hash));
-  EXPECT_FALSE(coordinator.verify(intruder.mac("worker", server, client, 2, hash), "worker",
-                                  server, client, 2, hash));
+  EXPECT_FALSE(coordinator.verify(intruder.mac("worker", server, client, 2, hash), "worker", server,
+                                  client, 2, hash));
   // Replay: the same answer to a new challenge fails; so does another rank or config.
   EXPECT_FALSE(coordinator.verify(mac, "worker", random_nonce(), client, 2, hash));
   EXPECT_FALSE(coordinator.verify(mac, "worker", server, client, 3, hash));

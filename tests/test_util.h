@@ -36,7 +36,8 @@ inline std::filesystem::path shared_data(const std::string& sub) {
 
 }  // namespace hymask::testing
 
-#define HYMASK_REQUIRE_DATA(var, sub)                                                  \
-  const std::filesystem::path var = ::hymask::testing::shared_data(sub);               \
-  if (var.empty()) GTEST_SKIP() << "shared data " << sub << " is absent (expected in " \
-                                << HYMASK_DATA_DIR << " or $HYMASK_DATA_DIR)"
+#define HYMASK_REQUIRE_DATA(var, sub)                                                    \
+  const std::filesystem::path var = ::hymask::testing::shared_data(sub);                 \
+  if (var.empty())                                                                       \
+  GTEST_SKIP() << "shared data " << sub << " is absent (expected in " << HYMASK_DATA_DIR \
+               << " or $HYMASK_DATA_DIR)"

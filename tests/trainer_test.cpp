@@ -16,11 +16,22 @@ namespace {
 namespace fs = std::filesystem;
 
 std::vector<std::string> tiny(const std::string& method) {
-  return {"mask.method=" + method, "data.synthetic_identities=6",
-          "data.synthetic_images_per_identity=8", "data.image_size=32", "train.batch_size=8",
-          "train.epochs=4", "train.threads=1", "data.threads=2", "model.embedding=32",
-          "model.scale=16", "model.margin=0.2", "policy.update_every=3", "mask.k=2",
-          "train.log_every=2", "train.checkpoint_every=0", "eval.synthetic_probes=2"};
+  return {"mask.method=" + method,
+          "data.synthetic_identities=6",
+          "data.synthetic_images_per_identity=8",
+          "data.image_size=32",
+          "train.batch_size=8",
+          "train.epochs=4",
+          "train.threads=1",
+          "data.threads=2",
+          "model.embedding=32",
+          "model.scale=16",
+          "model.margin=0.2",
+          "policy.update_every=3",
+          "mask.k=2",
+          "train.log_every=2",
+          "train.checkpoint_every=0",
+          "eval.synthetic_probes=2"};
 }
 
 std::vector<torch::Tensor> parameters_after(const fs::path& dir, std::vector<std::string> args,
@@ -74,7 +85,8 @@ TEST(Trainer, LossFallsAndEvaluationRuns) {
   for (std::string line; std::getline(metrics, line);)
     losses.push_back(nlohmann::json::parse(line)["loss"].get<double>());
   ASSERT_GE(losses.size(), 10u);
-  const double first = (losses[0] + losses[1]) / 2, last = (losses.end()[-1] + losses.end()[-2]) / 2;
+  const double first = (losses[0] + losses[1]) / 2,
+               last = (losses.end()[-1] + losses.end()[-2]) / 2;
   EXPECT_LT(last, 0.5 * first) << "loss did not fall: " << first << " -> " << last;
   const nlohmann::json r = evaluate(load_config("", args), trainer.model(), trainer.masker());
   EXPECT_EQ(r["protocol"], "synthetic-id");

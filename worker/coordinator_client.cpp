@@ -146,11 +146,20 @@ bool CoordinatorClient::session() {
         has_policy_ = true;
       } else if (m.has_command()) {
         switch (m.command().kind()) {
-          case control::Command::PAUSE: paused_ = true; break;
-          case control::Command::RESUME: paused_ = false; break;
-          case control::Command::CHECKPOINT: checkpoint_ = true; break;
-          case control::Command::STOP: stop_ = true; break;
-          default: break;
+          case control::Command::PAUSE:
+            paused_ = true;
+            break;
+          case control::Command::RESUME:
+            paused_ = false;
+            break;
+          case control::Command::CHECKPOINT:
+            checkpoint_ = true;
+            break;
+          case control::Command::STOP:
+            stop_ = true;
+            break;
+          default:
+            break;
         }
         spdlog::info("coordinator: {}", control::Command::Kind_Name(m.command().kind()));
       }

@@ -34,9 +34,7 @@ torch::Tensor embed(const Config& config, FaceModel& model, const Masker& masker
   for (size_t i = 0; i < indices.size(); ++i) row_of.emplace(indices[i], int64_t(i));
   BatchLoader loader(dataset, indices, config.eval.batch_size, preprocess_options(config),
                      BadFilePolicy::kSkip, config.data.threads, config.data.prefetch,
-                     [&](Batch& b) {
-                       masker.apply(b.pixels.data(), b.keys, 0, action, b.masked);
-                     });
+                     [&](Batch& b) { masker.apply(b.pixels.data(), b.keys, 0, action, b.masked); });
   missing = 0;
   while (std::optional<Batch> batch = loader.next()) {
     missing += batch->skipped.size();
@@ -67,8 +65,8 @@ double identify(const torch::Tensor& gallery, const std::vector<int>& gallery_la
 
 nlohmann::json identification(const Config& config, FaceModel& model, const Masker& masker,
                               std::shared_ptr<const FaceDataset> dataset,
-                              const std::vector<size_t>& gallery,
-                              const std::vector<size_t>& probes, const std::string& protocol) {
+                              const std::vector<size_t>& gallery, const std::vector<size_t>& probes,
+                              const std::string& protocol) {
   size_t missing_gallery = 0, missing_probes = 0;
   const torch::Tensor g = embed(config, model, masker, dataset, gallery, missing_gallery);
   const torch::Tensor p = embed(config, model, masker, dataset, probes, missing_probes);
@@ -153,8 +151,9 @@ nlohmann::json evaluate(const Config& config, FaceModel& model, const Masker& ma
   for (const LfwPair& pair : split.test) {
     std::array<int64_t, 2> rows{};
     bool found = true;
-    const std::array<fs::path, 2> paths = {lfw_image_path(config.data.root, pair.name1, pair.image1),
-                                           lfw_image_path(config.data.root, pair.name2, pair.image2)};
+    const std::array<fs::path, 2> paths = {
+        lfw_image_path(config.data.root, pair.name1, pair.image1),
+        lfw_image_path(config.data.root, pair.name2, pair.image2)};
     for (int side = 0; side < 2; ++side) {
       const auto it = index_of.find(paths[side].string());
       if (it == index_of.end()) {

@@ -10,11 +10,11 @@
 #include <sstream>
 #include <thread>
 
+#include "comm/protocol/auth.h"
+#include "comm/protocol/frame.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/loader.h"
-#include "comm/protocol/auth.h"
-#include "comm/protocol/frame.h"
 #include "worker/coordinator_client.h"
 
 namespace hymask {
@@ -55,7 +55,9 @@ std::string format_probabilities(const std::vector<float>& p) {
 
 }  // namespace
 
-fs::path checkpoint_path(const fs::path& run_dir) { return run_dir / "checkpoint.pt"; }
+fs::path checkpoint_path(const fs::path& run_dir) {
+  return run_dir / "checkpoint.pt";
+}
 
 Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
                  comm::Communicator* communicator)
@@ -90,10 +92,10 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
   total_steps_ = steps_per_epoch_ * config_.train.epochs;
   torch::manual_seed(config_.seed);
   model_ = std::make_unique<FaceModel>(config_, masker_, classes_);
-  optimizer_ = std::make_unique<torch::optim::SGD>(
-      model_->parameters(), torch::optim::SGDOptions(config_.train.lr)
-                                .momentum(config_.train.momentum)
-                                .weight_decay(config_.train.weight_decay));
+  optimizer_ = std::make_unique<torch::optim::SGD>(model_->parameters(),
+                                                   torch::optim::SGDOptions(config_.train.lr)
+                                                       .momentum(config_.train.momentum)
+                                                       .weight_decay(config_.train.weight_decay));
   if (parse_method(config_.mask.method) == Method::kAdaptive) {
     const nn::PolicyOptions p = nn::policy_options(config_);
     // Each rank draws its own actions; in local mode it also trains its own policy.
@@ -112,21 +114,21 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
     if (!fs::exists(checkpoint_path(run_dir_)))
       throw Error("cannot resume: no checkpoint at " + checkpoint_path(run_dir_).string() +
                   " (start without --resume)");
-    const std::string diff = resumable_difference(checkpoint_config(checkpoint_path(run_dir_)),
-                                                  config_);
+    const std::string diff =
+        resumable_difference(checkpoint_config(checkpoint_path(run_dir_)), config_);
     if (!diff.empty())
       throw ConfigError("cannot resume " + run_dir_.string() + ": key '" + diff +
                         "' differs from the checkpoint's config (resume with the same config, "
                         "or start a new run folder)");
     load_checkpoint();
   } else if (fs::exists(checkpoint_path(run_dir_))) {
-    throw Error(run_dir_.string() + " already holds a run (checkpoint.pt): continue it with "
-                                    "--resume, or choose another --out");
+    throw Error(run_dir_.string() +
+                " already holds a run (checkpoint.pt): continue it with "
+                "--resume, or choose another --out");
   }
   if (comm_) {
-    reducer_ = std::make_unique<comm::Reducer>(model_->parameters(), *comm_,
-                                               size_t(config_.train.bucket_mb * (1 << 20)),
-                                               timeout_);
+    reducer_ = std::make_unique<comm::Reducer>(
+        model_->parameters(), *comm_, size_t(config_.train.bucket_mb * (1 << 20)), timeout_);
     reducer_->broadcast_parameters();
   }
   if (!leader()) return;
@@ -140,8 +142,7 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
     std::ifstream old(run_dir_ / "metrics.jsonl");
     for (std::string line; std::getline(old, line);) {
       const auto record = nlohmann::json::parse(line, nullptr, false);
-      if (!record.is_discarded() && record.value("step", int64_t(0)) <= step_)
-        kept.push_back(line);
+      if (!record.is_discarded() && record.value("step", int64_t(0)) <= step_) kept.push_back(line);
     }
   }
   std::string text;
@@ -224,9 +225,10 @@ double Trainer::train_step(Batch& batch, double lr) {
   optimizer_->step();
   const double value = loss.item<double>();
   if (!std::isfinite(value))
-    throw Error(fmt::format("the loss diverged at step {} (lr {:.4g}): lower train.lr or "
-                            "model.scale and start again",
-                            step_, lr));
+    throw Error(
+        fmt::format("the loss diverged at step {} (lr {:.4g}): lower train.lr or "
+                    "model.scale and start again",
+                    step_, lr));
   tracker_.observe(value);
   return value;
 }
@@ -295,8 +297,7 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
         if (adaptive) {
           index = policy_->sample(state, uint64_t(step_));
           action = policy_->to_mix_action(index);
-          masker_.apply(batch->pixels.data(), batch->keys, uint64_t(step_), action,
-                        batch->masked);
+          masker_.apply(batch->pixels.data(), batch->keys, uint64_t(step_), action, batch->masked);
         }
         loss_value = train_step(*batch, lr);
         if (adaptive) {
@@ -320,8 +321,8 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
         const double seconds = std::chrono::duration<double>(now - window_start).count();
         double logged_loss = loss_value, images = window_images;
         if (comm_) {  // the mean loss and the images of all ranks
-          torch::Tensor totals = torch::tensor({loss_value / world_, window_images},
-                                               torch::kFloat64);
+          torch::Tensor totals =
+              torch::tensor({loss_value / world_, window_images}, torch::kFloat64);
           comm_->allreduce(totals, comm::ReduceOp::kSum, timeout_);
           logged_loss = totals[0].item<double>();
           images = totals[1].item<double>();

@@ -4,9 +4,10 @@
 // own), or at hymask-coordinator (coordinator.address), which trains one policy from every
 // worker's rewards; a worker then adopts each new version at its next step boundary.
 // Each rank trains on its own shards (core/data_source.h) and masks its own data; only gradients
-// leave it, averaged by the reducer. Rank 0 writes the run folder; every rank resumes from it. Checkpoints are atomic and resume exactly: the data order, masking and
-// policy sampling are pure functions of (seed, step), and the checkpoint holds everything else
-// (model, optimiser, policy and its optimiser, baseline, loss statistics, pending rewards).
+// leave it, averaged by the reducer. Rank 0 writes the run folder; every rank resumes from it.
+// Checkpoints are atomic and resume exactly: the data order, masking and policy sampling are pure
+// functions of (seed, step), and the checkpoint holds everything else (model, optimiser, policy and
+// its optimiser, baseline, loss statistics, pending rewards).
 //
 // Run folder: config.yaml (resolved), checkpoint.pt, metrics.jsonl (one JSON record per log step).
 #pragma once
@@ -21,13 +22,13 @@
 
 #include <torch/optim/sgd.h>
 
+#include "comm/communicator.h"
+#include "comm/reducer.h"
 #include "core/config.h"
 #include "core/data_source.h"
 #include "core/loader.h"
 #include "core/masking.h"
 #include "core/nn/policy.h"
-#include "comm/communicator.h"
-#include "comm/reducer.h"
 #include "worker/face_model.h"
 
 namespace hymask {
@@ -36,7 +37,7 @@ struct TrainSummary {
   int64_t steps = 0;        // steps done in total (including before a resume)
   int64_t total_steps = 0;  // steps of the whole schedule
   double last_loss = 0;
-  bool finished = false;    // reached the end of the schedule
+  bool finished = false;  // reached the end of the schedule
 };
 
 class Trainer {
@@ -82,7 +83,7 @@ class Trainer {
   std::unique_ptr<FaceModel> model_;
   std::unique_ptr<torch::optim::SGD> optimizer_;
   std::unique_ptr<comm::Reducer> reducer_;
-  std::unique_ptr<nn::Policy> policy_;  // adaptive only
+  std::unique_ptr<nn::Policy> policy_;                    // adaptive only
   std::unique_ptr<class CoordinatorClient> coordinator_;  // adaptive with coordinator.address
   nn::LossTracker tracker_;
   std::vector<nn::PolicyRecord> pending_;

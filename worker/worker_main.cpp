@@ -22,7 +22,9 @@
 namespace {
 
 std::atomic<bool> stop_requested{false};
-extern "C" void request_stop(int) { stop_requested = true; }
+extern "C" void request_stop(int) {
+  stop_requested = true;
+}
 
 }  // namespace
 
@@ -30,8 +32,9 @@ int main(int argc, char** argv) {
   std::string config_file, out = "runs/worker";
   bool resume = false, evaluate = true;
   std::vector<std::string> overrides;
-  CLI::App app{"hymask-worker: one rank of data-parallel hymask training (launch with mpirun or "
-               "srun). Writes the run folder from rank 0; resumes from it with --resume."};
+  CLI::App app{
+      "hymask-worker: one rank of data-parallel hymask training (launch with mpirun or "
+      "srun). Writes the run folder from rank 0; resumes from it with --resume."};
   app.add_option("--config", config_file, "YAML config (with --resume: the run's own)");
   app.add_option("--out", out, "Run folder (shared by all ranks)")->capture_default_str();
   app.add_flag("--resume", resume, "Continue the run in --out from its checkpoint");

@@ -20,8 +20,8 @@ class FakeCommunicator : public Communicator {
                                         Timeout timeout) override {
     const uint64_t seq = sequence_++;
     return std::make_shared<FutureWork>(queue_.submit([=, this]() mutable {
-      const auto all = world_->exchange(rank_, seq, "allreduce #" + std::to_string(seq), tensor,
-                                        timeout);
+      const auto all =
+          world_->exchange(rank_, seq, "allreduce #" + std::to_string(seq), tensor, timeout);
       torch::Tensor sum = torch::zeros_like(tensor);
       for (const auto& t : all) sum += t;  // same order on every rank: identical results
       if (op == ReduceOp::kAverage) sum /= double(all.size());
@@ -32,8 +32,8 @@ class FakeCommunicator : public Communicator {
   void broadcast(torch::Tensor tensor, int root, Timeout timeout) override {
     const uint64_t seq = sequence_++;
     queue_.run([&] {
-      tensor.copy_(world_->exchange(rank_, seq, "broadcast #" + std::to_string(seq), tensor,
-                                    timeout)[root]);
+      tensor.copy_(
+          world_->exchange(rank_, seq, "broadcast #" + std::to_string(seq), tensor, timeout)[root]);
     });
   }
 

@@ -2,11 +2,11 @@
 
 #include <mpi.h>
 
-#include <cstdlib>
 #include <atomic>
+#include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <future>
-#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -31,11 +31,16 @@ void check(int code, const char* call) {
 
 MPI_Datatype datatype(const torch::Tensor& t) {
   switch (t.scalar_type()) {
-    case torch::kFloat32: return MPI_FLOAT;
-    case torch::kFloat64: return MPI_DOUBLE;
-    case torch::kInt64: return MPI_INT64_T;
-    case torch::kInt32: return MPI_INT32_T;
-    case torch::kUInt8: return MPI_UINT8_T;
+    case torch::kFloat32:
+      return MPI_FLOAT;
+    case torch::kFloat64:
+      return MPI_DOUBLE;
+    case torch::kInt64:
+      return MPI_INT64_T;
+    case torch::kInt32:
+      return MPI_INT32_T;
+    case torch::kUInt8:
+      return MPI_UINT8_T;
     default:
       throw CommError("the MPI backend does not support tensors of type " +
                       std::string(c10::toString(t.scalar_type())));
@@ -46,8 +51,7 @@ void check_tensor(const torch::Tensor& t, const char* operation) {
   if (!t.device().is_cpu())
     throw CommError(std::string("the MPI backend takes CPU tensors; ") + operation +
                     " got one on " + t.device().str() + " (use the nccl backend for CUDA)");
-  if (!t.is_contiguous())
-    throw CommError(std::string(operation) + " needs a contiguous tensor");
+  if (!t.is_contiguous()) throw CommError(std::string(operation) + " needs a contiguous tensor");
 }
 
 class MpiCommunicator;
@@ -56,8 +60,12 @@ class MpiWork : public Work {
  public:
   MpiWork(std::shared_future<void> done, MpiCommunicator* owner, uint64_t seq,
           std::string operation, Timeout timeout)
-      : done_(std::move(done)), owner_(owner), seq_(seq), operation_(std::move(operation)),
-        timeout_(timeout), deadline_(std::chrono::steady_clock::now() + timeout) {}
+      : done_(std::move(done)),
+        owner_(owner),
+        seq_(seq),
+        operation_(std::move(operation)),
+        timeout_(timeout),
+        deadline_(std::chrono::steady_clock::now() + timeout) {}
   void wait() override;
 
  private:
@@ -145,8 +153,8 @@ class MpiCommunicator : public Communicator {
     shape.insert(shape.end(), tensor.sizes().begin(), tensor.sizes().end());
     torch::Tensor out = torch::empty(shape, tensor.options());
     submit(describe("allgather", tensor), timeout, [&] {
-      check(MPI_Allgather(tensor.data_ptr(), int(tensor.numel()), datatype(tensor),
-                          out.data_ptr(), int(tensor.numel()), datatype(tensor), comm_),
+      check(MPI_Allgather(tensor.data_ptr(), int(tensor.numel()), datatype(tensor), out.data_ptr(),
+                          int(tensor.numel()), datatype(tensor), comm_),
             "MPI_Allgather");
     })->wait();
     return out;
@@ -187,14 +195,16 @@ class MpiCommunicator : public Communicator {
   std::shared_ptr<Work> submit(const std::string& what, Timeout timeout,
                                std::function<void()> collective) {
     const uint64_t seq = ++sequence_;
-    const std::string operation = what.substr(0, what.find(' ')) + " #" + std::to_string(seq) +
-                                  (what.find(' ') == std::string::npos ? "" : what.substr(what.find(' ')));
+    const std::string operation =
+        what.substr(0, what.find(' ')) + " #" + std::to_string(seq) +
+        (what.find(' ') == std::string::npos ? "" : what.substr(what.find(' ')));
     auto done = queue_->submit([this, seq, operation, collective = std::move(collective)] {
       {
         std::lock_guard<std::mutex> lock(notes_mutex_);
         if (broken_)
-          throw CommError(operation + " not started: an earlier collective failed, so the ranks "
-                                      "no longer agree on what comes next");
+          throw CommError(operation +
+                          " not started: an earlier collective failed, so the ranks "
+                          "no longer agree on what comes next");
         send_notes(kArrivalTag, seq);
         last_note_[rank_] = seq;
         drain_notes();

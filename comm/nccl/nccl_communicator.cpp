@@ -20,13 +20,20 @@ void check_nccl(ncclResult_t code, const char* call) {
 
 ncclDataType_t nccl_type(const torch::Tensor& t) {
   switch (t.scalar_type()) {
-    case torch::kFloat32: return ncclFloat32;
-    case torch::kFloat64: return ncclFloat64;
-    case torch::kFloat16: return ncclFloat16;
-    case torch::kBFloat16: return ncclBfloat16;
-    case torch::kInt64: return ncclInt64;
-    case torch::kInt32: return ncclInt32;
-    case torch::kUInt8: return ncclUint8;
+    case torch::kFloat32:
+      return ncclFloat32;
+    case torch::kFloat64:
+      return ncclFloat64;
+    case torch::kFloat16:
+      return ncclFloat16;
+    case torch::kBFloat16:
+      return ncclBfloat16;
+    case torch::kInt64:
+      return ncclInt64;
+    case torch::kInt32:
+      return ncclInt32;
+    case torch::kUInt8:
+      return ncclUint8;
     default:
       throw CommError("the NCCL backend does not support tensors of type " +
                       std::string(c10::toString(t.scalar_type())));
@@ -37,8 +44,12 @@ class NcclWork : public Work {
  public:
   NcclWork(ncclComm_t comm, cudaEvent_t event, std::string operation, Timeout timeout,
            std::function<void()> after)
-      : comm_(comm), event_(event), operation_(std::move(operation)), timeout_(timeout),
-        deadline_(std::chrono::steady_clock::now() + timeout), after_(std::move(after)) {}
+      : comm_(comm),
+        event_(event),
+        operation_(std::move(operation)),
+        timeout_(timeout),
+        deadline_(std::chrono::steady_clock::now() + timeout),
+        after_(std::move(after)) {}
   ~NcclWork() override { cudaEventDestroy(event_); }
 
   void wait() override {
@@ -107,11 +118,11 @@ class NcclCommunicator : public Communicator {
     cudaEvent_t done;
     check_cuda(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "cudaEventCreate");
     check_cuda(cudaEventRecord(done, stream_), "cudaEventRecord");
-    return std::make_shared<NcclWork>(
-        comm_, done,
-        "nccl allreduce #" + std::to_string(seq) + " (" +
-            std::to_string(tensor.numel() * tensor.element_size()) + " bytes)",
-        timeout, nullptr);
+    return std::make_shared<NcclWork>(comm_, done,
+                                      "nccl allreduce #" + std::to_string(seq) + " (" +
+                                          std::to_string(tensor.numel() * tensor.element_size()) +
+                                          " bytes)",
+                                      timeout, nullptr);
   }
 
   void broadcast(torch::Tensor tensor, int root, Timeout timeout) override {

@@ -38,8 +38,9 @@ std::string load_secret(const std::string& path) {
   } else if (const char* env = std::getenv("HYMASK_SECRET")) {
     secret = env;
   } else {
-    throw ConfigError("no shared secret: set HYMASK_SECRET_FILE to a file (chmod 600) holding at "
-                      "least 16 random bytes, e.g. `head -c 32 /dev/urandom | base64 > secret`");
+    throw ConfigError(
+        "no shared secret: set HYMASK_SECRET_FILE to a file (chmod 600) holding at "
+        "least 16 random bytes, e.g. `head -c 32 /dev/urandom | base64 > secret`");
   }
   if (secret.size() < 16)
     throw ConfigError("the shared secret is " + std::to_string(secret.size()) +

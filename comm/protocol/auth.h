@@ -26,9 +26,8 @@ class Authenticator {
                   const std::string& client_nonce, int32_t rank,
                   const std::string& config_hash) const;
   // Constant-time comparison with the MAC it should be.
-  bool verify(const std::string& received, const std::string& side,
-              const std::string& server_nonce, const std::string& client_nonce, int32_t rank,
-              const std::string& config_hash) const;
+  bool verify(const std::string& received, const std::string& side, const std::string& server_nonce,
+              const std::string& client_nonce, int32_t rank, const std::string& config_hash) const;
 
  private:
   std::string secret_;

@@ -41,7 +41,8 @@ void FrameDecoder::feed(const void* data, size_t size) {
 std::optional<control::Envelope> FrameDecoder::next() {
   if (buffered() < kHeaderSize) {
     // Reject a wrong magic as soon as its bytes are in, not only once a header is complete.
-    if (buffered() > 0 && std::memcmp(buffer_.data() + offset_, "HYMK", std::min<size_t>(4, buffered())) != 0)
+    if (buffered() > 0 &&
+        std::memcmp(buffer_.data() + offset_, "HYMK", std::min<size_t>(4, buffered())) != 0)
       throw ProtocolError("not a hymask frame (bad magic)");
     return std::nullopt;
   }

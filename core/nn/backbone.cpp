@@ -2,9 +2,9 @@
 
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/functional.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/container/functional.h>
 #include <torch/nn/modules/linear.h>
 
 #include <cmath>
@@ -26,7 +26,9 @@ tnn::BatchNorm2d norm(int channels, bool enabled) {
   return enabled ? tnn::BatchNorm2d(channels) : tnn::BatchNorm2d(nullptr);
 }
 
-torch::Tensor normalise(tnn::BatchNorm2d& bn, const torch::Tensor& x) { return bn ? bn(x) : x; }
+torch::Tensor normalise(tnn::BatchNorm2d& bn, const torch::Tensor& x) {
+  return bn ? bn(x) : x;
+}
 
 // The shortcut of a block that changes shape: 1x1 convolution and BN.
 tnn::Sequential projection(int in, int out, int stride, bool batchnorm) {
@@ -120,8 +122,8 @@ class ResidualNet : public Backbone {
     const int positions = int(depths.size()) + (improved ? 0 : 1);
     const std::vector<int> strides = stride_plan(o.in_size, final_size, positions);
     int at = 0;
-    stem = register_module("stem", tnn::Sequential(conv3x3(o.in_channels, stem_width,
-                                                           improved ? 1 : strides[at++])));
+    stem = register_module(
+        "stem", tnn::Sequential(conv3x3(o.in_channels, stem_width, improved ? 1 : strides[at++])));
     if (o.batchnorm) stem->push_back(tnn::BatchNorm2d(stem_width));
     if (improved)
       stem->push_back(tnn::PReLU(tnn::PReLUOptions().num_parameters(stem_width)));

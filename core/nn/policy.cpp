@@ -22,16 +22,16 @@ PolicyOptions policy_options(const Config& c) {
   return p;
 }
 
-PolicyNetImpl::PolicyNetImpl(const PolicyOptions& o)
-    : categories{o.k_max, 2, o.drop_levels} {
+PolicyNetImpl::PolicyNetImpl(const PolicyOptions& o) : categories{o.k_max, 2, o.drop_levels} {
   if (o.k_max < 1 || o.k_max > 16) throw ConfigError("policy.k_max must be in 1..16");
   if (o.drop_levels < 1 || o.base_drop_level + o.drop_levels - 1 > 13)
-    throw ConfigError("policy.drop_levels must be >= 1, and mask.drop_level + policy.drop_levels "
-                      "- 1 at most 13");
+    throw ConfigError(
+        "policy.drop_levels must be >= 1, and mask.drop_level + policy.drop_levels "
+        "- 1 at most 13");
   trunk = register_module("trunk", torch::nn::Linear(kStateSize, o.hidden));
   for (int h = 0; h < kHeads; ++h) {
-    heads[h] = register_module("head" + std::to_string(h),
-                               torch::nn::Linear(o.hidden, categories[h]));
+    heads[h] =
+        register_module("head" + std::to_string(h), torch::nn::Linear(o.hidden, categories[h]));
     // Start uniform: zero output weights, so every action is tried early on.
     torch::NoGradGuard no_grad;
     heads[h]->weight.zero_();
@@ -59,8 +59,9 @@ void LossTracker::observe(double loss) {
 std::array<float, kStateSize> LossTracker::state(double progress) const {
   const double spread = std::sqrt(std::max(0.0, square_ - mean_ * mean_));
   // Losses are O(10) for margin heads: scale to O(1) for the network.
-  return {float(progress), float(mean_ / 10), float(spread / 10), float((mean_ - slow_) / 10),
-          float(last_ / 10), 1.0f};
+  return {float(progress),    float(mean_ / 10),
+          float(spread / 10), float((mean_ - slow_) / 10),
+          float(last_ / 10),  1.0f};
 }
 
 void LossTracker::save(torch::serialize::OutputArchive& archive) const {
@@ -84,9 +85,9 @@ Policy::Policy(const PolicyOptions& options, uint64_t seed)
 std::array<std::vector<float>, kHeads> Policy::probabilities(
     const std::array<float, kStateSize>& state) const {
   torch::NoGradGuard no_grad;
-  const torch::Tensor s = torch::from_blob(const_cast<float*>(state.data()), {1, kStateSize},
-                                           torch::kFloat32)
-                              .to(net_->trunk_dtype());
+  const torch::Tensor s =
+      torch::from_blob(const_cast<float*>(state.data()), {1, kStateSize}, torch::kFloat32)
+          .to(net_->trunk_dtype());
   const auto logits = const_cast<PolicyNetImpl&>(*net_).forward(s);
   std::array<std::vector<float>, kHeads> out;
   for (int h = 0; h < kHeads; ++h) {
@@ -123,8 +124,9 @@ torch::Tensor Policy::log_prob(const torch::Tensor& states, const torch::Tensor&
   const auto logits = net_->forward(states);
   torch::Tensor total = torch::zeros({states.size(0)}, states.options());
   for (int h = 0; h < kHeads; ++h)
-    total = total + torch::log_softmax(logits[h], 1).gather(1, actions.select(1, h).view({-1, 1}))
-                        .squeeze(1);
+    total =
+        total +
+        torch::log_softmax(logits[h], 1).gather(1, actions.select(1, h).view({-1, 1})).squeeze(1);
   return total;
 }
 
@@ -157,9 +159,9 @@ double Policy::update(const std::vector<PolicyRecord>& records,
   const torch::Tensor a = torch::tensor(actions).view({n, kHeads});
   const torch::Tensor adv = torch::tensor(advantages).to(dtype) / std::max(scale_, 1e-8);
   const torch::Tensor share =
-      weights.empty() ? torch::full({n}, 1.0 / n, dtype)
-                      : torch::tensor(weights).to(dtype) / std::accumulate(weights.begin(),
-                                                                           weights.end(), 0.0);
+      weights.empty()
+          ? torch::full({n}, 1.0 / n, dtype)
+          : torch::tensor(weights).to(dtype) / std::accumulate(weights.begin(), weights.end(), 0.0);
 
   const auto logits = net_->forward(s);
   torch::Tensor log_prob = torch::zeros({n}, s.options());
@@ -196,8 +198,7 @@ void Policy::set_parameters(const std::vector<float>& values, uint64_t version) 
     if (offset + n > values.size())
       throw Error("a policy update carries " + std::to_string(values.size()) +
                   " parameters; this policy needs more (different policy.* settings?)");
-    p.copy_(torch::from_blob(const_cast<float*>(values.data() + offset), p.sizes(),
-                             torch::kFloat32)
+    p.copy_(torch::from_blob(const_cast<float*>(values.data() + offset), p.sizes(), torch::kFloat32)
                 .to(p.scalar_type()));
     offset += n;
   }
@@ -213,9 +214,9 @@ void Policy::save(torch::serialize::OutputArchive& archive) const {
   optimizer_->save(optimizer);
   archive.write("net", net);
   archive.write("optimizer", optimizer);
-  archive.write("scalars", torch::tensor({double(version_), baseline_, scale_,
-                                          has_baseline_ ? 1.0 : 0.0},
-                                         torch::kFloat64));
+  archive.write("scalars",
+                torch::tensor({double(version_), baseline_, scale_, has_baseline_ ? 1.0 : 0.0},
+                              torch::kFloat64));
 }
 
 void Policy::load(torch::serialize::InputArchive& archive) {
