@@ -138,6 +138,8 @@ void validate(const Config& c) {
   require(c.mask.weight_cap <= 1.0 && c.mask.weight_cap * c.mask.k >= 1.0 - 1e-9, c,
           "mask.weight_cap", "must lie in [1/k, 1]");
   require(c.mask.channel_subset >= 0, c, "mask.channel_subset", "must be >= 0");
+  require(c.mask.dp_epsilon > 0, c, "mask.dp_epsilon", "must be positive");
+  require(c.mask.dp_clip > 0, c, "mask.dp_clip", "must be positive");
   require(c.train.batch_size >= 2 && c.train.batch_size <= 65536, c, "train.batch_size",
           "must be in 2..65536");
   check("model.head", [&] { check_margin_head(c.model.head); });
@@ -302,6 +304,8 @@ MaskOptions mask_options(const Config& c) {
   o.sign_flip = c.mask.sign_flip;
   o.channel_subset = c.mask.channel_subset;
   o.permute_channels = c.mask.permute_channels;
+  o.dp_epsilon = c.mask.dp_epsilon;
+  o.dp_clip = c.mask.dp_clip;
   o.seed = c.seed;
   return o;
 }

@@ -43,6 +43,8 @@ struct Config {
     bool sign_flip = false;
     int channel_subset = 0;
     bool permute_channels = false;
+    double dp_epsilon = 8.0;
+    double dp_clip = 32.0;
   } mask;
   struct Model {
     std::string backbone = "resnet-s";
@@ -130,7 +132,8 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "Images per synthetic identity.");
   visit("mask.method", c.mask.method,
         "none (raw pixels) | mask (channel masking, PPFR-FD-like) | instahide (pixel MixUp) | "
-        "mixup (frequency MixUp, fixed k) | adaptive (policy-chosen).");
+        "mixup (frequency MixUp, fixed k) | adaptive (policy-chosen) | dp (DCTDP-like Laplace "
+        "noise on the kept coefficients).");
   visit("mask.upsample", c.mask.upsample,
         "Bilinear upsampling u before the 8x8 block DCT: 1, 2, 4 or 8. u >= 2 is overcomplete and "
         "linearly invertible (see README, privacy).");
@@ -148,6 +151,11 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "If > 0, each sample keeps only this many randomly chosen channels (PartialFace-like).");
   visit("mask.permute_channels", c.mask.permute_channels,
         "Store channels in a secret random order fixed for the run.");
+  visit("mask.dp_epsilon", c.mask.dp_epsilon,
+        "dp: privacy budget per kept coefficient (Laplace scale 2 dp_clip / epsilon); an image "
+        "of d coefficients composes to d x epsilon.");
+  visit("mask.dp_clip", c.mask.dp_clip,
+        "dp: each coefficient is clipped to [-dp_clip, dp_clip] (pixels are centred, -128..127).");
   visit("model.backbone", c.model.backbone,
         "resnet-s (small, for CPU) | iresnet18 | iresnet50 (ArcFace's standard, for GPUs).");
   visit("model.embedding", c.model.embedding, "Size of the face embedding.");

@@ -1,6 +1,7 @@
 #include "core/masking.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "core/error.h"
@@ -14,8 +15,9 @@ Method parse_method(const std::string& name) {
   if (name == "instahide") return Method::kInstaHide;
   if (name == "mixup") return Method::kMixup;
   if (name == "adaptive") return Method::kAdaptive;
-  throw ConfigError("method must be one of none, mask, instahide, mixup, adaptive; not '" + name +
-                    "'");
+  if (name == "dp") return Method::kDp;
+  throw ConfigError("method must be one of none, mask, instahide, mixup, adaptive, dp; not '" +
+                    name + "'");
 }
 
 std::string method_name(Method method) {
@@ -30,6 +32,8 @@ std::string method_name(Method method) {
       return "mixup";
     case Method::kAdaptive:
       return "adaptive";
+    case Method::kDp:
+      return "dp";
   }
   return "?";
 }
@@ -48,6 +52,8 @@ Masker::Masker(const MaskOptions& options, int image_size, ColorMode color)
     : options_(options), image_size_(image_size), planes_(color_planes(color)) {
   if (options_.k < 1 || options_.k > 16) throw ConfigError("mask.k must be in 1..16");
   if (options_.dirichlet_alpha <= 0) throw ConfigError("mask.dirichlet_alpha must be positive");
+  if (options_.dp_epsilon <= 0 || options_.dp_clip <= 0)
+    throw ConfigError("mask.dp_epsilon and mask.dp_clip must be positive");
   if (options_.weight_cap * options_.k < 1.0 - 1e-9 || options_.weight_cap > 1.0)
     throw ConfigError(
         "mask.weight_cap must lie in [1/k, 1]: k weights that sum to 1 cannot all "
@@ -202,6 +208,15 @@ void Masker::apply(const float* pixels, const std::vector<uint64_t>& keys, uint6
         if (w == 0.0f) continue;
         const float* s = unmixed.data() + sample * members[j] + source_channel * plane;
         for (size_t e = 0; e < plane; ++e) d[e] += w * s[e];
+      }
+    }
+    if (options_.method == Method::kDp) {
+      const double clip = options_.dp_clip, scale = 2.0 * clip / options_.dp_epsilon;
+      Rng rng = Rng::stream(options_.seed, step, keys[i], Purpose::kNoise);
+      for (size_t e = 0; e < sample; ++e) {
+        const double u = rng.uniform() - 0.5;  // Laplace by inverting its CDF
+        const double noise = -scale * std::copysign(std::log1p(-2.0 * std::abs(u)), u);
+        dst[e] = float(std::clamp(double(dst[e]), -clip, clip) + noise);
       }
     }
     if (options_.sign_flip) {

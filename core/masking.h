@@ -1,5 +1,6 @@
 // Steps 3-4 of the masking method (DESIGN.md): channel masking and frequency MixUp, plus the
-// baselines (raw pixels, InstaHide-style pixel MixUp), behind one class.
+// baselines (raw pixels, InstaHide-style pixel MixUp, DCTDP-style Laplace noise on the kept
+// frequency coefficients), behind one class.
 //
 // A batch of centred pixels (batch x planes x S x S) becomes a batch of protected samples
 // (batch x C x n x n). For the frequency methods C = planes x kept channels and n = S*u/8; for
@@ -21,8 +22,9 @@
 
 namespace hymask {
 
-enum class Method { kNone, kMask, kInstaHide, kMixup, kAdaptive };
-Method parse_method(const std::string& name);  // none | mask | instahide | mixup | adaptive
+enum class Method { kNone, kMask, kInstaHide, kMixup, kAdaptive, kDp };
+// none | mask | instahide | mixup | adaptive | dp
+Method parse_method(const std::string& name);
 std::string method_name(Method method);
 
 enum class WeightScheme { kDirichlet, kGaussian };
@@ -40,6 +42,10 @@ struct MaskOptions {
   bool sign_flip = false;         // a secret random sign per coefficient
   int channel_subset = 0;         // > 0: each sample keeps only this many random channels
   bool permute_channels = false;  // a secret channel order, fixed for the run
+  // dp: each kept coefficient is clipped to [-dp_clip, dp_clip] and gets Laplace noise of scale
+  // 2 dp_clip / dp_epsilon: epsilon-local DP per coefficient (an image composes to d x epsilon).
+  double dp_epsilon = 8.0;
+  double dp_clip = 32.0;
   uint64_t seed = 1;
 };
 
@@ -70,6 +76,7 @@ class Masker {
   int channels() const { return channels_; }
   int out_size() const { return out_size_; }
   int planes() const { return planes_; }
+  int image_size() const { return image_size_; }
   // Kept channel ids, component * 64 + (8v + h), in increasing order (frequency methods).
   std::vector<int> channel_ids() const;
   MixAction default_action() const;

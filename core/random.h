@@ -23,6 +23,7 @@ enum class Purpose : uint64_t {
   kSynthImage = 7,
   kShuffle = 8,
   kPolicy = 9,
+  kNoise = 10,
 };
 
 inline uint64_t splitmix64(uint64_t& state) {
