@@ -11,5 +11,6 @@ void add_config_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_status_command(CLI::App& app);
+void add_attack_command(CLI::App& app);
 
 }  // namespace hymask::cli

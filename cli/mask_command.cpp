@@ -28,33 +28,6 @@ namespace {
 
 constexpr int kPreviewSamples = 8;
 
-// Stretches one plane set to the full 8-bit range: high-pass pictures are faint otherwise.
-Image stretched(std::vector<float> planes, ColorMode mode, int size) {
-  const auto [lo, hi] = std::minmax_element(planes.begin(), planes.end());
-  const float low = *lo, range = std::max(1e-6f, *hi - *lo);
-  for (float& v : planes) v = (v - low) / range * 255.0f - 128.0f;
-  return planes_to_image(planes.data(), mode, size);
-}
-
-// Rows of equally sized tiles, 2 px apart.
-Image grid(const std::vector<std::vector<Image>>& rows) {
-  const int tile = rows[0][0].width, gap = 2;
-  int columns = 0;
-  for (const auto& row : rows) columns = std::max(columns, int(row.size()));
-  Image out(columns * (tile + gap) + gap, int(rows.size()) * (tile + gap) + gap, 3);
-  std::fill(out.pixels.begin(), out.pixels.end(), 255);
-  for (size_t r = 0; r < rows.size(); ++r)
-    for (size_t c = 0; c < rows[r].size(); ++c) {
-      const Image& img = rows[r][c];
-      for (int y = 0; y < tile; ++y)
-        for (int x = 0; x < tile; ++x)
-          for (int ch = 0; ch < 3; ++ch)
-            out.row(gap + int(r) * (tile + gap) + y)[(gap + int(c) * (tile + gap) + x) * 3 + ch] =
-                img.row(y)[x * img.channels + (img.channels == 3 ? ch : 0)];
-    }
-  return out;
-}
-
 struct Args {
   std::string config_file;
   std::string data;
@@ -127,7 +100,7 @@ void run_mask(const Args& args) {
         preview[0].push_back(planes_to_image(own, preprocess.color, preprocess.size));
         std::vector<float> back(pixels);
         masker.to_pixels(m.data.data() + m.sample_size() * i, back.data());
-        preview[1].push_back(stretched(back, preprocess.color, preprocess.size));
+        preview[1].push_back(stretched_image(back, preprocess.color, preprocess.size));
       }
     }
     written += m.batch;
@@ -173,7 +146,7 @@ void run_mask(const Args& args) {
   weights.commit(written);
   write_file_atomic(out / "manifest.json", manifest.dump(1) + "\n");
   if (!args.preview.empty() && !preview[0].empty()) {
-    write_png(args.preview, grid(preview));
+    write_png(args.preview, tile_grid(preview));
     spdlog::info(
         "preview: {} (top: originals; bottom: protected samples mapped back to pixels, "
         "missing channels zeroed, contrast stretched)",

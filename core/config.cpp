@@ -138,6 +138,13 @@ void validate(const Config& c) {
   require(c.mask.weight_cap <= 1.0 && c.mask.weight_cap * c.mask.k >= 1.0 - 1e-9, c,
           "mask.weight_cap", "must lie in [1/k, 1]");
   require(c.mask.channel_subset >= 0, c, "mask.channel_subset", "must be >= 0");
+  require(c.attack.aux_images >= 0, c, "attack.aux_images", "must be >= 0");
+  require(c.attack.targets >= 0, c, "attack.targets", "must be >= 0");
+  require(c.attack.observed_epochs >= 1, c, "attack.observed_epochs", "must be >= 1");
+  require(c.attack.reconstruction_epochs >= 0, c, "attack.reconstruction_epochs", "must be >= 0");
+  require(c.attack.reconstruction_width >= 1, c, "attack.reconstruction_width", "must be >= 1");
+  require(c.attack.inversion_identities >= 0, c, "attack.inversion_identities", "must be >= 0");
+  require(c.attack.inversion_steps >= 0, c, "attack.inversion_steps", "must be >= 0");
   require(c.mask.dp_epsilon > 0, c, "mask.dp_epsilon", "must be positive");
   require(c.mask.dp_clip > 0, c, "mask.dp_clip", "must be positive");
   require(c.train.batch_size >= 2 && c.train.batch_size <= 65536, c, "train.batch_size",
@@ -289,6 +296,7 @@ std::string experiment_yaml(const Config& config) {
   c.data.threads = defaults.data.threads;
   c.data.prefetch = defaults.data.prefetch;
   c.coordinator = defaults.coordinator;
+  c.attack = defaults.attack;  // settings of a later attack on the run, not of the training
   return config_to_yaml(c, false);
 }
 

@@ -95,6 +95,20 @@ struct Config {
     double broadcast_seconds = 10.0;
     double heartbeat_timeout_s = 30.0;
   } coordinator;
+  struct Attack {
+    std::string aux_root = "../shared/data/lfw/lfw-deepfunneled";
+    int aux_crop = 150;
+    int aux_images = 2000;
+    int targets = 0;
+    int observed_epochs = 8;
+    double ssim_threshold = 0.5;
+    int reconstruction_epochs = 3;
+    int reconstruction_width = 16;
+    int inversion_identities = 40;
+    int inversion_steps = 100;
+    double inversion_lr = 0.05;
+    double inversion_tv = 0.1;
+  } attack;
 
   // Where the config came from, for messages ("<defaults>" when no file was given).
   std::string origin = "<defaults>";
@@ -222,6 +236,29 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("eval.batch_size", c.eval.batch_size, "Batch size when computing embeddings.");
   visit("eval.synthetic_probes", c.eval.synthetic_probes,
         "Unseen images per identity used as probes when evaluating on synthetic faces.");
+  visit("attack.aux_root", c.attack.aux_root,
+        "hymask attack: the attacker's public faces, an LFW folder (its people with 1-4 images, "
+        "never training people, as ../shared/data/README.md prescribes).");
+  visit("attack.aux_crop", c.attack.aux_crop, "Centre crop of the auxiliary LFW images.");
+  visit("attack.aux_images", c.attack.aux_images,
+        "Auxiliary images the reconstruction network trains on (0 = all).");
+  visit("attack.targets", c.attack.targets,
+        "Training images attacked (0 = all of the run's training images).");
+  visit("attack.observed_epochs", c.attack.observed_epochs,
+        "Multi-observation attack: epochs of protected samples the attacker collects.");
+  visit("attack.ssim_threshold", c.attack.ssim_threshold,
+        "A training face counts as recovered when a reconstruction reaches this SSIM.");
+  visit("attack.reconstruction_epochs", c.attack.reconstruction_epochs,
+        "Epochs over the auxiliary images for the reconstruction network.");
+  visit("attack.reconstruction_width", c.attack.reconstruction_width,
+        "Channels of the reconstruction U-Net's first level (doubling at each of 3 levels).");
+  visit("attack.inversion_identities", c.attack.inversion_identities,
+        "Model inversion: identities attacked (0 = all).");
+  visit("attack.inversion_steps", c.attack.inversion_steps, "Model inversion: Adam steps.");
+  visit("attack.inversion_lr", c.attack.inversion_lr,
+        "Model inversion: Adam learning rate (images scaled to [-1, 1]).");
+  visit("attack.inversion_tv", c.attack.inversion_tv,
+        "Model inversion: weight of the total-variation image prior.");
 }
 
 // Loads `path` (empty: defaults only), then applies "key=value" overrides, then validates.

@@ -3,6 +3,7 @@
 #include <png.h>
 #include <turbojpeg.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <memory>
@@ -245,6 +246,24 @@ std::vector<uint8_t> encode_png(const Image& image) {
 void write_png(const std::filesystem::path& path, const Image& image) {
   const std::vector<uint8_t> bytes = encode_png(image);
   write_file_atomic(path, bytes.data(), bytes.size());
+}
+
+Image tile_grid(const std::vector<std::vector<Image>>& rows) {
+  const int tile = rows.at(0).at(0).width, gap = 2;
+  int columns = 0;
+  for (const auto& row : rows) columns = std::max(columns, int(row.size()));
+  Image out(columns * (tile + gap) + gap, int(rows.size()) * (tile + gap) + gap, 3);
+  std::fill(out.pixels.begin(), out.pixels.end(), 255);
+  for (size_t r = 0; r < rows.size(); ++r)
+    for (size_t c = 0; c < rows[r].size(); ++c) {
+      const Image& img = rows[r][c];
+      for (int y = 0; y < tile; ++y)
+        for (int x = 0; x < tile; ++x)
+          for (int ch = 0; ch < 3; ++ch)
+            out.row(gap + int(r) * (tile + gap) + y)[(gap + int(c) * (tile + gap) + x) * 3 + ch] =
+                img.row(y)[x * img.channels + (img.channels == 3 ? ch : 0)];
+    }
+  return out;
 }
 
 }  // namespace hymask

@@ -42,6 +42,9 @@ ImageInfo probe_image(const std::vector<uint8_t>& bytes, const std::string& name
 Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name);
 Image read_image(const std::filesystem::path& path);
 
+// Rows of equally sized tiles (grey or RGB), 2 px apart on white, as one RGB image.
+Image tile_grid(const std::vector<std::vector<Image>>& rows);
+
 std::vector<uint8_t> encode_png(const Image& image);
 // Atomic PNG write.
 void write_png(const std::filesystem::path& path, const Image& image);

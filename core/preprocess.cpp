@@ -129,4 +129,11 @@ Image planes_to_image(const float* planes, ColorMode mode, int size) {
   return out;
 }
 
+Image stretched_image(std::vector<float> planes, ColorMode mode, int size) {
+  const auto [lo, hi] = std::minmax_element(planes.begin(), planes.end());
+  const float low = *lo, range = std::max(1e-6f, *hi - *lo);
+  for (float& v : planes) v = (v - low) / range * 255.0f - 128.0f;
+  return planes_to_image(planes.data(), mode, size);
+}
+
 }  // namespace hymask

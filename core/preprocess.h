@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/image.h"
 
@@ -27,6 +28,9 @@ void preprocess(const Image& image, const PreprocessOptions& options, float* out
 
 // Inverse of the colour step for pictures: planes x S x S centred values -> 8-bit grey or RGB.
 Image planes_to_image(const float* planes, ColorMode mode, int size);
+// The same, with the values stretched to the full 8-bit range first (high-pass pictures are
+// faint otherwise).
+Image stretched_image(std::vector<float> planes, ColorMode mode, int size);
 
 // Resamples an image (any channels) with a triangle filter widened when shrinking (antialiased
 // bilinear).

@@ -53,7 +53,9 @@ evaluator="mask.method=none seed=7 model.head=cosface model.scale=32 model.margi
 
 mkdir -p "$runs"
 # Run a copy, so that rebuilding during the (long) runs cannot change the binary under them.
-bin="$runs/hymask"
+# One copy per stage: stages may run side by side (a copy in use cannot be overwritten).
+bin="$runs/bin-$stage/hymask"
+mkdir -p "$(dirname "$bin")"
 cp build/bin/hymask "$bin"
 
 train() {  # name config overrides...

@@ -1,0 +1,388 @@
+#include "attack/attack_run.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/serialize/archive.h>
+#include <torch/utils.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "attack/masking_transform.h"
+#include "attack/model_inversion.h"
+#include "attack/multi_observation.h"
+#include "attack/observations.h"
+#include "attack/reconstruction.h"
+#include "core/config.h"
+#include "core/data_source.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/image_metrics.h"
+#include "core/loader.h"
+#include "core/nn/policy.h"
+#include "worker/face_model.h"
+#include "worker/trainer.h"
+
+namespace hymask::attack {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kGridColumns = 8;
+constexpr int kTopK = 5;
+
+Config run_config(const fs::path& run, const std::vector<std::string>& overrides) {
+  if (!fs::exists(run / "config.yaml") || !fs::exists(checkpoint_path(run)))
+    throw Error(run.string() +
+                " is not a finished hymask run (config.yaml and checkpoint.pt): train one with "
+                "`hymask train --out DIR`");
+  return load_config((run / "config.yaml").string(), overrides);
+}
+
+// Per-plane scores of a centred image against another, in 0..255.
+struct Similarity {
+  double ssim = 0, psnr = 0;
+};
+Similarity compare(const float* a, const float* b, int planes, int size) {
+  const size_t n = size_t(size) * size;
+  std::vector<float> x(n), y(n);
+  Similarity s;
+  for (int p = 0; p < planes; ++p) {
+    for (size_t i = 0; i < n; ++i) {
+      x[i] = std::clamp(a[p * n + i] + 128.0f, 0.0f, 255.0f);
+      y[i] = std::clamp(b[p * n + i] + 128.0f, 0.0f, 255.0f);
+    }
+    s.ssim += hymask::ssim(x.data(), y.data(), size) / planes;
+    s.psnr += hymask::psnr(x.data(), y.data(), size) / planes;
+  }
+  return s;
+}
+
+// The evaluator's top-k identities for each image (count x planes x S x S, centred).
+std::vector<std::vector<int>> identify(FaceModel& evaluator, const float* images, int64_t count,
+                                       int planes, int size) {
+  torch::NoGradGuard no_grad;
+  evaluator.train(false);
+  std::vector<std::vector<int>> out;
+  const int64_t per = int64_t(planes) * size * size;
+  for (int64_t first = 0; first < count; first += 64) {
+    const int64_t b = std::min<int64_t>(64, count - first);
+    const torch::Tensor x =
+        torch::from_blob(const_cast<float*>(images) + first * per, {b, planes, size, size});
+    const torch::Tensor cosine = evaluator.head->cosine(evaluator.backbone->forward(x));
+    const torch::Tensor top = std::get<1>(cosine.topk(std::min<int64_t>(kTopK, cosine.size(1)), 1));
+    for (int64_t i = 0; i < b; ++i) {
+      std::vector<int> row;
+      for (int64_t j = 0; j < top.size(1); ++j) row.push_back(int(top[i][j].item<int64_t>()));
+      out.push_back(row);
+    }
+  }
+  return out;
+}
+
+// Scores one reconstruction per observation (the first `count` observations).
+nlohmann::json score(const std::vector<float>& images, const Observations& obs, size_t count,
+                     const FaceSet& faces, FaceModel& evaluator) {
+  const size_t per = faces.image_floats();
+  double ssim_top = 0, psnr_top = 0, ssim_best = 0;
+  size_t hits = 0, hits_any = 0;
+  const auto predicted =
+      identify(evaluator, images.data(), int64_t(count), faces.planes, faces.size);
+  for (size_t i = 0; i < count; ++i) {
+    const float* image = images.data() + per * i;
+    const Similarity top = compare(image, faces.image(obs.top(i)), faces.planes, faces.size);
+    ssim_top += top.ssim;
+    psnr_top += top.psnr;
+    double best = top.ssim;
+    bool any = false;
+    for (int m : obs.members[i]) {
+      best = std::max(best, compare(image, faces.image(m), faces.planes, faces.size).ssim);
+      any |= predicted[i][0] == faces.labels[m];
+    }
+    ssim_best += best;
+    hits += predicted[i][0] == faces.labels[obs.top(i)];
+    hits_any += any;
+  }
+  const double n = double(std::max<size_t>(1, count));
+  return {{"samples", count},         {"ssim", ssim_top / n},
+          {"psnr", psnr_top / n},     {"ssim_best_constituent", ssim_best / n},
+          {"identity_hit", hits / n}, {"identity_hit_any_constituent", hits_any / n}};
+}
+
+// For each training image, the best of the candidates seeded at observations it takes part in.
+nlohmann::json score_recovery(const std::vector<float>& candidates, const Observations& obs,
+                              const FaceSet& faces, FaceModel& evaluator, double threshold,
+                              std::vector<int>& best_of_image) {
+  const size_t per = faces.image_floats();
+  std::vector<double> best(faces.count(), -1.0), best_psnr(faces.count(), 0.0);
+  best_of_image.assign(faces.count(), -1);
+  for (size_t o = 0; o < obs.count(); ++o)
+    for (int m : obs.members[o]) {
+      const Similarity s =
+          compare(candidates.data() + per * o, faces.image(m), faces.planes, faces.size);
+      if (s.ssim > best[m]) {
+        best[m] = s.ssim;
+        best_psnr[m] = s.psnr;
+        best_of_image[m] = int(o);
+      }
+    }
+  std::vector<float> chosen;
+  size_t recovered = 0, seen = 0;
+  double ssim_sum = 0, psnr_sum = 0;
+  std::vector<int> truth;
+  for (size_t i = 0; i < faces.count(); ++i) {
+    if (best_of_image[i] < 0) continue;
+    ++seen;
+    recovered += best[i] >= threshold;
+    ssim_sum += best[i];
+    psnr_sum += best_psnr[i];
+    chosen.insert(chosen.end(), candidates.data() + per * best_of_image[i],
+                  candidates.data() + per * (best_of_image[i] + 1));
+    truth.push_back(faces.labels[i]);
+  }
+  const auto predicted =
+      identify(evaluator, chosen.data(), int64_t(truth.size()), faces.planes, faces.size);
+  size_t hits = 0;
+  for (size_t i = 0; i < truth.size(); ++i) hits += predicted[i][0] == truth[i];
+  const double n = double(std::max<size_t>(1, seen));
+  return {{"images", seen},          {"ssim_threshold", threshold},
+          {"recovered", recovered},  {"recovered_share", recovered / n},
+          {"ssim", ssim_sum / n},    {"psnr", psnr_sum / n},
+          {"identity_hit", hits / n}};
+}
+
+// The action of every step: fixed, or the trained policy's choice at the end of training.
+ActionAt action_source(const Config& config, const Masker& masker, const fs::path& run) {
+  if (parse_method(config.mask.method) != Method::kAdaptive) {
+    const MixAction fixed = masker.default_action();
+    return [fixed](uint64_t) { return fixed; };
+  }
+  auto policy = std::make_shared<nn::Policy>(nn::policy_options(config), config.seed);
+  nn::LossTracker tracker;
+  torch::serialize::InputArchive archive, saved;
+  archive.load_from(checkpoint_path(run).string());
+  archive.read("policy", saved);
+  policy->load(saved);
+  tracker.load(archive);
+  const auto state = tracker.state(1.0);
+  const auto p = policy->probabilities(state);
+  spdlog::info("policy v{} at the end of training: P(k) = [{}]", policy->version(),
+               fmt::join(p[0], ", "));
+  return
+      [policy, state](uint64_t step) { return policy->to_mix_action(policy->sample(state, step)); };
+}
+
+Image picture(const float* planes, ColorMode color, int size) {
+  return planes_to_image(planes, color, size);
+}
+
+}  // namespace
+
+nlohmann::json run_attacks(const AttackRequest& request) {
+  const auto start = std::chrono::steady_clock::now();
+  const Config config = run_config(request.run, request.overrides);
+  const Config::Attack& a = config.attack;
+  torch::set_num_threads(std::max(1, config.train.threads));
+  const int threads = std::max(1, config.data.threads);
+  const Masker masker = make_masker(config);
+  const PreprocessOptions preprocess = preprocess_options(config);
+
+  // The training images the run protects.
+  const DataSource source = open_data(config);
+  std::vector<size_t> indices(source.dataset->size());
+  for (size_t i = 0; i < indices.size(); ++i) indices[i] = i;
+  if (a.targets > 0 && size_t(a.targets) < indices.size()) {
+    indices = epoch_order(indices, config.seed, 0);
+    indices.resize(size_t(a.targets));
+    std::sort(indices.begin(), indices.end());
+  }
+  const FaceSet faces = load_faces(source.dataset, indices, preprocess, threads);
+  const int classes = source.dataset->num_classes();
+  spdlog::info("targets: {} training images of {} ({} people)", faces.count(), source.description,
+               classes);
+
+  // The attacker's public faces.
+  Config aux_config = config;
+  aux_config.data.root = a.aux_root;
+  aux_config.data.split = "lfw5-aux";
+  aux_config.data.pairs = "";
+  aux_config.data.crop = a.aux_crop;
+  aux_config.data.shards = 0;
+  if (!fs::exists(a.aux_root))
+    throw Error("attack.aux_root " + a.aux_root +
+                " does not exist: the attacks need public LFW faces (../shared/data/lfw)");
+  const DataSource aux = open_data(aux_config);
+  std::vector<size_t> aux_indices(aux.dataset->size());
+  for (size_t i = 0; i < aux_indices.size(); ++i) aux_indices[i] = i;
+  aux_indices = epoch_order(aux_indices, config.seed, 0);
+  if (a.aux_images > 0 && size_t(a.aux_images) < aux_indices.size())
+    aux_indices.resize(size_t(a.aux_images));
+  const FaceSet public_faces =
+      load_faces(aux.dataset, aux_indices, preprocess_options(aux_config), threads);
+  const std::vector<float> prior = mean_face(public_faces);
+  double contrast = 0;
+  for (size_t i = 0; i < public_faces.count(); ++i) {
+    double sum = 0;
+    for (size_t e = 0; e < prior.size(); ++e)
+      sum += std::pow(double(public_faces.image(i)[e]) - prior[e], 2);
+    contrast += std::sqrt(sum / double(prior.size())) / double(public_faces.count());
+  }
+  spdlog::info("public faces: {} images of {} ({})", public_faces.count(), aux.description,
+               a.aux_root);
+
+  // The run's model and the independent evaluator.
+  FaceModel model(config, masker, classes);
+  load_checkpoint_model(checkpoint_path(request.run), model);
+  const Config evaluator_config = run_config(request.evaluator, {});
+  if (evaluator_config.mask.method != "none" || evaluator_config.data.root != config.data.root ||
+      evaluator_config.data.split != config.data.split ||
+      evaluator_config.data.image_size != config.data.image_size ||
+      evaluator_config.data.color != config.data.color)
+    throw ConfigError("the evaluator " + request.evaluator.string() +
+                      " must be a mask.method=none run on the same data.root, data.split, "
+                      "image_size and color as " +
+                      request.run.string());
+  const Masker evaluator_masker = make_masker(evaluator_config);
+  FaceModel evaluator(evaluator_config, evaluator_masker, classes);
+  load_checkpoint_model(checkpoint_path(request.evaluator), evaluator);
+
+  const ActionAt action_at = action_source(config, masker, request.run);
+  const LinearAttack linear(masker, prior);
+  const size_t n = faces.count();
+  const int previews = kGridColumns;
+
+  // Linear attack, and the observations of the multi-observation attack.
+  spdlog::info("observing {} epochs of protected samples and inverting each linearly",
+               a.observed_epochs);
+  const Observations obs = observe(faces, masker, action_at, linear, a.observed_epochs,
+                                   config.train.batch_size, config.seed, 0, previews, threads);
+  const nlohmann::json linear_result = score(obs.linear, obs, n, faces, evaluator);
+  spdlog::info("linear: {}", linear_result.dump());
+
+  const bool mixes =
+      masker.default_action().k > 1 || parse_method(config.mask.method) == Method::kAdaptive;
+  const auto multi_start = std::chrono::steady_clock::now();
+  const std::vector<float> candidates =
+      cluster_and_average(obs, prior, contrast, a.observed_epochs, mixes);
+  std::vector<int> best_candidate;
+  nlohmann::json multi =
+      score_recovery(candidates, obs, faces, evaluator, a.ssim_threshold, best_candidate);
+  multi["observations"] = obs.count();
+  multi["epochs"] = a.observed_epochs;
+  multi["seconds"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - multi_start).count();
+  spdlog::info("multi-observation: {}", multi.dump());
+
+  // Learned reconstruction.
+  ReconstructionOptions ro;
+  ro.epochs = a.reconstruction_epochs;
+  ro.width = a.reconstruction_width;
+  ro.mask_batch = config.train.batch_size;
+  ro.seed = config.seed;
+  ro.threads = threads;
+  const auto train_start = std::chrono::steady_clock::now();
+  ReconstructionNet net = train_reconstruction(public_faces, masker, action_at, linear, ro);
+  const double train_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
+  const std::vector<float> first_epoch(obs.linear.begin(),
+                                       obs.linear.begin() + n * obs.image_floats);
+  const std::vector<float> learned = reconstruct(net, first_epoch, faces.planes, faces.size);
+  nlohmann::json reconstruction = score(learned, obs, n, faces, evaluator);
+  reconstruction["public_images"] = public_faces.count();
+  reconstruction["epochs"] = a.reconstruction_epochs;
+  reconstruction["train_seconds"] = train_seconds;
+  spdlog::info("reconstruction: {}", reconstruction.dump());
+
+  // Model inversion of the run's FR model.
+  const int identities =
+      a.inversion_identities > 0 ? std::min(a.inversion_identities, classes) : classes;
+  std::vector<int> labels(identities);
+  std::iota(labels.begin(), labels.end(), 0);
+  InversionOptions io;
+  io.steps = a.inversion_steps;
+  io.lr = a.inversion_lr;
+  io.tv = a.inversion_tv;
+  io.seed = config.seed;
+  const torch::Tensor inverted = invert_identities(model, MaskingTransform(masker), labels, prior,
+                                                   faces.planes, faces.size, io)
+                                     .contiguous();
+  const auto predicted =
+      identify(evaluator, inverted.data_ptr<float>(), identities, faces.planes, faces.size);
+  // Also how much each inversion looks like the person: SSIM to the mean of their training faces.
+  std::vector<std::vector<double>> person_mean(identities,
+                                               std::vector<double>(faces.image_floats()));
+  std::vector<int> person_count(identities, 0);
+  for (size_t i = 0; i < n; ++i) {
+    if (faces.labels[i] >= identities) continue;
+    ++person_count[faces.labels[i]];
+    for (size_t e = 0; e < faces.image_floats(); ++e)
+      person_mean[faces.labels[i]][e] += faces.image(i)[e];
+  }
+  size_t top1 = 0, top5 = 0;
+  double inversion_ssim = 0;
+  for (int i = 0; i < identities; ++i) {
+    std::vector<float> mean(faces.image_floats());
+    for (size_t e = 0; e < mean.size(); ++e)
+      mean[e] = float(person_mean[i][e] / std::max(1, person_count[i]));
+    inversion_ssim += compare(inverted.data_ptr<float>() + i * faces.image_floats(), mean.data(),
+                              faces.planes, faces.size)
+                          .ssim /
+                      identities;
+    top1 += predicted[i][0] == labels[i];
+    top5 += std::find(predicted[i].begin(), predicted[i].end(), labels[i]) != predicted[i].end();
+  }
+  const nlohmann::json inversion = {{"identities", identities},
+                                    {"steps", a.inversion_steps},
+                                    {"top1", double(top1) / identities},
+                                    {"top5", double(top5) / identities},
+                                    {"ssim_to_person_mean", inversion_ssim}};
+  spdlog::info("model inversion: {}", inversion.dump());
+
+  // The picture: originals, protected samples in pixels, linear, multi-observation, learned,
+  // and (last row) model inversions of the first identities.
+  std::vector<std::vector<Image>> rows(6);
+  const ColorMode color = preprocess.color;
+  const int size = faces.size;
+  for (int i = 0; i < previews && size_t(i) < n; ++i) {
+    const int top = obs.top(i);
+    rows[0].push_back(picture(faces.image(top), color, size));
+    rows[1].push_back(stretched_image(
+        std::vector<float>(obs.protected_pixels.begin() + i * obs.image_floats,
+                           obs.protected_pixels.begin() + (i + 1) * obs.image_floats),
+        color, size));
+    rows[2].push_back(picture(obs.linear_image(i), color, size));
+    const int c = best_candidate[top];
+    rows[3].push_back(picture(candidates.data() + size_t(c) * obs.image_floats, color, size));
+    rows[4].push_back(picture(learned.data() + i * obs.image_floats, color, size));
+  }
+  for (int i = 0; i < std::min(identities, kGridColumns); ++i)
+    rows[5].push_back(picture(inverted.data_ptr<float>() + i * obs.image_floats, color, size));
+  fs::create_directories(request.out);
+  write_png(request.out / "grid.png", tile_grid(rows));
+
+  // Chance levels: an attacker who outputs the public mean face, or guesses a person.
+  double prior_ssim = 0;
+  for (size_t i = 0; i < n; ++i)
+    prior_ssim += compare(prior.data(), faces.image(i), faces.planes, faces.size).ssim / double(n);
+  const nlohmann::json chance = {{"ssim_of_mean_public_face", prior_ssim},
+                                 {"identity_hit", 1.0 / classes}};
+
+  const nlohmann::json result = {
+      {"run", request.run.string()},
+      {"chance", chance},
+      {"method", config.mask.method},
+      {"evaluator", request.evaluator.string()},
+      {"targets", n},
+      {"linear", linear_result},
+      {"multi_observation", multi},
+      {"reconstruction", reconstruction},
+      {"model_inversion", inversion},
+      {"grid_rows",
+       {"original (largest-weight constituent)", "protected sample in pixels (stretched)",
+        "linear attack", "multi-observation", "learned reconstruction",
+        "model inversion (identities 1-8)"}},
+      {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
+  write_file_atomic(request.out / "attack.json", result.dump(1) + "\n");
+  return result;
+}
+
+}  // namespace hymask::attack

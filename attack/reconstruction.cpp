@@ -1,0 +1,133 @@
+#include "attack/reconstruction.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/nn/functional/pooling.h>
+#include <torch/nn/functional/upsampling.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/optim/adam.h>
+#include <torch/utils.h>
+
+#include <chrono>
+
+namespace hymask::attack {
+namespace nnf = torch::nn::functional;
+
+namespace {
+
+torch::nn::Sequential double_conv(int in, int out) {
+  return torch::nn::Sequential(
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1)), torch::nn::ReLU(),
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(out, out, 3).padding(1)), torch::nn::ReLU());
+}
+
+// Pixels are centred (-128..127); the network works on [-1, 1].
+constexpr float kScale = 128.0f;
+
+}  // namespace
+
+ReconstructionNetImpl::ReconstructionNetImpl(int planes, int width) {
+  enc1 = register_module("enc1", double_conv(planes, width));
+  enc2 = register_module("enc2", double_conv(width, 2 * width));
+  enc3 = register_module("enc3", double_conv(2 * width, 4 * width));
+  up3 = register_module("up3",
+                        torch::nn::ConvTranspose2d(
+                            torch::nn::ConvTranspose2dOptions(4 * width, 2 * width, 2).stride(2)));
+  dec2 = register_module("dec2", double_conv(4 * width, 2 * width));
+  up2 = register_module(
+      "up2",
+      torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(2 * width, width, 2).stride(2)));
+  dec1 = register_module("dec1", double_conv(2 * width, width));
+  out = register_module("out", torch::nn::Conv2d(torch::nn::Conv2dOptions(width, planes, 1)));
+}
+
+torch::Tensor ReconstructionNetImpl::forward(const torch::Tensor& input) {
+  // The network sees the image at a quarter of its resolution and returns a correction that is
+  // upsampled and added to the input: what the masking hides (8 x 8 block means, the other
+  // constituents' shapes) is coarse, and the fine detail the linear image already has stays.
+  // 1/16 of the cost of full resolution, which is what makes it trainable on a 2-core CPU.
+  const int64_t height = input.size(2), width = input.size(3);
+  const torch::Tensor x = torch::avg_pool2d(input, 4);
+  const auto pool = nnf::MaxPool2dFuncOptions(2);
+  const torch::Tensor a = enc1->forward(x);
+  const torch::Tensor b = enc2->forward(nnf::max_pool2d(a, pool));
+  const torch::Tensor c = enc3->forward(nnf::max_pool2d(b, pool));
+  // Sizes that do not halve evenly (odd levels) are cropped back after each upsampling.
+  torch::Tensor u = up3->forward(c).narrow(2, 0, b.size(2)).narrow(3, 0, b.size(3));
+  u = dec2->forward(torch::cat({u, b}, 1));
+  u = up2->forward(u);
+  u = torch::constant_pad_nd(u, {0, a.size(3) - u.size(3), 0, a.size(2) - u.size(2)});
+  u = dec1->forward(torch::cat({u, a}, 1));
+  const torch::Tensor correction =
+      nnf::interpolate(out->forward(u), nnf::InterpolateFuncOptions()
+                                            .size(std::vector<int64_t>{height, width})
+                                            .mode(torch::kBilinear)
+                                            .align_corners(false));
+  return input + correction;
+}
+
+ReconstructionNet train_reconstruction(const FaceSet& public_faces, const Masker& masker,
+                                       const ActionAt& action_at, const LinearAttack& linear,
+                                       const ReconstructionOptions& options) {
+  torch::manual_seed(options.seed);
+  ReconstructionNet net(public_faces.planes, options.width);
+  torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(options.lr));
+  const int64_t planes = public_faces.planes, size = public_faces.size;
+  const auto start = std::chrono::steady_clock::now();
+  double masking_seconds = 0;
+  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+    // Fresh draws every epoch: step numbers never reused.
+    const auto mask_start = std::chrono::steady_clock::now();
+    const Observations obs = observe(public_faces, masker, action_at, linear, 1, options.mask_batch,
+                                     options.seed + uint64_t(epoch),
+                                     uint64_t(1) << 40 | uint64_t(epoch) << 20, 0, options.threads);
+    masking_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - mask_start).count();
+    double total = 0;
+    const int64_t count = int64_t(obs.count());
+    for (int64_t first = 0; first < count; first += options.batch_size) {
+      const int64_t b = std::min<int64_t>(options.batch_size, count - first);
+      std::vector<float> targets;
+      for (int64_t i = first; i < first + b; ++i)
+        targets.insert(targets.end(), public_faces.image(obs.top(i)),
+                       public_faces.image(obs.top(i)) + obs.image_floats);
+      const torch::Tensor x =
+          torch::from_blob(const_cast<float*>(obs.linear_image(first)), {b, planes, size, size})
+              .clone() /
+          kScale;
+      const torch::Tensor y = torch::from_blob(targets.data(), {b, planes, size, size}) / kScale;
+      optimizer.zero_grad();
+      const torch::Tensor loss = nnf::l1_loss(net->forward(x), y);
+      loss.backward();
+      optimizer.step();
+      total += loss.item<double>() * b;
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    spdlog::info(
+        "reconstruction network: epoch {}/{} | L1 {:.4f} (pixels/128) | {:.0f} s ({:.0f} s "
+        "masking and linear attack)",
+        epoch + 1, options.epochs, total / std::max<int64_t>(1, count), seconds, masking_seconds);
+  }
+  net->eval();
+  return net;
+}
+
+std::vector<float> reconstruct(ReconstructionNet& net, const std::vector<float>& linear, int planes,
+                               int size) {
+  torch::NoGradGuard no_grad;
+  net->eval();
+  const int64_t per = int64_t(planes) * size * size, count = int64_t(linear.size()) / per;
+  std::vector<float> out(linear.size());
+  for (int64_t first = 0; first < count; first += 64) {
+    const int64_t b = std::min<int64_t>(64, count - first);
+    const torch::Tensor x =
+        torch::from_blob(const_cast<float*>(linear.data()) + first * per, {b, planes, size, size}) /
+        kScale;
+    const torch::Tensor y = (net->forward(x) * kScale).clamp(-128, 127).contiguous();
+    std::copy_n(y.data_ptr<float>(), b * per, out.data() + first * per);
+  }
+  return out;
+}
+
+}  // namespace hymask::attack

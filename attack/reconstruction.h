@@ -1,0 +1,51 @@
+// The learned reconstruction attack: a small U-Net that maps the linear attack's image of a
+// protected sample to the face behind it (for a mixture: its largest-weight constituent). It is
+// trained only on public faces masked the same way, then applied to the training samples.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/types.h>
+
+#include <functional>
+
+#include "attack/observations.h"
+
+namespace hymask::attack {
+
+// Three levels (width, 2 width, 4 width channels) on the image at 1/4 resolution, skip
+// connections, and a residual output: the network learns a coarse correction to the linear image.
+class ReconstructionNetImpl : public torch::nn::Module {
+ public:
+  ReconstructionNetImpl(int planes, int width);
+  torch::Tensor forward(const torch::Tensor& input);
+
+ private:
+  torch::nn::Sequential enc1{nullptr}, enc2{nullptr}, enc3{nullptr}, dec2{nullptr}, dec1{nullptr};
+  torch::nn::ConvTranspose2d up3{nullptr}, up2{nullptr};
+  torch::nn::Conv2d out{nullptr};
+};
+TORCH_MODULE(ReconstructionNet);
+
+struct ReconstructionOptions {
+  int epochs = 3;
+  int width = 16;
+  int batch_size = 16;  // SGD batch
+  int mask_batch = 32;  // the run's batch: mixing partners come from it
+  double lr = 2e-3;
+  uint64_t seed = 1;
+  int threads = 2;
+};
+
+// Trains on `public_faces`: each epoch masks them afresh (new partners, weights, noise) with
+// `action_at`, so the network sees the method's whole distribution. Logs progress.
+ReconstructionNet train_reconstruction(const FaceSet& public_faces, const Masker& masker,
+                                       const ActionAt& action_at, const LinearAttack& linear,
+                                       const ReconstructionOptions& options);
+
+// Applies the network to linear images (count x planes x S x S, centred); same layout out.
+std::vector<float> reconstruct(ReconstructionNet& net, const std::vector<float>& linear, int planes,
+                               int size);
+
+}  // namespace hymask::attack
