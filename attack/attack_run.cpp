@@ -262,7 +262,7 @@ nlohmann::json run_attacks(const AttackRequest& request) {
       masker.default_action().k > 1 || parse_method(config.mask.method) == Method::kAdaptive;
   const auto multi_start = std::chrono::steady_clock::now();
   const std::vector<float> candidates =
-      cluster_and_average(obs, prior, contrast, a.observed_epochs, mixes);
+      cluster_and_average(obs, contrast, a.observed_epochs, mixes);
   std::vector<int> best_candidate;
   nlohmann::json multi =
       score_recovery(candidates, obs, faces, evaluator, a.ssim_threshold, best_candidate);

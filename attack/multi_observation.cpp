@@ -7,13 +7,13 @@
 
 namespace hymask::attack {
 
-std::vector<float> cluster_and_average(const Observations& obs, const std::vector<float>& prior,
-                                       double prior_contrast, int group, bool rescale) {
+std::vector<float> cluster_and_average(const Observations& obs, double contrast, int group,
+                                       bool rescale) {
   torch::NoGradGuard no_grad;
   const int64_t count = int64_t(obs.count()), dims = int64_t(obs.image_floats);
-  const torch::Tensor centre = torch::from_blob(const_cast<float*>(prior.data()), {1, dims});
-  const torch::Tensor deviation =
-      torch::from_blob(const_cast<float*>(obs.linear.data()), {count, dims}) - centre;
+  const torch::Tensor all = torch::from_blob(const_cast<float*>(obs.linear.data()), {count, dims});
+  const torch::Tensor centre = all.mean(0, true);
+  const torch::Tensor deviation = all - centre;
   // Similarity on 4 x 4 block means: faces match in their coarse structure, at 1/16 of the cost.
   torch::Tensor coarse = deviation.view({count, obs.planes, obs.size, obs.size});
   if (obs.size % 4 == 0) coarse = torch::avg_pool2d(coarse, 4);
@@ -29,7 +29,7 @@ std::vector<float> cluster_and_average(const Observations& obs, const std::vecto
       torch::Tensor candidate = deviation.index_select(0, nearest[i]).mean(0);
       if (rescale) {
         const double spread = candidate.std().item<double>();
-        if (spread > 0) candidate = candidate * float(prior_contrast / spread);
+        if (spread > 0) candidate = candidate * float(contrast / spread);
       }
       candidate = (candidate + centre.squeeze(0)).clamp(-128, 127).contiguous();
       std::copy_n(candidate.data_ptr<float>(), dims, out.data() + (first + i) * dims);

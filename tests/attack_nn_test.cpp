@@ -1,0 +1,118 @@
+// The LibTorch parts of the attack suite: the differentiable masking transform against the
+// masking library, and the multi-observation attack on constructed observations.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+
+#include "attack/masking_transform.h"
+#include "attack/multi_observation.h"
+#include "core/random.h"
+
+namespace hymask::attack {
+namespace {
+
+std::vector<float> random_images(int count, int size, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> x(size_t(count) * size * size);
+  for (float& v : x) v = float(rng.uniform(-128, 127));
+  return x;
+}
+
+TEST(MaskingTransform, MatchesTheMaskingLibrary) {
+  const int size = 24, batch = 3;
+  for (int upsample : {1, 2, 4}) {
+    for (int drop : {-1, 0, 3}) {
+      MaskOptions o;
+      o.method = Method::kMask;
+      o.upsample = upsample;
+      o.drop_level = drop;
+      const Masker masker(o, size, ColorMode::kGrey);
+      std::vector<float> x = random_images(batch, size, 11);
+      std::vector<uint64_t> keys(batch);
+      std::iota(keys.begin(), keys.end(), 0);
+      MaskedBatch expected;
+      masker.apply(x.data(), keys, 0, masker.default_action(), expected);
+      const torch::Tensor got =
+          MaskingTransform(masker)(torch::from_blob(x.data(), {batch, 1, size, size}))
+              .contiguous();
+      ASSERT_EQ(got.numel(), int64_t(expected.data.size())) << "u=" << upsample;
+      // float32 convolution against the float32 separable kernel: coefficients reach ~10^3,
+      // rounding differences stay under 1e-2.
+      const float* g = got.data_ptr<float>();
+      for (size_t i = 0; i < expected.data.size(); ++i)
+        ASSERT_NEAR(g[i], expected.data[i], 1e-2) << "u=" << upsample << " t=" << drop;
+    }
+  }
+}
+
+// Smooth random images (a few low spatial frequencies), as faces are at the attack's coarse scale.
+std::vector<float> smooth_images(int count, int size, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> x(size_t(count) * size * size, 0.0f);
+  for (int i = 0; i < count; ++i)
+    for (int term = 0; term < 12; ++term) {
+      const double fy = rng.uniform(0, 8), fx = rng.uniform(0, 8), phase = rng.uniform(0, 6.3);
+      const double amplitude = rng.uniform(-40, 40);
+      for (int y = 0; y < size; ++y)
+        for (int c = 0; c < size; ++c)
+          x[(size_t(i) * size + y) * size + c] +=
+              float(amplitude * std::cos(M_PI * (fy * y + fx * c) / size + phase));
+    }
+  return x;
+}
+
+// Observations of 12 faces over 10 epochs, each sample = 0.6 x its own face + 0.4 x another.
+TEST(MultiObservation, AveragingTheSimilarSamplesRecoversTheSharedFace) {
+  const int size = 32, faces = 12, epochs = 10;
+  const std::vector<float> images = smooth_images(faces, size, 3);
+  const size_t per = size_t(size) * size;
+  Observations obs;
+  obs.planes = 1;
+  obs.size = size;
+  obs.image_floats = per;
+  Rng rng(5);
+  for (int e = 0; e < epochs; ++e)
+    for (int i = 0; i < faces; ++i) {
+      int partner = int(rng.below(faces - 1));
+      partner += partner >= i;
+      for (size_t p = 0; p < per; ++p)
+        obs.linear.push_back(0.6f * images[i * per + p] + 0.4f * images[partner * per + p]);
+      obs.members.push_back({i, partner});
+      obs.weights.push_back({0.6f, 0.4f});
+    }
+  // The centre the attack measures deviations from: the mean of what it observes.
+  std::vector<float> prior(per, 0.0f);
+  for (size_t o = 0; o < obs.count(); ++o)
+    for (size_t p = 0; p < per; ++p) prior[p] += obs.linear_image(o)[p] / float(obs.count());
+  const std::vector<float> candidates = cluster_and_average(obs, 0, epochs, false);
+  // Correlation with the shared face: one sample against the average of its group.
+  auto correlation = [&](const float* a, const float* b) {
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t p = 0; p < per; ++p) {
+      ab += double(a[p]) * b[p];
+      aa += double(a[p]) * a[p];
+      bb += double(b[p]) * b[p];
+    }
+    return ab / std::sqrt(aa * bb);
+  };
+  // Correlations of deviations from the prior (what distinguishes one face from the others).
+  double single = 0, averaged = 0;
+  std::vector<float> truth(per), seen(per), found(per);
+  for (size_t o = 0; o < obs.count(); ++o) {
+    for (size_t p = 0; p < per; ++p) {
+      truth[p] = images[obs.members[o][0] * per + p] - prior[p];
+      seen[p] = obs.linear_image(o)[p] - prior[p];
+      found[p] = candidates[o * per + p] - prior[p];
+    }
+    single += correlation(seen.data(), truth.data()) / double(obs.count());
+    averaged += correlation(found.data(), truth.data()) / double(obs.count());
+  }
+  // About 0.6 / sqrt(0.6^2 + 0.4^2) = 0.83 for one sample (the faces are not orthogonal); the
+  // partners average out in a group.
+  EXPECT_LT(single, 0.9);
+  EXPECT_GT(averaged, single + 0.03);
+}
+
+}  // namespace
+}  // namespace hymask::attack
