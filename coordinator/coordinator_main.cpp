@@ -1,7 +1,8 @@
 // hymask-coordinator: trains the masking policy from the rewards of every worker and sends them
-// each new version. Start it before the workers, with the same config and shared secret:
+// each new version. Start it before the workers, with the same config and shared secret
+// (cluster/launch.sh and cluster/slurm/ do it all):
 //   HYMASK_SECRET_FILE=secret build/bin/hymask-coordinator --config configs/demo.yaml
-//   HYMASK_SECRET_FILE=secret mpirun -np 2 build/bin/hymask-worker --config configs/demo.yaml \
+//   HYMASK_SECRET_FILE=secret mpirun -np 2 build/bin/hymask-worker --config configs/demo.yaml
 //       coordinator.address=127.0.0.1:7777
 #include <spdlog/spdlog.h>
 
@@ -14,6 +15,7 @@
 #include "coordinator/console.h"
 #include "coordinator/server.h"
 #include "core/config.h"
+#include "core/environment.h"
 
 int main(int argc, char** argv) {
   std::string config_file, listen, console, secret_file, state = "runs/coordinator";
@@ -56,9 +58,9 @@ int main(int argc, char** argv) {
     hymask::coordinator::Server server(io, options, trainer);
     const auto [console_host, console_port] =
         hymask::protocol::parse_address(console.empty() ? config.coordinator.console : console);
-    const char* token = std::getenv("HYMASK_CONSOLE_TOKEN");
-    hymask::coordinator::Console status(io, console_host, console_port, server, trainer,
-                                        token ? token : "");
+    hymask::coordinator::Console status(
+        io, console_host, console_port, server, trainer,
+        hymask::environment::get(hymask::environment::kConsoleToken));
     spdlog::info("listening on {}:{} for workers; console at http://{}:{}/", options.address,
                  server.port(), console_host, status.port());
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -7,7 +7,8 @@
 #
 #   scripts/report.sh [--profile cpu|gpu] [--runs DIR] [--stage train|attack|table|all]
 #
-# Profiles: cpu (default) is sized for a 2-core machine, about two hours in all; gpu is the
+# Profiles: cpu (default) is sized for a 2-core machine, about two hours in all (LFW: 4 epochs
+# per method); gpu is the
 # full-size run (IResNet-50, 30 LFW epochs, every auxiliary image) for a machine with a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$profile" in
-  cpu) orl_extra=""; lfw_extra="train.epochs=10"; attack_extra="" ;;
+  cpu) orl_extra=""; lfw_extra="train.epochs=4"; attack_extra="" ;;
   gpu) orl_extra="model.backbone=iresnet50 train.epochs=60"
        lfw_extra="model.backbone=iresnet50 train.epochs=30"
        attack_extra="attack.aux_images=0 attack.reconstruction_epochs=20 attack.inversion_steps=500" ;;

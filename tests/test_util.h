@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <string>
 
+#include "core/environment.h"
+
 namespace hymask::testing {
 
 // A fresh folder under the system temp dir, removed at the end of the test.
@@ -28,8 +30,8 @@ class TempDir {
 
 // ../shared/data (or $HYMASK_DATA_DIR); empty when absent.
 inline std::filesystem::path shared_data(const std::string& sub) {
-  const char* env = std::getenv("HYMASK_DATA_DIR");
-  const std::filesystem::path root = env ? env : HYMASK_DATA_DIR;
+  const std::string env = environment::get(environment::kDataDir);
+  const std::filesystem::path root = env.empty() ? HYMASK_DATA_DIR : env;
   const std::filesystem::path path = root / sub;
   return std::filesystem::exists(path) ? path : std::filesystem::path();
 }

@@ -4,6 +4,10 @@
 //
 //   mpirun -np 2 build/bin/hymask-worker --config configs/demo.yaml --out runs/dp
 //
+// SIGINT, SIGTERM and SIGUSR1 (Slurm's warning before a time limit) stop every rank at the next
+// step boundary with a checkpoint. When the schedule is done, rank 0 writes OUT/finished.json:
+// job scripts requeue until it exists (cluster/slurm/).
+//
 // Exit codes: 0 done or stopped with a checkpoint, 1 runtime failure, 2 configuration error,
 // 3 a collective timed out (a rank died or hangs: restart the job; it resumes).
 #include <spdlog/spdlog.h>
@@ -12,6 +16,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 
 #include "comm/mpi/mpi_communicator.h"
 #include "core/config.h"
@@ -30,7 +35,7 @@ extern "C" void request_stop(int) {
 
 int main(int argc, char** argv) {
   std::string config_file, out = "runs/worker";
-  bool resume = false, evaluate = true;
+  bool resume = false, auto_resume = false, evaluate = true;
   std::vector<std::string> overrides;
   CLI::App app{
       "hymask-worker: one rank of data-parallel hymask training (launch with mpirun or "
@@ -38,6 +43,9 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_file, "YAML config (with --resume: the run's own)");
   app.add_option("--out", out, "Run folder (shared by all ranks)")->capture_default_str();
   app.add_flag("--resume", resume, "Continue the run in --out from its checkpoint");
+  app.add_flag("--auto-resume", auto_resume,
+               "Continue the run in --out if it has a checkpoint, else start it (for job "
+               "scripts that are requeued)");
   app.add_flag("!--no-eval", evaluate, "Skip the evaluation after training (rank 0)");
   app.add_option("overrides", overrides, "key=value config overrides");
   CLI11_PARSE(app, argc, argv);
@@ -47,10 +55,15 @@ int main(int argc, char** argv) {
   if (launch.rank != 0) spdlog::set_level(spdlog::level::warn);  // rank 0 speaks for the job
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
+  std::signal(SIGUSR1, request_stop);
   // Outside the try: on a failure the process ends in the handler, without shutting MPI down
   // (MPI_Finalize would wait for the rank that is gone).
   std::unique_ptr<hymask::comm::Communicator> comm;
   try {
+    if (auto_resume && std::filesystem::exists(hymask::checkpoint_path(out))) {
+      resume = true;
+      config_file.clear();  // the run's own config, as it was started
+    }
     if (resume && config_file.empty()) config_file = out + "/config.yaml";
     const hymask::Config config = hymask::load_config(config_file, overrides);
     if (launch.size > 1 || launch.launcher != "none") comm = hymask::comm::make_mpi_communicator();
@@ -60,10 +73,15 @@ int main(int argc, char** argv) {
     if (!summary.finished) {
       spdlog::info("run {} paused at step {}/{}: continue with `--out {} --resume`", out,
                    summary.steps, summary.total_steps, out);
-    } else if (evaluate && launch.rank == 0 && !hymask::evaluation_protocol(config).empty()) {
-      const nlohmann::json result = hymask::evaluate(config, trainer->model(), trainer->masker());
-      hymask::write_file_atomic(out + "/eval.json", result.dump(2) + "\n");
-      spdlog::info("evaluation: {}", hymask::format_evaluation(result));
+    } else if (launch.rank == 0) {
+      if (evaluate && !hymask::evaluation_protocol(config).empty()) {
+        const nlohmann::json result =
+            hymask::evaluate(config, trainer->model(), trainer->masker());
+        hymask::write_file_atomic(out + "/eval.json", result.dump(2) + "\n");
+        spdlog::info("evaluation: {}", hymask::format_evaluation(result));
+      }
+      const nlohmann::json finished = {{"steps", summary.steps}, {"loss", summary.last_loss}};
+      hymask::write_file_atomic(out + "/finished.json", finished.dump() + "\n");
     }
     trainer.reset();
   } catch (const hymask::comm::CollectiveTimeout& e) {

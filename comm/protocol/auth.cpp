@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/environment.h"
 #include "core/error.h"
 
 namespace hymask::protocol {
@@ -23,7 +24,7 @@ std::string random_nonce() {
 
 std::string load_secret(const std::string& path) {
   std::string file = path;
-  if (file.empty() && std::getenv("HYMASK_SECRET_FILE")) file = std::getenv("HYMASK_SECRET_FILE");
+  if (file.empty()) file = environment::get(environment::kSecretFile);
   std::string secret;
   if (!file.empty()) {
     std::ifstream in(file, std::ios::binary);
@@ -35,8 +36,8 @@ std::string load_secret(const std::string& path) {
     struct stat info {};
     if (::stat(file.c_str(), &info) == 0 && (info.st_mode & 077))
       throw ConfigError("the secret file " + file + " is readable by others: chmod 600 it");
-  } else if (const char* env = std::getenv("HYMASK_SECRET")) {
-    secret = env;
+  } else if (!environment::get(environment::kSecret).empty()) {
+    secret = environment::get(environment::kSecret);
   } else {
     throw ConfigError(
         "no shared secret: set HYMASK_SECRET_FILE to a file (chmod 600) holding at "

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Launches a hymask job on this host or on the hosts of an MPI hostfile: the coordinator (which
+# trains the masking policy) on this host, then N hymask-worker ranks under mpirun, connected to
+# it with a fresh shared secret. Ctrl-C (or SIGTERM) stops everything cleanly: the workers
+# checkpoint at their next step, then the coordinator checkpoints and exits. Run it again with
+# the same --out to resume.
+#
+#   cluster/launch.sh --config configs/demo.yaml --out runs/job [-n 2] [--hostfile H]
+#                     [--bind ADDRESS] [--port P] [--gpus] [key=value ...]
+#
+#   -n N           worker ranks (default 2)
+#   --hostfile H   mpirun hostfile (hosts other than this one need the same paths, the build,
+#                  and the data, and must reach --bind)
+#   --bind ADDR    the coordinator's listen address, reachable by every worker host (default
+#                  127.0.0.1, enough for one host; with a hostfile: this host's cluster address)
+#   --port P       the coordinator's port (default 7777); its console is on 127.0.0.1:P+1
+#   --gpus         one GPU per rank: each rank sees only the GPU of its local rank
+#                  (CUDA_VISIBLE_DEVICES, via cluster/gpu-rank.sh), ranks bound to sockets
+#   key=value      config overrides, for the coordinator and the workers alike
+# The coordinator's console: http://127.0.0.1:7778/ by default (build/bin/hymask status --watch).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin="${HYMASK_BIN:-build/bin}"
+
+ranks=2 hostfile="" bind="127.0.0.1" port=7777 gpus=0 config="" out="" overrides=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -n) ranks="$2"; shift 2 ;;
+    --hostfile) hostfile="$2"; shift 2 ;;
+    --bind) bind="$2"; shift 2 ;;
+    --port) port="$2"; shift 2 ;;
+    --gpus) gpus=1; shift ;;
+    --config) config="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *=*) overrides+=("$1"); shift ;;
+    *) echo "launch.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+[ -n "$config" ] && [ -n "$out" ] || { echo "launch.sh: --config and --out are required (see --help)" >&2; exit 2; }
+for b in hymask-coordinator hymask-worker hymask; do
+  [ -x "$bin/$b" ] || { echo "launch.sh: $bin/$b not found: build first (scripts/setup.sh)" >&2; exit 1; }
+done
+"$bin/hymask" config check "$config" "${overrides[@]}" > /dev/null
+
+mkdir -p "$out"
+# The shared secret of this run, readable by this user only; kept for resumption.
+[ -s "$out/secret" ] || (umask 077 && head -c 32 /dev/urandom | base64 > "$out/secret")
+export HYMASK_SECRET_FILE="$(cd "$out" && pwd)/secret"
+console_port=$(( port + 1 ))
+address="$bind:$port"
+
+# Both the coordinator and mpirun run in sessions of their own, so that a Ctrl-C in the terminal
+# reaches only this script, which then stops them in order.
+setsid "$bin/hymask-coordinator" --config "$config" --state "$out/coordinator" \
+  --listen "$address" --console "127.0.0.1:$console_port" "${overrides[@]}" \
+  >> "$out/coordinator.log" 2>&1 &
+coordinator=$!
+workers=""
+stop() {
+  echo "launch.sh: stopping (workers checkpoint at their next step)" >&2
+  # mpirun forwards SIGUSR1 to every rank (SIGTERM it would escalate to SIGKILL).
+  [ -n "$workers" ] && kill -USR1 "$workers" 2>/dev/null || true
+}
+trap stop INT TERM
+trap 'kill -TERM $coordinator 2>/dev/null || true; wait $coordinator 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  "$bin/hymask" status --coordinator "127.0.0.1:$console_port" > /dev/null 2>&1 && break
+  kill -0 $coordinator 2>/dev/null || { cat "$out/coordinator.log" >&2; exit 1; }
+  sleep 0.1
+done
+echo "launch.sh: coordinator on $address, console http://127.0.0.1:$console_port/"
+
+mpirun_args=(-np "$ranks" --oversubscribe)
+[ -n "$hostfile" ] && mpirun_args+=(--hostfile "$hostfile")
+[ "$(id -u)" -eq 0 ] && mpirun_args+=(--allow-run-as-root)
+launcher=()
+if [ "$gpus" -eq 1 ]; then
+  mpirun_args+=(--map-by ppr:"$ranks":node --bind-to socket)
+  launcher=(cluster/gpu-rank.sh)
+fi
+# The workers resume by themselves when the run folder holds a checkpoint.
+setsid mpirun "${mpirun_args[@]}" "${launcher[@]}" "$bin/hymask-worker" \
+  --config "$config" --out "$out" --auto-resume coordinator.address="$address" \
+  "${overrides[@]}" &
+workers=$!
+status=0
+wait $workers || status=$?
+# A signal interrupts the first wait; the workers are still writing their checkpoint.
+while kill -0 $workers 2>/dev/null; do status=0; wait $workers || status=$?; done
+if [ -f "$out/finished.json" ]; then
+  echo "launch.sh: finished; run folder $out"
+else
+  echo "launch.sh: stopped before the end (exit $status); continue with the same command" >&2
+fi
+exit $status

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The body of hymask's Slurm jobs (hymask-single.sbatch, hymask-multi.sbatch), run by the batch
+# script on the allocation's first node:
+#   - hymask-coordinator on this node, with the run's shared secret and its state in OUT;
+#   - the workers with srun, one task per slot of the allocation, which resume from OUT's
+#     checkpoint when there is one (--auto-resume);
+#   - on SIGUSR1 (the job's --signal=B:USR1@SECONDS warning before its time limit) or SIGTERM:
+#     the workers checkpoint at their next step and exit, the coordinator checkpoints, and the
+#     job requeues itself (scontrol requeue, --requeue) to continue where it stopped;
+#   - it ends when OUT/finished.json exists (the schedule is done).
+#
+#   job.sh --config CONFIG --out OUT [key=value ...]
+# Environment: HYMASK_BIN (default build/bin), HYMASK_BIND (the coordinator's address, default
+# 127.0.0.1 on one node, this node's address on several), HYMASK_SRUN_MPI (default pmix),
+# HYMASK_WORKER_WRAPPER (a command each task runs the worker through, e.g. cluster/gpu-rank.sh).
+set -euo pipefail
+bin="${HYMASK_BIN:-build/bin}"
+config="" out="" overrides=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --config) config="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    *=*) overrides+=("$1"); shift ;;
+    *) echo "job.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+[ -n "$config" ] && [ -n "$out" ] || { echo "job.sh: --config and --out are required" >&2; exit 2; }
+: "${SLURM_JOB_ID:?job.sh runs inside a Slurm job (sbatch cluster/slurm/hymask-single.sbatch)}"
+log() { echo "[$(date +%H:%M:%S)] job $SLURM_JOB_ID (restart ${SLURM_RESTART_COUNT:-0}): $*"; }
+
+if [ -f "$out/finished.json" ]; then log "$out is finished already"; exit 0; fi
+mkdir -p "$out"
+[ -s "$out/secret" ] || (umask 077 && head -c 32 /dev/urandom | base64 > "$out/secret")
+export HYMASK_SECRET_FILE="$(cd "$out" && pwd)/secret"
+if [ "${SLURM_JOB_NUM_NODES:-1}" -gt 1 ]; then
+  bind="${HYMASK_BIND:-$(getent ahostsv4 "$(hostname)" | awk 'NR == 1 { print $1 }')}"
+else
+  bind="${HYMASK_BIND:-127.0.0.1}"
+fi
+port=$(( 20000 + (SLURM_JOB_ID * 2) % 40000 ))  # two jobs on one node do not collide
+
+setsid "$bin/hymask-coordinator" --config "$config" --state "$out/coordinator" \
+  --listen "$bind:$port" --console "127.0.0.1:$((port + 1))" "${overrides[@]}" \
+  >> "$out/coordinator.log" 2>&1 &
+coordinator=$!
+workers="" interrupted=0
+on_signal() {
+  interrupted=1
+  log "signal: workers checkpoint and stop"
+  [ -n "$workers" ] && kill -USR1 "$workers" 2>/dev/null || true  # srun forwards it to the tasks
+}
+trap on_signal USR1 TERM
+trap 'kill -TERM $coordinator 2>/dev/null || true; wait $coordinator 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  "$bin/hymask" status --coordinator "127.0.0.1:$((port + 1))" > /dev/null 2>&1 && break
+  kill -0 $coordinator 2>/dev/null || { cat "$out/coordinator.log" >&2; exit 1; }
+  sleep 0.1
+done
+log "coordinator on $bind:$port; $SLURM_NTASKS workers on $SLURM_JOB_NODELIST"
+
+wrapper=()  # e.g. cluster/gpu-rank.sh: one GPU per task
+[ -n "${HYMASK_WORKER_WRAPPER:-}" ] && wrapper=("$HYMASK_WORKER_WRAPPER")
+srun --mpi="${HYMASK_SRUN_MPI:-pmix}" --kill-on-bad-exit=1 "${wrapper[@]}" "$bin/hymask-worker" \
+  --config "$config" --out "$out" --auto-resume coordinator.address="$bind:$port" \
+  "${overrides[@]}" &
+workers=$!
+status=0
+wait $workers || status=$?
+while kill -0 $workers 2>/dev/null; do status=0; wait $workers || status=$?; done
+
+if [ -f "$out/finished.json" ]; then
+  log "finished: $(cat "$out/finished.json")"
+  exit 0
+fi
+if [ "$interrupted" -eq 1 ] && [ "$status" -eq 0 ]; then
+  log "checkpointed before the time limit; requeueing"
+  scontrol requeue "$SLURM_JOB_ID"
+  exit 0
+fi
+log "workers failed (exit $status); the checkpoint in $out is kept: resubmit to resume"
+exit "$status"

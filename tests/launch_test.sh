@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# cluster/launch.sh as a user runs it: the coordinator and 2 mpirun workers; SIGTERM (what Ctrl-C
+# turns into) stops them with a checkpoint, and the same command resumes the run to the end.
+#   tests/launch_test.sh BIN_DIR
+set -euo pipefail
+bin="$(cd "$1" && pwd)"
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+command -v mpirun > /dev/null || { echo "mpirun not found: skipped"; exit 0; }
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; tail -n 20 "$work"/*.log "$work/run/coordinator.log"; exit 1; }
+cd "$repo"
+port=$(( 40000 + RANDOM % 10000 ))
+args=(--config configs/demo.yaml --out "$work/run" -n 2 --port "$port"
+      data.synthetic_identities=12 data.synthetic_images_per_identity=10 data.image_size=32
+      train.batch_size=16 train.epochs=60 train.log_every=2 train.threads=1
+      coordinator.broadcast_every=2)
+
+HYMASK_BIN="$bin" cluster/launch.sh "${args[@]}" > "$work/first.log" 2>&1 &
+launcher=$!
+for _ in $(seq 120); do
+  # After step 8 every worker has reported rewards and the coordinator has updated the policy.
+  grep -qE '"step":12[,}]' "$work/run/metrics.jsonl" 2>/dev/null && break
+  sleep 0.5
+done
+kill -TERM $launcher
+status=0
+wait $launcher || status=$?
+[ "$status" -eq 0 ] || fail "launch.sh exited $status after SIGTERM"
+grep -q "stopped at step" "$work/first.log" || fail "the workers did not stop with a checkpoint"
+grep -q "stopped before the end" "$work/first.log" || fail "no stop message"
+pgrep -f "$work/run" > /dev/null && fail "processes left running"
+[ -f "$work/run/finished.json" ] && fail "finished.json after a stop"
+stopped=$(grep -o 'stopped at step [0-9]*' "$work/first.log")
+
+HYMASK_BIN="$bin" cluster/launch.sh "${args[@]}" > "$work/second.log" 2>&1 ||
+  fail "the resumed launch failed"
+grep -q "resuming at step" "$work/second.log" || fail "did not resume"
+grep -q "resumed from" "$work/run/coordinator.log" || fail "the coordinator did not resume"
+[ -s "$work/run/finished.json" ] || fail "no finished.json"
+echo "launch: $stopped on SIGTERM; $(grep -o 'resuming at step [0-9]*' "$work/second.log"); finished $(cat "$work/run/finished.json")"
