@@ -42,6 +42,7 @@ class BlockDct {
   int upsample() const { return upsample_; }
   int out_size() const { return axis_.blocks; }
   const std::vector<int>& channels() const { return channels_; }
+  const AxisOperator& axis() const { return axis_; }
   int num_channels() const { return int(channels_.size()); }
   size_t plane_in_size() const { return size_t(size_) * size_; }
   size_t plane_out_size() const { return channels_.size() * size_t(axis_.blocks) * axis_.blocks; }

@@ -1,0 +1,162 @@
+#include <cuda_runtime.h>
+#include <cufft.h>
+
+#include <cmath>
+#include <string>
+
+#include "core/cuda/gpu_masking.h"
+#include "core/error.h"
+
+namespace hymask::gpu {
+namespace {
+
+void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess)
+    throw Error(std::string("CUDA: ") + what + ": " + cudaGetErrorString(status));
+}
+
+void check(cufftResult status, const char* what) {
+  if (status != CUFFT_SUCCESS) throw Error(std::string("cuFFT: ") + what + " failed (" + std::to_string(int(status)) + ")");
+}
+
+// One thread per output coefficient (plane, channel, by, bx).
+template <int TAPS>
+__global__ void block_dct_kernel(const float* __restrict__ in, float* __restrict__ out, int size,
+                                 int blocks, int channels, int planes, const int* __restrict__ start,
+                                 const float* __restrict__ weight, const int* __restrict__ freq) {
+  const long long index = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  const long long per_plane = (long long)channels * blocks * blocks;
+  if (index >= per_plane * planes) return;
+  const int plane = int(index / per_plane);
+  int rest = int(index % per_plane);
+  const int c = rest / (blocks * blocks);
+  rest %= blocks * blocks;
+  const int by = rest / blocks, bx = rest % blocks;
+  const int v = freq[2 * c], h = freq[2 * c + 1];
+  const float* wy = weight + (by * 8 + v) * TAPS;
+  const float* wx = weight + (bx * 8 + h) * TAPS;
+  const float* x = in + (long long)plane * size * size + (long long)start[by] * size + start[bx];
+  float sum = 0.0f;
+#pragma unroll
+  for (int ty = 0; ty < TAPS; ++ty) {
+    float row = 0.0f;
+#pragma unroll
+    for (int tx = 0; tx < TAPS; ++tx) row += wx[tx] * x[ty * size + tx];
+    sum += wy[ty] * row;
+  }
+  out[index] = sum;
+}
+
+// Zeroes the frequencies within the cutoff and splits the half-spectrum into real and imaginary
+// planes: out[plane][0 | 1][fy][fx].
+__global__ void spectrum_mask_kernel(const cufftComplex* __restrict__ spectrum,
+                                     float* __restrict__ out, int size, int width, int planes,
+                                     float cutoff) {
+  const long long index = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  const long long per_plane = (long long)size * width;
+  if (index >= per_plane * planes) return;
+  const int plane = int(index / per_plane);
+  const int rest = int(index % per_plane);
+  const int fy = rest / width, fx = rest % width;
+  const float y = float(fy <= size / 2 ? fy : fy - size);  // signed vertical frequency
+  const bool dropped = y * y + float(fx) * float(fx) <= cutoff * cutoff;
+  const cufftComplex value = spectrum[index];
+  out[(long long)plane * 2 * per_plane + rest] = dropped ? 0.0f : value.x;
+  out[(long long)plane * 2 * per_plane + per_plane + rest] = dropped ? 0.0f : value.y;
+}
+
+}  // namespace
+
+bool available() {
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+}
+
+std::string device_name() {
+  cudaDeviceProp properties{};
+  check(cudaGetDeviceProperties(&properties, 0), "device properties");
+  return properties.name;
+}
+
+GpuBlockDct::GpuBlockDct(const BlockDct& transform)
+    : size_(transform.size()),
+      blocks_(transform.out_size()),
+      taps_(transform.axis().taps),
+      channels_(transform.num_channels()) {
+  const AxisOperator& axis = transform.axis();
+  std::vector<float> weight(axis.weight.begin(), axis.weight.end());
+  std::vector<int> frequency;
+  for (int c : transform.channels()) {
+    frequency.push_back(c / 8);
+    frequency.push_back(c % 8);
+  }
+  check(cudaMalloc(&start_, axis.start.size() * sizeof(int)), "allocation");
+  check(cudaMalloc(&weight_, weight.size() * sizeof(float)), "allocation");
+  check(cudaMalloc(&frequency_, frequency.size() * sizeof(int)), "allocation");
+  check(cudaMemcpy(start_, axis.start.data(), axis.start.size() * sizeof(int), cudaMemcpyHostToDevice), "copy");
+  check(cudaMemcpy(weight_, weight.data(), weight.size() * sizeof(float), cudaMemcpyHostToDevice), "copy");
+  check(cudaMemcpy(frequency_, frequency.data(), frequency.size() * sizeof(int), cudaMemcpyHostToDevice), "copy");
+}
+
+GpuBlockDct::~GpuBlockDct() {
+  cudaFree(start_);
+  cudaFree(weight_);
+  cudaFree(frequency_);
+}
+
+void GpuBlockDct::forward(const float* in, float* out, int planes, cudaStream_t stream) const {
+  const long long total = (long long)plane_out_size() * planes;
+  const int threads = 256;
+  const unsigned grid = unsigned((total + threads - 1) / threads);
+  switch (taps_) {
+    case 3: block_dct_kernel<3><<<grid, threads, 0, stream>>>(in, out, size_, blocks_, channels_, planes, start_, weight_, frequency_); break;
+    case 4: block_dct_kernel<4><<<grid, threads, 0, stream>>>(in, out, size_, blocks_, channels_, planes, start_, weight_, frequency_); break;
+    case 6: block_dct_kernel<6><<<grid, threads, 0, stream>>>(in, out, size_, blocks_, channels_, planes, start_, weight_, frequency_); break;
+    default: block_dct_kernel<8><<<grid, threads, 0, stream>>>(in, out, size_, blocks_, channels_, planes, start_, weight_, frequency_); break;
+  }
+  check(cudaGetLastError(), "block DCT kernel launch");
+}
+
+GpuSpectrumMask::GpuSpectrumMask(int size, double cutoff, int max_planes)
+    : size_(size), cutoff_(cutoff), max_planes_(max_planes) {
+  int n[2] = {size, size};
+  cufftHandle plan;
+  check(cufftPlanMany(&plan, 2, n, nullptr, 1, size * size, nullptr, 1, size * (size / 2 + 1), CUFFT_R2C, max_planes), "plan");
+  plan_ = int(plan);
+  check(cudaMalloc(&spectrum_, sizeof(cufftComplex) * size_t(max_planes) * size * (size / 2 + 1)), "allocation");
+}
+
+GpuSpectrumMask::~GpuSpectrumMask() {
+  cufftDestroy(cufftHandle(plan_));
+  cudaFree(spectrum_);
+}
+
+void GpuSpectrumMask::forward(const float* in, float* out, int planes, cudaStream_t stream) {
+  if (planes != max_planes_) throw Error("GpuSpectrumMask: the plan is for " + std::to_string(max_planes_) + " planes");
+  check(cufftSetStream(cufftHandle(plan_), stream), "set stream");
+  check(cufftExecR2C(cufftHandle(plan_), const_cast<float*>(in), static_cast<cufftComplex*>(spectrum_)), "R2C");
+  const int width = size_ / 2 + 1;
+  const long long total = (long long)size_ * width * planes;
+  spectrum_mask_kernel<<<unsigned((total + 255) / 256), 256, 0, stream>>>(
+      static_cast<const cufftComplex*>(spectrum_), out, size_, width, planes, float(cutoff_));
+  check(cudaGetLastError(), "spectrum mask kernel launch");
+}
+
+float* device_alloc(size_t floats) {
+  float* pointer = nullptr;
+  check(cudaMalloc(&pointer, floats * sizeof(float)), "allocation");
+  return pointer;
+}
+void device_free(float* pointer) { cudaFree(pointer); }
+void copy_to_device(float* device, const float* host, size_t floats) {
+  check(cudaMemcpy(device, host, floats * sizeof(float), cudaMemcpyHostToDevice), "copy to device");
+}
+void copy_to_host(float* host, const float* device, size_t floats) {
+  check(cudaMemcpy(host, device, floats * sizeof(float), cudaMemcpyDeviceToHost), "copy to host");
+}
+void copy_on_device(float* to, const float* from, size_t floats) {
+  check(cudaMemcpy(to, from, floats * sizeof(float), cudaMemcpyDeviceToDevice), "copy on device");
+}
+void synchronize() { check(cudaDeviceSynchronize(), "synchronize"); }
+
+}  // namespace hymask::gpu

@@ -1,0 +1,74 @@
+// The masking transforms on an NVIDIA GPU (built when the CUDA toolkit is found; see
+// cluster/device/check.sh for the checks and timings on a GPU machine).
+//   GpuBlockDct: the fused block-DCT transform of core/block_dct.h as one CUDA kernel: one thread
+//                per output coefficient, the separable taps of both axes applied directly to the
+//                input pixels (no upsampled image, no intermediate buffer).
+//   GpuSpectrumMask: the global-spectrum option: a 2-D real FFT of each face plane (cuFFT), the
+//                low frequencies (radius <= cutoff, in cycles per image) zeroed, the kept
+//                half-spectrum returned as real and imaginary planes.
+// Pointers are device pointers; every call is asynchronous on `stream` (0: the default stream).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "core/block_dct.h"
+
+typedef struct CUstream_st* cudaStream_t;
+
+namespace hymask::gpu {
+
+// Whether a CUDA device is usable here (false on a machine without a GPU or driver).
+bool available();
+// The device's name, for benchmark reports.
+std::string device_name();
+
+class GpuBlockDct {
+ public:
+  explicit GpuBlockDct(const BlockDct& transform);
+  ~GpuBlockDct();
+  GpuBlockDct(const GpuBlockDct&) = delete;
+  GpuBlockDct& operator=(const GpuBlockDct&) = delete;
+
+  // in: planes x S x S; out: planes x channels x n x n (BlockDct::forward's layout).
+  void forward(const float* in, float* out, int planes, cudaStream_t stream = nullptr) const;
+  size_t plane_in_size() const { return size_t(size_) * size_; }
+  size_t plane_out_size() const { return size_t(channels_) * blocks_ * blocks_; }
+
+ private:
+  int size_, blocks_, taps_, channels_;
+  int* start_ = nullptr;      // device: blocks
+  float* weight_ = nullptr;   // device: blocks * 8 * taps
+  int* frequency_ = nullptr;  // device: channels x {v, h}
+};
+
+class GpuSpectrumMask {
+ public:
+  // `cutoff`: frequencies with sqrt(fy^2 + fx^2) <= cutoff (in cycles per image) are dropped.
+  GpuSpectrumMask(int size, double cutoff, int max_planes);
+  ~GpuSpectrumMask();
+  GpuSpectrumMask(const GpuSpectrumMask&) = delete;
+  GpuSpectrumMask& operator=(const GpuSpectrumMask&) = delete;
+
+  int spectrum_width() const { return size_ / 2 + 1; }
+  // in: planes x S x S; out: planes x 2 x S x (S/2 + 1) (real, imaginary), unnormalised DFT.
+  void forward(const float* in, float* out, int planes, cudaStream_t stream = nullptr);
+
+ private:
+  int size_;
+  double cutoff_;
+  int max_planes_;
+  int plan_ = 0;
+  void* spectrum_ = nullptr;  // device cufftComplex buffer
+};
+
+// Small helpers for tests and benchmarks: device buffers and copies, errors as exceptions.
+float* device_alloc(size_t floats);
+void device_free(float* pointer);
+void copy_to_device(float* device, const float* host, size_t floats);
+void copy_to_host(float* host, const float* device, size_t floats);
+void copy_on_device(float* to, const float* from, size_t floats);
+void synchronize();
+
+}  // namespace hymask::gpu
