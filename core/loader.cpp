@@ -1,5 +1,7 @@
 #include "core/loader.h"
 
+#include <chrono>
+
 #include "core/error.h"
 #include "core/random.h"
 
@@ -47,9 +49,14 @@ Batch BatchLoader::load(uint64_t number) const {
   for (size_t i = begin; i < end; ++i) {
     const size_t index = order_[i];
     try {
+      const auto start = std::chrono::steady_clock::now();
       const Image image = dataset_->load(index);
+      const auto decoded = std::chrono::steady_clock::now();
       preprocess(image, preprocess_, batch.pixels.data() + batch.keys.size() * sample,
                  dataset_->source(index));
+      batch.decode_seconds += std::chrono::duration<double>(decoded - start).count();
+      batch.preprocess_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - decoded).count();
     } catch (const DataError& e) {
       if (policy_ == BadFilePolicy::kFail)
         throw DataError(std::string(e.what()) + " (set data.on_bad_file: skip to skip such files)");
@@ -78,7 +85,12 @@ void BatchLoader::run() {
     }
     try {
       Batch batch = load(number);
-      if (prepare_ && batch.size() > 0) prepare_(batch);
+      if (prepare_ && batch.size() > 0) {
+        const auto start = std::chrono::steady_clock::now();
+        prepare_(batch);
+        batch.prepare_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      }
       std::lock_guard<std::mutex> lock(mutex_);
       ready_.emplace(number, std::move(batch));
     } catch (...) {

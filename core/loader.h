@@ -28,6 +28,8 @@ struct Batch {
   std::vector<float> pixels;         // batch x planes x S x S, centred
   std::vector<std::string> skipped;  // samples dropped from this batch (bad files), with why
   MaskedBatch masked;                // filled by `prepare`, if given
+  // Time the loader thread spent on this batch (for the per-stage breakdown).
+  double decode_seconds = 0, preprocess_seconds = 0, prepare_seconds = 0;
   size_t size() const { return keys.size(); }
 };
 

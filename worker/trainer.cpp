@@ -211,7 +211,36 @@ std::vector<size_t> Trainer::step_order(int64_t epoch) const {
   return order;
 }
 
+nlohmann::json StageTimes::to_json() const {
+  const double per_step = 1000.0 / std::max<int64_t>(1, steps);
+  return {{"steps", steps},
+          {"images", images},
+          {"images_per_s", images / std::max(total, 1e-9)},
+          {"ms_per_step",
+           {{"decode (loader threads)", decode * per_step},
+            {"preprocess (loader threads)", preprocess * per_step},
+            {"mask (loader threads)", mask * per_step},
+            {"data wait", data_wait * per_step},
+            {"mask (at the step)", mask_in_loop * per_step},
+            {"forward", forward * per_step},
+            {"backward (all-reduce overlapped)", backward * per_step},
+            {"all-reduce wait", allreduce_wait * per_step},
+            {"optimizer", optimizer * per_step},
+            {"total", total * per_step}}},
+          {"data_wait_share", data_wait / std::max(total, 1e-9)}};
+}
+
+namespace {
+double since(std::chrono::steady_clock::time_point& mark) {
+  const auto now = std::chrono::steady_clock::now();
+  const double seconds = std::chrono::duration<double>(now - mark).count();
+  mark = now;
+  return seconds;
+}
+}  // namespace
+
 double Trainer::train_step(Batch& batch, double lr) {
+  auto mark = std::chrono::steady_clock::now();
   MaskedBatch& m = batch.masked;
   const torch::Tensor x = torch::from_blob(m.data.data(), {m.batch, m.channels, m.size, m.size});
   std::vector<int64_t> member_labels(m.members.size());
@@ -220,9 +249,13 @@ double Trainer::train_step(Batch& batch, double lr) {
   const torch::Tensor labels = torch::tensor(member_labels).view({m.batch, m.k});
   const torch::Tensor weights = torch::from_blob(m.weights.data(), {m.batch, m.k});
   const torch::Tensor loss = model_->head->loss(model_->backbone->forward(x), labels, weights);
+  stages_.forward += since(mark);
   loss.backward();
+  stages_.backward += since(mark);
   if (reducer_) reducer_->finish();
+  stages_.allreduce_wait += since(mark);
   optimizer_->step();
+  stages_.optimizer += since(mark);
   const double value = loss.item<double>();
   if (!std::isfinite(value))
     throw Error(
@@ -240,7 +273,21 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
                           : total_steps_;
   const bool adaptive = policy_ != nullptr;
   const bool guarded = adaptive && config_.policy.guard_floor > 0;
+
   double penalty = 0, loss_value = 0, window_images = 0;
+  const auto loop_start = std::chrono::steady_clock::now();
+  stages_ = {};
+  // The summary, with where the loop's time went (logged and written to stages.json by rank 0).
+  auto summary = [&](bool finished) {
+    stages_.total = std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();
+    if (leader() && stages_.steps > 0) {
+      const nlohmann::json j = stages_.to_json();
+      write_file_atomic(run_dir_ / "stages.json", j.dump(1) + "\n");
+      spdlog::info("time per step (ms): {} | waiting for data {:.1f}% of the loop",
+                   j["ms_per_step"].dump(), 100 * j["data_wait_share"].get<double>());
+    }
+    return TrainSummary{step_, total_steps_, loss_value, finished, stages_};
+  };
   auto window_start = std::chrono::steady_clock::now();
   const PreprocessOptions pre = preprocess_options(config_);
   const MixAction fixed = masker_.default_action();
@@ -266,8 +313,13 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
                        parse_bad_file_policy(config_.data.on_bad_file), config_.data.threads,
                        config_.data.prefetch, prepare);
     while (step_ < end) {
+      auto wait_start = std::chrono::steady_clock::now();
       std::optional<Batch> batch = loader.next();
+      stages_.data_wait += since(wait_start);
       if (!batch) break;
+      stages_.decode += batch->decode_seconds;
+      stages_.preprocess += batch->preprocess_seconds;
+      stages_.mask += batch->prepare_seconds;
       for (const std::string& problem : batch->skipped) spdlog::warn("skipped {}", problem);
       // A batch whose files were all bad: skipped alone; with other ranks, this one contributes
       // zero gradients, so that every rank still makes the same collectives.
@@ -297,7 +349,9 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
         if (adaptive) {
           index = policy_->sample(state, uint64_t(step_));
           action = policy_->to_mix_action(index);
+          auto mask_start = std::chrono::steady_clock::now();
           masker_.apply(batch->pixels.data(), batch->keys, uint64_t(step_), action, batch->masked);
+          stages_.mask_in_loop += since(mask_start);
         }
         loss_value = train_step(*batch, lr);
         if (adaptive) {
@@ -315,6 +369,8 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
         }
       }
       ++step_;
+      ++stages_.steps;
+      stages_.images += int64_t(batch->size());
       window_images += double(batch->size());
       if (step_ % config_.train.log_every == 0 || step_ == end) {
         const auto now = std::chrono::steady_clock::now();
@@ -358,12 +414,12 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
         save_checkpoint();
         if (leader())
           spdlog::info("stopped at step {}; checkpoint written, continue with --resume", step_);
-        return {step_, total_steps_, loss_value, false};
+        return summary(false);
       }
     }
   }
   save_checkpoint();
-  return {step_, total_steps_, loss_value, step_ >= total_steps_};
+  return summary(step_ >= total_steps_);
 }
 
 void Trainer::log_progress(double loss, double images_per_second, const MixAction& action,

@@ -9,13 +9,15 @@
 // functions of (seed, step), and the checkpoint holds everything else (model, optimiser, policy and
 // its optimiser, baseline, loss statistics, pending rewards).
 //
-// Run folder: config.yaml (resolved), checkpoint.pt, metrics.jsonl (one JSON record per log step).
+// Run folder: config.yaml (resolved), checkpoint.pt, metrics.jsonl (one JSON record per log step),
+// stages.json (where the loop's time went, rank 0).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -33,11 +35,24 @@
 
 namespace hymask {
 
+// Where the time of the training loop goes, summed over the steps of this process. The loader's
+// stages run in its threads, ahead of the loop: they cost the loop only what it waits for data.
+struct StageTimes {
+  double decode = 0, preprocess = 0, mask = 0;        // loader threads (mask: fixed methods)
+  double data_wait = 0;                                // the loop waiting for the next batch
+  double mask_in_loop = 0;                             // adaptive: masking at the step boundary
+  double forward = 0, backward = 0, allreduce_wait = 0, optimizer = 0;
+  double total = 0;                                    // the whole loop
+  int64_t steps = 0, images = 0;
+  nlohmann::json to_json() const;
+};
+
 struct TrainSummary {
   int64_t steps = 0;        // steps done in total (including before a resume)
   int64_t total_steps = 0;  // steps of the whole schedule
   double last_loss = 0;
   bool finished = false;  // reached the end of the schedule
+  StageTimes stages;      // this run's loop (not the steps before a resume)
 };
 
 class Trainer {
@@ -92,6 +107,7 @@ class Trainer {
   int64_t steps_per_epoch_ = 0;
   int64_t total_steps_ = 0;
   std::ofstream metrics_;
+  StageTimes stages_;
 };
 
 // Path of the checkpoint in a run folder.
