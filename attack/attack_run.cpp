@@ -144,7 +144,11 @@ nlohmann::json score_recovery(const std::vector<float>& candidates, const Observ
   size_t hits = 0;
   for (size_t i = 0; i < truth.size(); ++i) hits += predicted[i][0] == truth[i];
   const double n = double(std::max<size_t>(1, seen));
-  return {{"images", seen},          {"ssim_threshold", threshold},
+  std::vector<double> per_image;  // for recovered shares at other thresholds
+  for (size_t i = 0; i < faces.count(); ++i)
+    if (best_of_image[i] >= 0) per_image.push_back(std::round(best[i] * 1e4) / 1e4);
+  return {{"images", seen},
+          {"best_ssim_per_image", per_image},          {"ssim_threshold", threshold},
           {"recovered", recovered},  {"recovered_share", recovered / n},
           {"ssim", ssim_sum / n},    {"psnr", psnr_sum / n},
           {"identity_hit", hits / n}};

@@ -101,7 +101,7 @@ struct Config {
     int aux_images = 2000;
     int targets = 0;
     int observed_epochs = 8;
-    double ssim_threshold = 0.5;
+    double ssim_threshold = 0.7;
     int reconstruction_epochs = 3;
     int reconstruction_width = 16;
     int inversion_identities = 40;
