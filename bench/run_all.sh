@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Reproduces every number of docs/BENCHMARKS.md on this machine, one after the other (run it on
+# an otherwise idle machine: about 10 minutes on 2 cores). Each section prints its own table.
+#   bench/run_all.sh [BUILD_BIN_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin="${1:-build/bin}"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+section() { echo; echo "== $* =="; }
+section "machine"
+lscpu | grep -E "Model name|^CPU\(s\)" ; free -g | head -2; date -u
+section "masking transform, one core"
+"$bin/bench_masking"
+section "reducer bus bandwidth against raw MPI"
+mpirun -np 2 "$bin/bench_comm" --mb 25
+mpirun -np 2 "$bin/bench_comm" --mb 12
+section "training images/s, 1 and 2 ranks (synthetic)"
+bench/dp_throughput.sh "$bin"
+section "hymask against PyTorch DDP (LFW-disjoint-5)"
+if [ -d ../shared/data/lfw ] && /usr/bin/python3 -c "import torch, PIL" 2>/dev/null; then
+  bench/ddp_vs_hymask.sh "$bin"
+else
+  echo "skipped: needs ../shared/data/lfw and python3-torch, python3-pil"
+fi
+section "coordinator capacity"
+"$bin/bench_coordinator" --workers 256 --hz 10
+"$bin/bench_coordinator" --workers 1024 --hz 10
+section "GPU masking kernels"
+if command -v nvidia-smi > /dev/null && nvidia-smi > /dev/null 2>&1; then
+  cluster/device/check.sh
+else
+  echo "skipped: no GPU (cluster/device/check.sh on a GPU machine)"
+fi
