@@ -1,0 +1,44 @@
+// Replays every fuzzing input kept in the repository (tests/fuzz/corpus: the seeds;
+// tests/fuzz/regressions: inputs that once crashed a parser) through the fuzz targets, in the
+// normal build: each must be accepted or rejected with the parser's own error.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "tests/fuzz/fuzz_targets.h"
+
+namespace hymask {
+namespace {
+namespace fs = std::filesystem;
+
+size_t replay(const std::string& target, void (*parse)(const uint8_t*, size_t)) {
+  size_t count = 0;
+  for (const char* kind : {"corpus", "regressions"}) {
+    const fs::path dir = fs::path(HYMASK_SOURCE_DIR) / "tests/fuzz" / kind / target;
+    if (!fs::exists(dir)) continue;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      std::ifstream in(entry.path(), std::ios::binary);
+      const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                                       std::istreambuf_iterator<char>());
+      SCOPED_TRACE(entry.path().string());
+      EXPECT_NO_THROW(parse(bytes.data(), bytes.size()));
+      ++count;
+    }
+  }
+  return count;
+}
+
+TEST(FuzzRegressions, FrameDecoder) {
+  EXPECT_GE(replay("frame", fuzz::frame_decoder), 4u);
+}
+TEST(FuzzRegressions, ConfigParser) {
+  EXPECT_GE(replay("config", fuzz::config_parser), 3u);
+}
+TEST(FuzzRegressions, ImageDecoder) {
+  EXPECT_GE(replay("image", fuzz::image_decoder), 3u);
+}
+
+}  // namespace
+}  // namespace hymask
