@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "comm/protocol/auth.h"
+#include "comm/protocol/frame.h"
 #include "coordinator/console.h"
 #include "coordinator/server.h"
 #include "core/random.h"
@@ -165,6 +167,124 @@ TEST(Server, HostileConnectionsAreClosedAndRealWorkersCarryOn) {
   ASSERT_TRUE(update.has_value());
   EXPECT_EQ(update->first, 1u);
   EXPECT_EQ(update->second.size(), s.trainer.policy().parameters().size());
+}
+
+// A raw protocol client: the handshake step by step, to misbehave at any point of it.
+struct RawPeer {
+  asio::io_context io;
+  asio::ip::tcp::socket socket{io};
+  protocol::FrameDecoder decoder;
+  explicit RawPeer(uint16_t port) { socket.connect({asio::ip::make_address("127.0.0.1"), port}); }
+  void send(const control::Envelope& message) {
+    asio::write(socket, asio::buffer(protocol::encode_frame(message)));
+  }
+  // The next message, or nullopt when the server closed the connection.
+  std::optional<control::Envelope> receive() {
+    std::array<char, 4096> buffer{};
+    for (;;) {
+      if (auto message = decoder.next()) return message;
+      boost::system::error_code ec;
+      const size_t n = socket.read_some(asio::buffer(buffer), ec);
+      if (ec) return std::nullopt;
+      decoder.feed(buffer.data(), n);
+    }
+  }
+  // Hello with this nonce; returns the server's challenge nonce.
+  std::string hello(const std::string& client_nonce, int rank) {
+    control::Envelope hello;
+    hello.mutable_hello()->set_protocol_version(protocol::kVersion);
+    hello.mutable_hello()->set_rank(rank);
+    hello.mutable_hello()->set_client_nonce(client_nonce);
+    send(hello);
+    const auto challenge = receive();
+    return challenge && challenge->has_challenge() ? challenge->challenge().server_nonce() : "";
+  }
+  std::optional<control::Envelope> authenticate(const std::string& mac) {
+    control::Envelope a;
+    a.mutable_authenticate()->set_mac(mac);
+    a.mutable_authenticate()->set_config_hash("hash");
+    send(a);
+    return receive();
+  }
+};
+
+TEST(Server, ReplaysFloodsAndSlowSendersAreRefusedWhileWorkersCarryOn) {
+  RunningServer s;
+  const uint16_t port = s.server->port();
+  CoordinatorClient worker({"127.0.0.1", port, kSecret, "hash", 0});
+  for (int i = 0; i < 200 && !worker.connected(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(worker.connected());
+  const protocol::Authenticator auth(kSecret);
+
+  // Replay: a MAC that opened one session does not open another (fresh server nonce each time).
+  const std::string client_nonce = protocol::random_nonce();
+  std::string recorded;
+  {
+    RawPeer first(port);
+    const std::string server_nonce = first.hello(client_nonce, 5);
+    ASSERT_EQ(server_nonce.size(), protocol::kNonceSize);
+    recorded = auth.mac("worker", server_nonce, client_nonce, 5, "hash");
+    const auto welcome = first.authenticate(recorded);
+    ASSERT_TRUE(welcome && welcome->has_welcome()) << "the genuine handshake must succeed";
+  }
+  {
+    RawPeer replay(port);
+    const std::string server_nonce = replay.hello(client_nonce, 5);
+    ASSERT_FALSE(server_nonce.empty());
+    const auto answer = replay.authenticate(recorded);
+    EXPECT_FALSE(answer && answer->has_welcome()) << "a replayed MAC was accepted";
+  }
+
+  // A flood of 200 idle connections, and a slow sender trickling a Hello one byte at a time:
+  // both end at the handshake timeout (1 s here), the flood without starving the worker.
+  asio::io_context io;  // before the sockets: they must go first
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> flood;
+  for (int i = 0; i < 200; ++i) {
+    flood.push_back(std::make_unique<asio::ip::tcp::socket>(io));
+    flood.back()->connect({asio::ip::make_address("127.0.0.1"), port});
+  }
+  control::Envelope hello;
+  hello.mutable_hello()->set_protocol_version(protocol::kVersion);
+  hello.mutable_hello()->set_client_nonce(protocol::random_nonce());
+  const std::string trickle = protocol::encode_frame(hello);
+  RawPeer slow(port);
+  const auto start = std::chrono::steady_clock::now();
+  bool slow_closed = false;
+  for (char byte : trickle) {
+    boost::system::error_code ec;
+    asio::write(slow.socket, asio::buffer(&byte, 1), ec);
+    if (ec) {
+      slow_closed = true;
+      break;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  if (!slow_closed) slow_closed = !slow.receive().has_value();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_TRUE(slow_closed);
+  EXPECT_LT(seconds, 6.0) << "a slow sender held its connection open";
+
+  // The flood is gone: every idle connection was closed by the server.
+  size_t closed = 0;
+  for (auto& socket : flood) {
+    socket->non_blocking(true);
+    std::array<char, 16> buffer{};
+    boost::system::error_code ec;
+    socket->read_some(asio::buffer(buffer), ec);
+    closed += ec && ec != asio::error::would_block;
+  }
+  EXPECT_EQ(closed, flood.size());
+  EXPECT_GE(s.counters().timed_out, 200u);
+
+  // The real worker still gets policy updates for its rewards.
+  std::vector<nn::PolicyRecord> records(8);
+  for (auto& r : records) r.reward = 1.0;
+  worker.report(records);
+  std::optional<std::pair<uint64_t, std::vector<float>>> update;
+  for (int i = 0; i < 300 && !(update = worker.newer_policy(0)); ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(update.has_value());
 }
 
 TEST(Coordinator, RestartsFromItsCheckpointAndWorkersReconnect) {
