@@ -43,19 +43,10 @@ for b in hymask-coordinator hymask-worker hymask; do
 done
 "$bin/hymask" config check "$config" "${overrides[@]}" > /dev/null
 
-mkdir -p "$out"
-# The shared secret of this run, readable by this user only; kept for resumption.
-[ -s "$out/secret" ] || (umask 077 && head -c 32 /dev/urandom | base64 > "$out/secret")
-export HYMASK_SECRET_FILE="$(cd "$out" && pwd)/secret"
 console_port=$(( port + 1 ))
 address="$bind:$port"
-
-# Both the coordinator and mpirun run in sessions of their own, so that a Ctrl-C in the terminal
-# reaches only this script, which then stops them in order.
-setsid "$bin/hymask-coordinator" --config "$config" --state "$out/coordinator" \
-  --listen "$address" --console "127.0.0.1:$console_port" "${overrides[@]}" \
-  >> "$out/coordinator.log" 2>&1 &
-coordinator=$!
+. "$(dirname "$0")/coordinator.sh"
+start_coordinator "$bin" "$config" "$out" "$address" "$console_port" "${overrides[@]}"
 workers=""
 stop() {
   echo "launch.sh: stopping (workers checkpoint at their next step)" >&2
@@ -63,14 +54,9 @@ stop() {
   [ -n "$workers" ] && kill -USR1 "$workers" 2>/dev/null || true
 }
 trap stop INT TERM
-trap 'kill -TERM $coordinator 2>/dev/null || true; wait $coordinator 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  "$bin/hymask" status --coordinator "127.0.0.1:$console_port" > /dev/null 2>&1 && break
-  kill -0 $coordinator 2>/dev/null || { cat "$out/coordinator.log" >&2; exit 1; }
-  sleep 0.1
-done
 echo "launch.sh: coordinator on $address, console http://127.0.0.1:$console_port/"
 
+# mpirun, too, runs in a session of its own: the script stops it (and the coordinator) in order.
 mpirun_args=(-np "$ranks" --oversubscribe)
 [ -n "$hostfile" ] && mpirun_args+=(--hostfile "$hostfile")
 [ "$(id -u)" -eq 0 ] && mpirun_args+=(--allow-run-as-root)

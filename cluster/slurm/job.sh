@@ -29,9 +29,6 @@ done
 log() { echo "[$(date +%H:%M:%S)] job $SLURM_JOB_ID (restart ${SLURM_RESTART_COUNT:-0}): $*"; }
 
 if [ -f "$out/finished.json" ]; then log "$out is finished already"; exit 0; fi
-mkdir -p "$out"
-[ -s "$out/secret" ] || (umask 077 && head -c 32 /dev/urandom | base64 > "$out/secret")
-export HYMASK_SECRET_FILE="$(cd "$out" && pwd)/secret"
 if [ "${SLURM_JOB_NUM_NODES:-1}" -gt 1 ]; then
   bind="${HYMASK_BIND:-$(getent ahostsv4 "$(hostname)" | awk 'NR == 1 { print $1 }')}"
 else
@@ -39,10 +36,8 @@ else
 fi
 port=$(( 20000 + (SLURM_JOB_ID * 2) % 40000 ))  # two jobs on one node do not collide
 
-setsid "$bin/hymask-coordinator" --config "$config" --state "$out/coordinator" \
-  --listen "$bind:$port" --console "127.0.0.1:$((port + 1))" "${overrides[@]}" \
-  >> "$out/coordinator.log" 2>&1 &
-coordinator=$!
+. "$(dirname "$0")/../coordinator.sh"
+start_coordinator "$bin" "$config" "$out" "$bind:$port" "$((port + 1))" "${overrides[@]}"
 workers="" interrupted=0
 on_signal() {
   interrupted=1
@@ -50,12 +45,6 @@ on_signal() {
   [ -n "$workers" ] && kill -USR1 "$workers" 2>/dev/null || true  # srun forwards it to the tasks
 }
 trap on_signal USR1 TERM
-trap 'kill -TERM $coordinator 2>/dev/null || true; wait $coordinator 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  "$bin/hymask" status --coordinator "127.0.0.1:$((port + 1))" > /dev/null 2>&1 && break
-  kill -0 $coordinator 2>/dev/null || { cat "$out/coordinator.log" >&2; exit 1; }
-  sleep 0.1
-done
 log "coordinator on $bind:$port; $SLURM_NTASKS workers on $SLURM_JOB_NODELIST"
 
 wrapper=()  # e.g. cluster/gpu-rank.sh: one GPU per task

@@ -1,0 +1,26 @@
+# Sourced by cluster/launch.sh and cluster/slurm/job.sh: the run's secret and the coordinator.
+#   start_coordinator BIN CONFIG OUT ADDRESS CONSOLE_PORT [key=value ...]
+# makes OUT/secret (32 random bytes, mode 600, kept for resumption) unless it exists, exports
+# HYMASK_SECRET_FILE, starts hymask-coordinator in a session of its own (so that a Ctrl-C in the
+# terminal reaches only the calling script, which stops it last) with its state in
+# OUT/coordinator, waits until its console answers, and sets $coordinator to its pid. On exit the
+# caller's EXIT trap stops it (the coordinator checkpoints after every policy update).
+start_coordinator() {
+  local bin="$1" config="$2" out="$3" address="$4" console_port="$5"
+  shift 5
+  mkdir -p "$out"
+  [ -s "$out/secret" ] || (umask 077 && head -c 32 /dev/urandom | base64 > "$out/secret")
+  HYMASK_SECRET_FILE="$(cd "$out" && pwd)/secret"
+  export HYMASK_SECRET_FILE
+  setsid "$bin/hymask-coordinator" --config "$config" --state "$out/coordinator" \
+    --listen "$address" --console "127.0.0.1:$console_port" "$@" >> "$out/coordinator.log" 2>&1 &
+  coordinator=$!
+  trap 'kill -TERM $coordinator 2>/dev/null || true; wait $coordinator 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do
+    "$bin/hymask" status --coordinator "127.0.0.1:$console_port" > /dev/null 2>&1 && return 0
+    kill -0 "$coordinator" 2>/dev/null || { cat "$out/coordinator.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "the coordinator did not answer within 10 s: see $out/coordinator.log" >&2
+  exit 1
+}
