@@ -150,7 +150,7 @@ def main():
     grids = [(r, f"{runs}/orl-{r}/attack/grid.png") for r in rows
              if os.path.exists(f"{runs}/orl-{r}/attack/grid.png")]
     if grids:
-        fig, axes = plt.subplots(len(grids), 1, figsize=(8, 2.3 * len(grids)))
+        fig, axes = plt.subplots(len(grids), 1, figsize=(12, 0.85 * len(grids) + 0.4))
         axes = axes if len(grids) > 1 else [axes]
         for ax, (row, path) in zip(axes, grids):
             image = mpimg.imread(path)
