@@ -175,10 +175,6 @@ ActionAt action_source(const Config& config, const Masker& masker, const fs::pat
       [policy, state](uint64_t step) { return policy->to_mix_action(policy->sample(state, step)); };
 }
 
-Image picture(const float* planes, ColorMode color, int size) {
-  return planes_to_image(planes, color, size);
-}
-
 }  // namespace
 
 nlohmann::json run_attacks(const AttackRequest& request) {
@@ -348,18 +344,18 @@ nlohmann::json run_attacks(const AttackRequest& request) {
   const int size = faces.size;
   for (int i = 0; i < previews && size_t(i) < n; ++i) {
     const int top = obs.top(i);
-    rows[0].push_back(picture(faces.image(top), color, size));
+    rows[0].push_back(planes_to_image(faces.image(top), color, size));
     rows[1].push_back(stretched_image(
         std::vector<float>(obs.protected_pixels.begin() + i * obs.image_floats,
                            obs.protected_pixels.begin() + (i + 1) * obs.image_floats),
         color, size));
-    rows[2].push_back(picture(obs.linear_image(i), color, size));
+    rows[2].push_back(planes_to_image(obs.linear_image(i), color, size));
     const int c = best_candidate[top];
-    rows[3].push_back(picture(candidates.data() + size_t(c) * obs.image_floats, color, size));
-    rows[4].push_back(picture(learned.data() + i * obs.image_floats, color, size));
+    rows[3].push_back(planes_to_image(candidates.data() + size_t(c) * obs.image_floats, color, size));
+    rows[4].push_back(planes_to_image(learned.data() + i * obs.image_floats, color, size));
   }
   for (int i = 0; i < std::min(identities, kGridColumns); ++i)
-    rows[5].push_back(picture(inverted.data_ptr<float>() + i * obs.image_floats, color, size));
+    rows[5].push_back(planes_to_image(inverted.data_ptr<float>() + i * obs.image_floats, color, size));
   fs::create_directories(request.out);
   write_png(request.out / "grid.png", tile_grid(rows));
 

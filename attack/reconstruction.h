@@ -8,7 +8,6 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/types.h>
 
-#include <functional>
 
 #include "attack/observations.h"
 

@@ -1,4 +1,5 @@
-# Sourced by cluster/launch.sh and cluster/slurm/job.sh: the run's secret and the coordinator.
+# Sourced by cluster/launch.sh and cluster/slurm/job.sh: the run's secret, the coordinator, and
+# waiting for the workers.
 #   start_coordinator BIN CONFIG OUT ADDRESS CONSOLE_PORT [key=value ...]
 # makes OUT/secret (32 random bytes, mode 600, kept for resumption) unless it exists, exports
 # HYMASK_SECRET_FILE, starts hymask-coordinator in a session of its own (so that a Ctrl-C in the
@@ -23,4 +24,16 @@ start_coordinator() {
   done
   echo "the coordinator did not answer within 10 s: see $out/coordinator.log" >&2
   exit 1
+}
+
+# wait_for_workers PID: waits for the workers' launcher (mpirun or srun) and sets $status to its
+# exit code. A trapped signal interrupts `wait` while the workers are still writing their
+# checkpoint, so it waits again until the process is gone.
+wait_for_workers() {
+  status=0
+  wait "$1" || status=$?
+  while kill -0 "$1" 2>/dev/null; do
+    status=0
+    wait "$1" || status=$?
+  done
 }

@@ -70,10 +70,7 @@ setsid mpirun "${mpirun_args[@]}" "${launcher[@]}" "$bin/hymask-worker" \
   --config "$config" --out "$out" --auto-resume coordinator.address="$address" \
   "${overrides[@]}" &
 workers=$!
-status=0
-wait $workers || status=$?
-# A signal interrupts the first wait; the workers are still writing their checkpoint.
-while kill -0 $workers 2>/dev/null; do status=0; wait $workers || status=$?; done
+wait_for_workers $workers
 if [ -f "$out/finished.json" ]; then
   echo "launch.sh: finished; run folder $out"
 else

@@ -53,9 +53,7 @@ srun --mpi="${HYMASK_SRUN_MPI:-pmix}" --kill-on-bad-exit=1 "${wrapper[@]}" "$bin
   --config "$config" --out "$out" --auto-resume coordinator.address="$bind:$port" \
   "${overrides[@]}" &
 workers=$!
-status=0
-wait $workers || status=$?
-while kill -0 $workers 2>/dev/null; do status=0; wait $workers || status=$?; done
+wait_for_workers $workers
 
 if [ -f "$out/finished.json" ]; then
   log "finished: $(cat "$out/finished.json")"
