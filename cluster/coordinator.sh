@@ -1,5 +1,5 @@
-# Sourced by cluster/launch.sh and cluster/slurm/job.sh: the run's secret, the coordinator, and
-# waiting for the workers.
+# Sourced by cluster/launch.sh and cluster/slurm/job.sh: the run's secret, the coordinator, its
+# TLS certificate, and waiting for the workers.
 #   start_coordinator BIN CONFIG OUT ADDRESS CONSOLE_PORT [key=value ...]
 # makes OUT/secret (32 random bytes, mode 600, kept for resumption) unless it exists, exports
 # HYMASK_SECRET_FILE, starts hymask-coordinator in a session of its own (so that a Ctrl-C in the
@@ -24,6 +24,17 @@ start_coordinator() {
   done
   echo "the coordinator did not answer within 10 s: see $out/coordinator.log" >&2
   exit 1
+}
+
+# tls_overrides OUT HOST: makes the run's self-signed certificate in OUT/tls (kept for resumption)
+# naming HOST (what the workers connect to), this host's name and localhost, and sets the array
+# tls_args to the config overrides that turn coordinator.tls on for coordinator and workers.
+tls_overrides() {
+  local dir
+  dir="$(mkdir -p "$1/tls" && cd "$1/tls" && pwd)"
+  "$(dirname "${BASH_SOURCE[0]}")/tls-certificate.sh" "$dir" "$2" "$(hostname)" localhost
+  tls_args=(coordinator.tls=true "coordinator.tls_certificate=$dir/coordinator.pem"
+            "coordinator.tls_private_key=$dir/coordinator.key")
 }
 
 # wait_for_workers PID: waits for the workers' launcher (mpirun or srun) and sets $status to its

@@ -6,7 +6,7 @@
 # the same --out to resume.
 #
 #   cluster/launch.sh --config configs/demo.yaml --out runs/job [-n 2] [--hostfile H]
-#                     [--bind ADDRESS] [--port P] [--gpus] [key=value ...]
+#                     [--bind ADDRESS] [--port P] [--gpus] [--tls] [key=value ...]
 #
 #   -n N           worker ranks (default 2)
 #   --hostfile H   mpirun hostfile (hosts other than this one need the same paths, the build,
@@ -16,13 +16,15 @@
 #   --port P       the coordinator's port (default 7777); its console is on 127.0.0.1:P+1
 #   --gpus         one GPU per rank: each rank sees only the GPU of its local rank
 #                  (CUDA_VISIBLE_DEVICES, via cluster/gpu-rank.sh), ranks bound to sockets
+#   --tls          encrypt coordinator <-> worker traffic (coordinator.tls) with a self-signed
+#                  certificate made for the run in OUT/tls (needs openssl)
 #   key=value      config overrides, for the coordinator and the workers alike
 # The coordinator's console: http://127.0.0.1:7778/ by default (build/bin/hymask status --watch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${HYMASK_BIN:-build/bin}"
 
-ranks=2 hostfile="" bind="127.0.0.1" port=7777 gpus=0 config="" out="" overrides=()
+ranks=2 hostfile="" bind="127.0.0.1" port=7777 gpus=0 tls=0 config="" out="" overrides=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -n) ranks="$2"; shift 2 ;;
@@ -30,9 +32,10 @@ while [ $# -gt 0 ]; do
     --bind) bind="$2"; shift 2 ;;
     --port) port="$2"; shift 2 ;;
     --gpus) gpus=1; shift ;;
+    --tls) tls=1; shift ;;
     --config) config="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *=*) overrides+=("$1"); shift ;;
     *) echo "launch.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -46,6 +49,10 @@ done
 console_port=$(( port + 1 ))
 address="$bind:$port"
 . "$(dirname "$0")/coordinator.sh"
+if [ "$tls" -eq 1 ]; then
+  tls_overrides "$out" "$bind"
+  overrides+=("${tls_args[@]}")
+fi
 start_coordinator "$bin" "$config" "$out" "$address" "$console_port" "${overrides[@]}"
 workers=""
 stop() {
@@ -54,7 +61,7 @@ stop() {
   [ -n "$workers" ] && kill -USR1 "$workers" 2>/dev/null || true
 }
 trap stop INT TERM
-echo "launch.sh: coordinator on $address, console http://127.0.0.1:$console_port/"
+echo "launch.sh: coordinator on $address ($([ "$tls" -eq 1 ] && echo TLS || echo plain TCP)), console http://127.0.0.1:$console_port/"
 
 # mpirun, too, runs in a session of its own: the script stops it (and the coordinator) in order.
 mpirun_args=(-np "$ranks" --oversubscribe)

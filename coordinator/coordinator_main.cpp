@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
         hymask::protocol::parse_address(listen.empty() ? config.coordinator.listen : listen);
     options.secret = hymask::protocol::load_secret(secret_file);
     options.config_hash = hymask::protocol::config_hash(hymask::experiment_yaml(config));
+    options.tls = hymask::protocol::tls_options(config);
     options.update_interval =
         std::chrono::milliseconds(int64_t(config.coordinator.broadcast_seconds * 1000));
     options.heartbeat_timeout =
@@ -61,8 +62,9 @@ int main(int argc, char** argv) {
     hymask::coordinator::Console status(
         io, console_host, console_port, server, trainer,
         hymask::environment::get(hymask::environment::kConsoleToken));
-    spdlog::info("listening on {}:{} for workers; console at http://{}:{}/", options.address,
-                 server.port(), console_host, status.port());
+    spdlog::info("listening on {}:{} for workers ({}); console at http://{}:{}/", options.address,
+                 server.port(), options.tls.enabled ? "TLS" : "plain TCP: coordinator.tls is off",
+                 console_host, status.port());
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code, int) {
       spdlog::info("stopping: policy version {}, {} reward records used", trainer.version(),

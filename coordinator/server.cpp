@@ -25,11 +25,11 @@ class Server::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Server& server, tcp::socket socket)
       : server_(server),
-        socket_(std::move(socket)),
+        stream_(std::move(socket), server.tls_context_),
         timer_(server.io_),
         decoder_(server.options_.max_frame) {
     boost::system::error_code ec;
-    const auto endpoint = socket_.remote_endpoint(ec);
+    const auto endpoint = stream_.next_layer().remote_endpoint(ec);
     peer_ = ec ? "?" : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
   }
 
@@ -43,7 +43,13 @@ class Server::Session : public std::enable_shared_from_this<Session> {
         self->close("no handshake within the timeout");
       }
     });
-    read();
+    if (!server_.options_.tls.enabled) return read();
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [self = shared_from_this()](boost::system::error_code ec) {
+                              if (!ec) return self->read();
+                              ++self->server_.counters_.refused;
+                              self->close("TLS handshake failed: " + ec.message());
+                            });
   }
 
   void send(const control::Envelope& message) {
@@ -59,8 +65,8 @@ class Server::Session : public std::enable_shared_from_this<Session> {
     closed_ = true;
     spdlog::warn("connection {} closed: {}", peer_, why);
     boost::system::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
+    stream_.next_layer().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.next_layer().close(ec);
     timer_.cancel();
     if (authenticated_) {
       auto it = server_.workers_.find(worker_id_);
@@ -70,31 +76,48 @@ class Server::Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  // Runs `operation` on the TLS stream, or on the plain socket under it when TLS is off.
+  template <typename Operation>
+  void on_stream(Operation&& operation) {
+    if (server_.options_.tls.enabled)
+      operation(stream_);
+    else
+      operation(stream_.next_layer());
+  }
+
   void read() {
-    socket_.async_read_some(
-        asio::buffer(buffer_), [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-          if (ec) return self->close(ec == asio::error::eof ? "peer left" : ec.message());
-          self->decoder_.feed(self->buffer_.data(), n);
-          try {
-            while (auto message = self->decoder_.next()) {
-              self->handle(*message);
-              if (self->closed_) return;
-            }
-          } catch (const protocol::ProtocolError& e) {
-            ++self->server_.counters_.bad_frames;
-            return self->close(e.what());
-          }
-          self->read();
-        });
+    on_stream([this](auto& stream) {
+      stream.async_read_some(asio::buffer(buffer_),
+                             [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                               self->on_read(ec, n);
+                             });
+    });
+  }
+
+  void on_read(boost::system::error_code ec, size_t n) {
+    if (ec) return close(ec == asio::error::eof ? "peer left" : ec.message());
+    decoder_.feed(buffer_.data(), n);
+    try {
+      while (auto message = decoder_.next()) {
+        handle(*message);
+        if (closed_) return;
+      }
+    } catch (const protocol::ProtocolError& e) {
+      ++server_.counters_.bad_frames;
+      return close(e.what());
+    }
+    read();
   }
 
   void write() {
-    asio::async_write(socket_, asio::buffer(outbox_.front()),
-                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
-                        if (ec) return self->close(ec.message());
-                        self->outbox_.pop_front();
-                        if (!self->outbox_.empty()) self->write();
-                      });
+    on_stream([this](auto& stream) {
+      asio::async_write(stream, asio::buffer(outbox_.front()),
+                        [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                          if (ec) return self->close(ec.message());
+                          self->outbox_.pop_front();
+                          if (!self->outbox_.empty()) self->write();
+                        });
+    });
   }
 
   void refuse(const std::string& reason) {
@@ -199,7 +222,7 @@ class Server::Session : public std::enable_shared_from_this<Session> {
   }
 
   Server& server_;
-  tcp::socket socket_;
+  asio::ssl::stream<tcp::socket> stream_;
   asio::steady_timer timer_;
   protocol::FrameDecoder decoder_;
   std::array<uint8_t, 64 * 1024> buffer_{};
@@ -216,6 +239,8 @@ Server::Server(asio::io_context& io, ServerOptions options, PolicyTrainer& train
       options_(std::move(options)),
       trainer_(trainer),
       auth_(options_.secret),
+      tls_context_(options_.tls.enabled ? protocol::server_tls_context(options_.tls)
+                                        : asio::ssl::context(asio::ssl::context::tls_server)),
       acceptor_(io),
       membership_timer_(io),
       update_timer_(io) {

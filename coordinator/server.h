@@ -2,10 +2,12 @@
 // comm/protocol/control.proto), takes their heartbeats, statistics and rewards, trains the policy
 // (PolicyTrainer) and sends every authenticated worker each new version. A connection that sends
 // a bad frame, fails authentication, or is silent through the handshake is closed and logged; the
-// others are not affected. Binds to an explicit address (loopback by default).
+// others are not affected. With coordinator.tls every connection starts with a TLS handshake.
+// Binds to an explicit address (loopback by default).
 #pragma once
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -14,6 +16,7 @@
 
 #include "comm/protocol/auth.h"
 #include "comm/protocol/frame.h"
+#include "comm/protocol/tls.h"
 #include "coordinator/policy_trainer.h"
 
 namespace hymask::coordinator {
@@ -22,7 +25,8 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 7777;  // 0: any free port (tests)
   std::string secret;
-  std::string config_hash;  // workers must present the same
+  std::string config_hash;        // workers must present the same
+  protocol::TlsOptions tls = {};  // off: plain TCP
   uint32_t max_frame = protocol::kDefaultMaxFrame;
   std::chrono::milliseconds handshake_timeout{10000};
   std::chrono::milliseconds heartbeat_timeout{30000};
@@ -44,7 +48,7 @@ struct WorkerInfo {
 };
 
 struct ServerCounters {
-  uint64_t refused = 0;     // failed authentication or config mismatch
+  uint64_t refused = 0;     // failed TLS handshake, failed authentication or config mismatch
   uint64_t bad_frames = 0;  // protocol errors
   uint64_t timed_out = 0;   // silent through the handshake, or heartbeats stopped
   uint64_t updates_sent = 0;
@@ -75,6 +79,7 @@ class Server {
   ServerOptions options_;
   PolicyTrainer& trainer_;
   protocol::Authenticator auth_;
+  boost::asio::ssl::context tls_context_;  // unused when options_.tls is off
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer membership_timer_;
   boost::asio::steady_timer update_timer_;

@@ -94,6 +94,10 @@ struct Config {
     int broadcast_every = 64;
     double broadcast_seconds = 10.0;
     double heartbeat_timeout_s = 30.0;
+    bool tls = false;
+    std::string tls_certificate;
+    std::string tls_private_key;
+    std::string tls_trusted;
   } coordinator;
   struct Attack {
     std::string aux_root = "../shared/data/lfw/lfw-deepfunneled";
@@ -233,6 +237,18 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "Also update and broadcast the policy this often while records wait (0 = by count only).");
   visit("coordinator.heartbeat_timeout_s", c.coordinator.heartbeat_timeout_s,
         "A worker silent this long is marked lost.");
+  visit("coordinator.tls", c.coordinator.tls,
+        "Encrypt the control plane (coordinator <-> workers) with TLS; the coordinator and every "
+        "worker must agree. cluster/launch.sh --tls makes a certificate for the run.");
+  visit("coordinator.tls_certificate", c.coordinator.tls_certificate,
+        "PEM certificate (chain) the coordinator presents; its names must include the host of "
+        "coordinator.address.");
+  visit("coordinator.tls_private_key", c.coordinator.tls_private_key,
+        "PEM private key of the coordinator's certificate (chmod 600; read by the coordinator "
+        "only).");
+  visit("coordinator.tls_trusted", c.coordinator.tls_trusted,
+        "PEM certificates the workers trust to sign the coordinator's; empty: "
+        "coordinator.tls_certificate itself (self-signed).");
   visit("eval.batch_size", c.eval.batch_size, "Batch size when computing embeddings.");
   visit("eval.synthetic_probes", c.eval.synthetic_probes,
         "Unseen images per identity used as probes when evaluating on synthetic faces.");

@@ -25,6 +25,7 @@ Environment variables (all prefixed `HYMASK_`):
 | `HYMASK_BIND` | cluster/slurm/job.sh | the coordinator's listen address (default: 127.0.0.1 on one node, the first node's IPv4 address on several) |
 | `HYMASK_SRUN_MPI` | cluster/slurm/job.sh | srun's `--mpi` plugin for the workers (default `pmix`) |
 | `HYMASK_WORKER_WRAPPER` | cluster/slurm/job.sh | a command each worker task runs through, e.g. `cluster/gpu-rank.sh` |
+| `HYMASK_TLS` | cluster/slurm/job.sh | `1`: TLS between coordinator and workers, with a certificate made for the run (as `cluster/launch.sh --tls`) |
 | `HYMASK_GPUS` | cluster/gpu-rank.sh | the GPUs a node's ranks use, by local rank (default: GPU = local rank) |
 
 The C++ programs declare theirs in `core/environment.h`; the scripts in their header comments.

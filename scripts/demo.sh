@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 out="${1:-runs/demo-$(date +%Y%m%d-%H%M%S)}"
 echo "demo: console at http://127.0.0.1:7778/ while it runs (or: build/bin/hymask status --watch)"
-cluster/launch.sh --config configs/demo.yaml --out "$out" -n 2 train.threads=1
+cluster/launch.sh --config configs/demo.yaml --out "$out" -n 2 --tls train.threads=1
 
 echo; echo "coordinator at the end (its log: $out/coordinator.log):"
 tail -1 "$out/coordinator.log"

@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -76,7 +77,7 @@ struct RunningServer {
   std::thread thread;
 
   explicit RunningServer(int update_every = 8, std::string hash = "hash", uint16_t port = 0,
-                         std::string state_file = "")
+                         std::string state_file = "", protocol::TlsOptions tls = {})
       : trainer(nn::PolicyOptions{}, 1, {update_every, 3.0, 4}) {
     if (!state_file.empty() && std::filesystem::exists(state_file)) trainer.load(state_file);
     ServerOptions o;
@@ -86,6 +87,7 @@ struct RunningServer {
     o.config_hash = std::move(hash);
     o.max_frame = 1 << 16;
     o.handshake_timeout = 1s;
+    o.tls = std::move(tls);
     server = std::make_unique<Server>(io, o, trainer);
     thread = std::thread([this] { io.run(); });
   }
@@ -285,6 +287,141 @@ TEST(Server, ReplaysFloodsAndSlowSendersAreRefusedWhileWorkersCarryOn) {
   for (int i = 0; i < 300 && !(update = worker.newer_policy(0)); ++i)
     std::this_thread::sleep_for(10ms);
   EXPECT_TRUE(update.has_value());
+}
+
+// A TCP relay that keeps a copy of every byte it passes either way (an eavesdropper on the path).
+class Wiretap {
+ public:
+  explicit Wiretap(uint16_t upstream) : upstream_(upstream) {
+    thread_ = std::thread([this] {
+      asio::ip::tcp::socket client = acceptor_.accept();
+      asio::ip::tcp::socket server(io_);
+      server.connect({asio::ip::make_address("127.0.0.1"), upstream_});
+      std::thread back([&] { pump(server, client); });
+      pump(client, server);
+      back.join();
+    });
+  }
+  ~Wiretap() { thread_.join(); }  // after the client has gone
+  uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  std::string seen() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return seen_;
+  }
+
+ private:
+  void pump(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to) {
+    std::array<char, 4096> buffer{};
+    boost::system::error_code ec;
+    for (size_t n; (n = from.read_some(asio::buffer(buffer), ec)) > 0 && !ec;) {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        seen_.append(buffer.data(), n);
+      }
+      if (asio::write(to, asio::buffer(buffer.data(), n), ec); ec) break;
+    }
+    to.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  }
+
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_{io_, {asio::ip::make_address("127.0.0.1"), 0}};
+  uint16_t upstream_;
+  std::mutex mutex_;
+  std::string seen_;
+  std::thread thread_;
+};
+
+protocol::TlsOptions tls_files(const std::filesystem::path& dir) {
+  return {true, (dir / "coordinator.pem").string(), (dir / "coordinator.key").string(), ""};
+}
+
+bool connects_within(CoordinatorClient& worker, std::chrono::milliseconds limit) {
+  for (auto waited = 0ms; waited < limit && !worker.connected(); waited += 10ms)
+    std::this_thread::sleep_for(10ms);
+  return worker.connected();
+}
+
+// With coordinator.tls a worker trains as before, and an eavesdropper sees neither the frames nor
+// the config hash that it sees in clear without TLS.
+TEST(Tls, WorkersTrainOverTlsAndAnEavesdropperSeesNoFrames) {
+  testing::TempDir dir;
+  testing::make_tls_certificate(dir.path(), "127.0.0.1");
+  const std::string hash = "config-hash-in-the-clear";
+  for (const bool encrypted : {false, true}) {
+    const protocol::TlsOptions tls = encrypted ? tls_files(dir.path()) : protocol::TlsOptions{};
+    RunningServer s(4, hash, 0, "", tls);
+    Wiretap tap(s.server->port());
+    {
+      ClientOptions options{"127.0.0.1", tap.port(), kSecret, hash, 0};
+      options.tls = tls;
+      options.tls.private_key.clear();  // workers never need the coordinator's key
+      CoordinatorClient worker(options);
+      ASSERT_TRUE(connects_within(worker, 3s)) << "encrypted: " << encrypted;
+      std::vector<nn::PolicyRecord> records(4);
+      for (auto& r : records) r.reward = 1.0;
+      worker.report(records);
+      for (int i = 0; i < 300 && !worker.newer_policy(0); ++i) std::this_thread::sleep_for(10ms);
+      ASSERT_TRUE(worker.newer_policy(0).has_value()) << "encrypted: " << encrypted;
+    }
+    const std::string seen = tap.seen();
+    EXPECT_GT(seen.size(), 1000u);  // the handshake, the rewards and two policies went through
+    EXPECT_EQ(seen.find("HYMK") == std::string::npos, encrypted);
+    EXPECT_EQ(seen.find(hash) == std::string::npos, encrypted);
+  }
+}
+
+// A TLS coordinator refuses plain peers; a worker refuses a coordinator whose certificate it does
+// not trust or that names another host; the real worker is served throughout.
+TEST(Tls, PlainPeersAndUntrustedCoordinatorsAreRefused) {
+  testing::TempDir dir;
+  testing::make_tls_certificate(dir.path() / "run", "127.0.0.1");
+  testing::make_tls_certificate(dir.path() / "other", "127.0.0.1");
+  testing::make_tls_certificate(dir.path() / "elsewhere", "coordinator.example");
+  RunningServer s(4, "hash", 0, "", tls_files(dir.path() / "run"));
+  ClientOptions good{"127.0.0.1", s.server->port(), kSecret, "hash", 0};
+  good.tls = tls_files(dir.path() / "run");
+  CoordinatorClient worker(good);
+  ASSERT_TRUE(connects_within(worker, 3s));
+
+  ClientOptions plain = good;
+  plain.rank = 1;
+  plain.tls = {};
+  {
+    CoordinatorClient bad(plain);
+    EXPECT_FALSE(connects_within(bad, 500ms)) << "a plain-TCP worker got in";
+  }
+  ClientOptions untrusting = good;
+  untrusting.rank = 2;
+  untrusting.tls.trusted = (dir.path() / "other" / "coordinator.pem").string();
+  {
+    CoordinatorClient bad(untrusting);
+    EXPECT_FALSE(connects_within(bad, 500ms)) << "a certificate the worker does not trust passed";
+  }
+  EXPECT_GE(s.counters().refused, 2u);
+
+  // The right certificate authority, but a certificate for another host: a worker refuses it.
+  RunningServer impostor(4, "hash", 0, "", tls_files(dir.path() / "elsewhere"));
+  ClientOptions misdirected = good;
+  misdirected.port = impostor.server->port();
+  misdirected.tls.trusted = (dir.path() / "elsewhere" / "coordinator.pem").string();
+  {
+    CoordinatorClient bad(misdirected);
+    EXPECT_FALSE(connects_within(bad, 500ms)) << "a certificate naming another host passed";
+  }
+  misdirected.host = "localhost";  // the check is the host name, not the certificate
+  misdirected.tls.trusted = (dir.path() / "run" / "coordinator.pem").string();
+  misdirected.port = s.server->port();
+  {
+    CoordinatorClient bad(misdirected);
+    EXPECT_FALSE(connects_within(bad, 500ms)) << "127.0.0.1's certificate passed for localhost";
+  }
+
+  std::vector<nn::PolicyRecord> records(4);
+  for (auto& r : records) r.reward = 1.0;
+  worker.report(records);
+  for (int i = 0; i < 300 && !worker.newer_policy(0); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(worker.newer_policy(0).has_value());
+  EXPECT_TRUE(worker.connected());
 }
 
 TEST(Coordinator, RestartsFromItsCheckpointAndWorkersReconnect) {

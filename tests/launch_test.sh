@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # cluster/launch.sh as a user runs it: the coordinator and 2 mpirun workers; SIGTERM (what Ctrl-C
-# turns into) stops them with a checkpoint, and the same command resumes the run to the end.
+# turns into) stops them with a checkpoint, and the same command resumes the run to the end. With
+# --tls, as a user who wants the control plane encrypted runs it.
 #   tests/launch_test.sh BIN_DIR
 set -euo pipefail
 bin="$(cd "$1" && pwd)"
@@ -11,7 +12,7 @@ trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; tail -n 20 "$work"/*.log "$work/run/coordinator.log"; exit 1; }
 cd "$repo"
 port=$(( 40000 + RANDOM % 10000 ))
-args=(--config configs/demo.yaml --out "$work/run" -n 2 --port "$port"
+args=(--config configs/demo.yaml --out "$work/run" -n 2 --port "$port" --tls
       data.synthetic_identities=12 data.synthetic_images_per_identity=10 data.image_size=32
       train.batch_size=16 train.epochs=60 train.log_every=2 train.threads=1
       coordinator.broadcast_every=2)
@@ -31,6 +32,8 @@ grep -q "stopped at step" "$work/first.log" || fail "the workers did not stop wi
 grep -q "stopped before the end" "$work/first.log" || fail "no stop message"
 pgrep -f "$work/run" > /dev/null && fail "processes left running"
 [ -f "$work/run/finished.json" ] && fail "finished.json after a stop"
+grep -q "for workers (TLS)" "$work/run/coordinator.log" || fail "the coordinator did not use TLS"
+[ "$(grep -c "joined from" "$work/run/coordinator.log")" -ge 2 ] || fail "the workers did not join over TLS"
 stopped=$(grep -o 'stopped at step [0-9]*' "$work/first.log")
 
 HYMASK_BIN="$bin" cluster/launch.sh "${args[@]}" > "$work/second.log" 2>&1 ||

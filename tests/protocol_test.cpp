@@ -1,10 +1,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "comm/protocol/auth.h"
 #include "comm/protocol/frame.h"
+#include "comm/protocol/tls.h"
 #include "core/random.h"
 #include "tests/test_util.h"
 
@@ -121,6 +123,46 @@ TEST(Auth, SecretsComeFromAPrivateFileOrTheEnvironment) {
   ::setenv("HYMASK_SECRET", "from-the-environment-123", 1);
   EXPECT_EQ(load_secret(), "from-the-environment-123");
   ::unsetenv("HYMASK_SECRET");
+}
+
+// Every mistake with the TLS files is a ConfigError that names the file and what to do.
+TEST(Tls, BadCertificateFilesAreClearConfigErrors) {
+  testing::TempDir dir;
+  testing::make_tls_certificate(dir.path() / "a", "127.0.0.1");
+  testing::make_tls_certificate(dir.path() / "b", "127.0.0.1");
+  const std::string a = (dir.path() / "a").string(), b = (dir.path() / "b").string();
+  TlsOptions good{true, a + "/coordinator.pem", a + "/coordinator.key", ""};
+  EXPECT_NO_THROW(server_tls_context(good));
+  EXPECT_NO_THROW(client_tls_context(good));
+
+  auto expect_error = [](auto&& make, const std::string& expected) {
+    try {
+      make();
+      ADD_FAILURE() << "no error; expected one saying: " << expected;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
+  };
+  TlsOptions o = good;
+  o.certificate = "";
+  expect_error([&] { server_tls_context(o); }, "cluster/launch.sh --tls");
+  o.certificate = a + "/missing.pem";
+  expect_error([&] { server_tls_context(o); }, "no such file " + a + "/missing.pem");
+  expect_error([&] { client_tls_context(o); }, "coordinator.tls_certificate: no such file");
+  o = good;
+  o.private_key = b + "/coordinator.key";
+  expect_error([&] { server_tls_context(o); }, "does not belong to the certificate");
+  const std::string junk = dir.path().string() + "/junk.pem";
+  std::ofstream(junk) << "not a certificate";
+  o = good;
+  o.trusted = junk;
+  expect_error([&] { client_tls_context(o); }, "coordinator.tls_trusted: cannot use");
+  o = good;
+  o.certificate = junk;
+  expect_error([&] { server_tls_context(o); }, "expected a PEM file");
+  std::filesystem::permissions(good.private_key, std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::add);
+  expect_error([&] { server_tls_context(good); }, "chmod 600");
 }
 
 }  // namespace

@@ -36,6 +36,14 @@ inline std::filesystem::path shared_data(const std::string& sub) {
   return std::filesystem::exists(path) ? path : std::filesystem::path();
 }
 
+// A self-signed coordinator certificate naming `host`, made by cluster/tls-certificate.sh:
+// dir/coordinator.pem and dir/coordinator.key.
+inline void make_tls_certificate(const std::filesystem::path& dir, const std::string& host) {
+  const std::string command = std::string(HYMASK_SOURCE_DIR) + "/cluster/tls-certificate.sh '" +
+                              dir.string() + "' '" + host + "'";
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+}
+
 }  // namespace hymask::testing
 
 #define HYMASK_REQUIRE_DATA(var, sub)                                                    \

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 
 #include "comm/protocol/auth.h"
 #include "comm/protocol/frame.h"
@@ -14,6 +15,8 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 CoordinatorClient::CoordinatorClient(ClientOptions options) : options_(std::move(options)) {
+  // A bad certificate file is a configuration error: say so now, not in every retry.
+  if (options_.tls.enabled) protocol::client_tls_context(options_.tls);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -69,13 +72,46 @@ void CoordinatorClient::run() {
 
 bool CoordinatorClient::session() {
   asio::io_context io;
-  tcp::socket socket(io);
+  asio::ssl::context tls_context = options_.tls.enabled
+                                       ? protocol::client_tls_context(options_.tls)
+                                       : asio::ssl::context(asio::ssl::context::tls_client);
+  asio::ssl::stream<tcp::socket> stream(io, tls_context);
+  tcp::socket& socket = stream.next_layer();
   tcp::resolver resolver(io);
   asio::connect(socket, resolver.resolve(options_.host, std::to_string(options_.port)));
+  if (options_.tls.enabled) {
+    // The coordinator must hold a certificate we trust that names the host we asked for.
+    SSL_set_tlsext_host_name(stream.native_handle(), options_.host.c_str());
+    stream.set_verify_callback(asio::ssl::host_name_verification(options_.host));
+    boost::system::error_code handshake = asio::error::timed_out;
+    stream.async_handshake(asio::ssl::stream_base::client,
+                           [&](boost::system::error_code ec) { handshake = ec; });
+    io.run_for(std::chrono::seconds(10));
+    io.restart();
+    if (handshake)
+      throw Error("TLS handshake failed: " + handshake.message() +
+                  (handshake.category() == asio::error::get_ssl_category()
+                       ? " (is coordinator.tls_trusted the certificate the coordinator presents, "
+                         "and does it name " +
+                             options_.host + "?)"
+                       : ""));
+  }
   socket.non_blocking(true);
   protocol::FrameDecoder decoder;
   std::array<uint8_t, 64 * 1024> buffer{};
-  auto send = [&](const std::string& frame) { asio::write(socket, asio::buffer(frame)); };
+  // Reads and writes go through TLS when it is on, straight to the socket when not.
+  auto read_some = [&](boost::system::error_code& ec) {
+    return options_.tls.enabled ? stream.read_some(asio::buffer(buffer), ec)
+                                : socket.read_some(asio::buffer(buffer), ec);
+  };
+  auto send = [&](const std::string& frame) {  // blocking: a frame goes out whole
+    socket.non_blocking(false);
+    if (options_.tls.enabled)
+      asio::write(stream, asio::buffer(frame));
+    else
+      asio::write(socket, asio::buffer(frame));
+    socket.non_blocking(true);
+  };
   // Reads whatever has arrived; returns the messages. Throws when the connection has ended and
   // every message that came before the end has been returned (a refusal comes just before it).
   std::string ended;
@@ -83,7 +119,7 @@ bool CoordinatorClient::session() {
     std::vector<control::Envelope> messages;
     while (ended.empty()) {
       boost::system::error_code ec;
-      const size_t n = socket.read_some(asio::buffer(buffer), ec);
+      const size_t n = read_some(ec);
       if (ec == asio::error::would_block) break;
       if (ec) ended = "connection ended: " + ec.message();
       decoder.feed(buffer.data(), n);
@@ -194,9 +230,7 @@ bool CoordinatorClient::session() {
       last_heartbeat = now;
     }
     try {
-      socket.non_blocking(false);
       for (const std::string& frame : frames) send(frame);
-      socket.non_blocking(true);
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
       records_.insert(records_.begin(), in_flight.begin(), in_flight.end());

@@ -1,7 +1,8 @@
 // A worker's connection to hymask-coordinator, on a thread of its own so that training never
 // waits for it: it connects (retrying with exponential backoff, also after the coordinator
-// restarts), authenticates both ways, sends heartbeats, statistics and reward records, and keeps
-// the newest policy version it receives for the trainer to adopt at a step boundary.
+// restarts), checks the coordinator's TLS certificate when TLS is on, authenticates both ways,
+// sends heartbeats, statistics and reward records, and keeps the newest policy version it receives
+// for the trainer to adopt at a step boundary.
 #pragma once
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "comm/protocol/tls.h"
 #include "core/nn/policy.h"
 
 namespace hymask {
@@ -24,6 +26,7 @@ struct ClientOptions {
   std::string secret;
   std::string config_hash;
   int rank = 0;
+  protocol::TlsOptions tls = {};  // off: plain TCP
   std::chrono::milliseconds heartbeat{1000};
   std::chrono::milliseconds max_backoff{5000};
   size_t max_queued_records = 100000;  // beyond this the oldest are dropped (coordinator away)

@@ -106,6 +106,7 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
       c.secret = protocol::load_secret();
       c.config_hash = protocol::config_hash(experiment_yaml(config_));
       c.rank = rank_;
+      c.tls = protocol::tls_options(config_);
       coordinator_ = std::make_unique<CoordinatorClient>(c);
     }
   }

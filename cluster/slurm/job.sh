@@ -12,7 +12,8 @@
 #   job.sh --config CONFIG --out OUT [key=value ...]
 # Environment: HYMASK_BIN (default build/bin), HYMASK_BIND (the coordinator's address, default
 # 127.0.0.1 on one node, this node's address on several), HYMASK_SRUN_MPI (default pmix),
-# HYMASK_WORKER_WRAPPER (a command each task runs the worker through, e.g. cluster/gpu-rank.sh).
+# HYMASK_WORKER_WRAPPER (a command each task runs the worker through, e.g. cluster/gpu-rank.sh),
+# HYMASK_TLS=1 (encrypt coordinator <-> worker traffic with a certificate made for the run).
 set -euo pipefail
 bin="${HYMASK_BIN:-build/bin}"
 config="" out="" overrides=()
@@ -37,6 +38,10 @@ fi
 port=$(( 20000 + (SLURM_JOB_ID * 2) % 40000 ))  # two jobs on one node do not collide
 
 . "$(dirname "$0")/../coordinator.sh"
+if [ "${HYMASK_TLS:-0}" = 1 ]; then
+  tls_overrides "$out" "$bind"
+  overrides+=("${tls_args[@]}")
+fi
 start_coordinator "$bin" "$config" "$out" "$bind:$port" "$((port + 1))" "${overrides[@]}"
 workers="" interrupted=0
 on_signal() {
