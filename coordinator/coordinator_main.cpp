@@ -67,8 +67,9 @@ int main(int argc, char** argv) {
                  console_host, status.port());
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code, int) {
-      spdlog::info("stopping: policy version {}, {} reward records used", trainer.version(),
-                   trainer.records_used());
+      trainer.save(options.state_file);  // also when no update has happened yet
+      spdlog::info("stopping: policy version {}, {} reward records used; state in {}",
+                   trainer.version(), trainer.records_used(), options.state_file);
       io.stop();
     });
     io.run();

@@ -24,10 +24,13 @@ for _ in $(seq 120); do
   grep -qE '"step":12[,}]' "$work/run/metrics.jsonl" 2>/dev/null && break
   sleep 0.5
 done
+sent=$(date +%s.%N)
 kill -TERM $launcher
 status=0
 wait $launcher || status=$?
+took=$(awk -v a="$sent" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 [ "$status" -eq 0 ] || fail "launch.sh exited $status after SIGTERM"
+awk -v t="$took" 'BEGIN { exit !(t <= 20) }' || fail "launch.sh took $took s to stop (bound 20 s)"
 grep -q "stopped at step" "$work/first.log" || fail "the workers did not stop with a checkpoint"
 grep -q "stopped before the end" "$work/first.log" || fail "no stop message"
 pgrep -f "$work/run" > /dev/null && fail "processes left running"
@@ -41,4 +44,4 @@ HYMASK_BIN="$bin" cluster/launch.sh "${args[@]}" > "$work/second.log" 2>&1 ||
 grep -q "resuming at step" "$work/second.log" || fail "did not resume"
 grep -q "resumed from" "$work/run/coordinator.log" || fail "the coordinator did not resume"
 [ -s "$work/run/finished.json" ] || fail "no finished.json"
-echo "launch: $stopped on SIGTERM; $(grep -o 'resuming at step [0-9]*' "$work/second.log"); finished $(cat "$work/run/finished.json")"
+echo "launch: $stopped on SIGTERM, everything stopped in $took s; $(grep -o 'resuming at step [0-9]*' "$work/second.log"); finished $(cat "$work/run/finished.json")"
