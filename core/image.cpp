@@ -142,8 +142,17 @@ PnmHeader parse_pnm_header(const std::vector<uint8_t>& bytes, const std::string&
 
 Image decode_pnm(const std::vector<uint8_t>& bytes, const std::string& name) {
   const PnmHeader h = parse_pnm_header(bytes, name);
+  const size_t count = size_t(h.info.width) * h.info.height * h.info.channels;
+  // The file must hold the samples its header declares before anything is allocated for them:
+  // a few bytes declaring a huge image are refused at once (found by fuzzing). An ASCII sample
+  // takes at least a digit and a separator.
+  const size_t bytes_per_sample = h.ascii ? 2 : h.maxval > 255 ? 2 : 1;
+  const size_t needed = count * bytes_per_sample - (h.ascii ? 1 : 0);
+  const size_t available = bytes.size() - h.data_offset;
+  if (available < needed)
+    fail(name, "truncated PGM/PPM data: " + std::to_string(available) + " bytes for " +
+                   std::to_string(count) + " samples");
   Image image(h.info.width, h.info.height, h.info.channels);
-  const size_t count = image.pixels.size();
   auto scale = [&](int64_t v) -> uint8_t {
     if (v > h.maxval) fail(name, "corrupt PGM/PPM data: sample above the maximum value");
     return uint8_t((v * 255 + h.maxval / 2) / h.maxval);
@@ -162,11 +171,6 @@ Image decode_pnm(const std::vector<uint8_t>& bytes, const std::string& name) {
     }
     return image;
   }
-  const size_t bytes_per_sample = h.maxval > 255 ? 2 : 1;
-  const size_t needed = count * bytes_per_sample;
-  if (bytes.size() - h.data_offset < needed)
-    fail(name, "truncated PGM/PPM data: " + std::to_string(bytes.size() - h.data_offset) +
-                   " bytes of " + std::to_string(needed));
   const uint8_t* data = bytes.data() + h.data_offset;
   for (size_t i = 0; i < count; ++i) {
     const int64_t v =

@@ -4,10 +4,14 @@
 # image decoder (tests/fuzz/fuzz_targets.h), each for SECONDS (default 60), starting from the
 # seed corpus in tests/fuzz/corpus/. A crashing input lands in tests/fuzz/regressions/TARGET/:
 # commit it with the fix; the test FuzzRegressions replays every such input in the normal build.
-#   scripts/fuzz.sh [SECONDS]        needs clang and libclang-rt-14-dev (Debian packages)
+#   scripts/fuzz.sh [SECONDS [TARGET ...]]   targets: frame_decoder config_parser image_decoder
+# Needs clang and libclang-rt-14-dev (Debian packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
+shift $(( $# > 0 ? 1 : 0 ))
+targets=(frame_decoder config_parser image_decoder)
+[ $# -eq 0 ] || targets=("$@")
 out=build-fuzz
 mkdir -p "$out/gen" "$out/obj"
 command -v clang++ > /dev/null || { echo "fuzz.sh: needs clang (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
@@ -18,7 +22,9 @@ sources=(core/*.cpp comm/protocol/frame.cpp comm/protocol/auth.cpp "$out/gen/com
 objects=()
 for src in "${sources[@]}"; do
   obj="$out/obj/$(echo "$src" | tr / _).o"
-  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ]; then
+  # Rebuilt when its source or any header changed: a stale object would break the binary.
+  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] ||
+     [ -n "$(find core comm/protocol -name '*.h' -newer "$obj" -print -quit)" ]; then
     clang++ "${flags[@]}" "${sanitize[@]}" -fsanitize=fuzzer-no-link -c "$src" -o "$obj"
   fi
   objects+=("$obj")
@@ -27,7 +33,7 @@ libs=(-lyaml-cpp -lspdlog -lfmt -lturbojpeg -lpng -lprotobuf -lcrypto -lpthread)
 echo "| target | seconds | executions | new crashes |"
 echo "| --- | --- | --- | --- |"
 status=0
-for target in frame_decoder config_parser image_decoder; do
+for target in "${targets[@]}"; do
   bin="$out/fuzz_$target"
   clang++ "${flags[@]}" "${sanitize[@]}" -fsanitize=fuzzer "tests/fuzz/fuzz_$target.cpp" \
     "${objects[@]}" "${libs[@]}" -o "$bin"

@@ -100,6 +100,12 @@ TEST(Image, CorruptInputsNameTheFileAndTheProblem) {
   const std::string short_pgm = "P5 4 4 255\n\x01\x02";
   e = error_of(std::vector<uint8_t>(short_pgm.begin(), short_pgm.end()), "short.pgm");
   EXPECT_NE(e.find("truncated PGM/PPM data"), std::string::npos) << e;
+  // Found by fuzzing: a few bytes declaring 210 M ASCII samples made the decoder allocate them
+  // before noticing the data was missing. The size is checked first now.
+  const std::string tiny_ascii = "P2 277559 755 5\n1 2";
+  e = error_of(std::vector<uint8_t>(tiny_ascii.begin(), tiny_ascii.end()), "tiny.pgm");
+  EXPECT_NE(e.find("truncated PGM/PPM data: 3 bytes for 209557045 samples"), std::string::npos)
+      << e;
 }
 
 TEST(Image, ReadingAMissingFileSaysSo) {
