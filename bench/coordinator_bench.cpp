@@ -141,6 +141,7 @@ int main(int argc, char** argv) {
   options.port = 0;
   options.secret = kSecret;
   options.config_hash = "bench";
+  options.max_connections = size_t(workers) + 64;  // the default (1024) would refuse the rest
   options.on_broadcast = [&](uint64_t version) {
     std::lock_guard<std::mutex> lock(arrivals.mutex);
     arrivals.sent[version] = Clock::now();

@@ -1,9 +1,10 @@
-// Masking throughput on one core: the fused separable block DCT against (a) the naive float64
-// reference (upsample, unfold, DCT by definition: the test oracle) and (b) a straightforward float
-// implementation (materialised upsampled image, then a separable 8x8 DCT per block), and against
-// the memory-write bound: output bytes per image / measured single-core copy bandwidth.
+// Masking throughput: the fused separable block DCT against (a) the naive float64 reference
+// (upsample, unfold, DCT by definition: the test oracle) and (b) a straightforward float
+// implementation (materialised upsampled image, then a separable 8x8 DCT per block), on one core;
+// and against the memory-write bound (output bytes per image / measured write bandwidth) on one
+// core and on --threads cores (each thread transforms its own images, as the loader's threads do).
 //
-// Usage: build/bin/bench_masking [--size 112] [--planes 3]
+// Usage: build/bin/bench_masking [--size 112] [--planes 3] [--threads 2]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,6 +12,9 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <thread>
+
+#include <immintrin.h>
 #include <vector>
 
 #include "core/block_dct.h"
@@ -85,24 +89,71 @@ void unfused(const float* in, float* out, int size, int upsample, int planes,
   }
 }
 
+// Fills `size` bytes (a multiple of 16, 16-byte aligned) with non-temporal stores: the fastest
+// way to write memory that will not be read soon, and what the kernel does for large outputs.
+void stream_fill(char* p, size_t size) {
+  const __m128i v = _mm_set1_epi8(7);
+  for (size_t i = 0; i < size; i += 16) _mm_stream_si128(reinterpret_cast<__m128i*>(p + i), v);
+  _mm_sfence();
+}
+
+// Total calls per second of `work(thread)` on `threads` threads at once, best of 3 rounds.
+double parallel_rate(int threads, const std::function<void(int)>& work, double seconds = 0.5) {
+  double best = 0;
+  for (int round = 0; round < 3; ++round) {
+    std::vector<long> calls(threads, 0);
+    std::vector<std::thread> pool;
+    const auto start = Clock::now();
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        do {
+          work(t);
+          ++calls[t];
+        } while (std::chrono::duration<double>(Clock::now() - start).count() < seconds);
+      });
+    for (auto& th : pool) th.join();
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    long total = 0;
+    for (long c : calls) total += c;
+    best = std::max(best, total / elapsed);
+  }
+  return best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int size = 112, planes = 3;
+  int size = 112, planes = 3, threads = 2;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--size")) size = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--planes")) planes = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
   }
-  // Single-core copy bandwidth on a buffer far larger than the caches.
-  const size_t copy_bytes = size_t(256) << 20;
-  std::vector<char> src(copy_bytes, 1), dst(copy_bytes, 0);
-  const double copies = rate([&] { std::memcpy(dst.data(), src.data(), copy_bytes); }, 1.0);
-  const double copy_bw = copies * copy_bytes;
-  std::printf("single-core memcpy bandwidth: %.2f GB/s\n", copy_bw / 1e9);
-  std::printf("image: %dx%d, %d planes (%d channels); one thread\n\n", size, size, planes,
-              planes * 64);
-  std::printf("%-3s %12s %12s %12s %10s %10s %12s %10s\n", "u", "naive img/s", "unfused img/s",
-              "fused img/s", "x naive", "x unfused", "bound img/s", "of bound");
+  // Bandwidths on buffers far larger than the caches: copy (read + write) for reference, and
+  // write-only, the bound of a kernel that reads little and writes its output once: the faster of
+  // memset and a non-temporal fill.
+  const size_t big = size_t(256) << 20;
+  std::vector<char> src(big, 1), dst(big + 16, 0);
+  char* out = dst.data() + (16 - reinterpret_cast<uintptr_t>(dst.data()) % 16) % 16;
+  const double copy_bw = rate([&] { std::memcpy(out, src.data(), big); }, 1.0) * big;
+  const double write_bw = std::max(rate([&] { std::memset(out, 7, big); }, 1.0),
+                                   rate([&] { stream_fill(out, big); }, 1.0)) *
+                          big;
+  const size_t share = big / threads / 16 * 16;
+  const double write_bw_n =
+      std::max(parallel_rate(
+                   threads, [&](int t) { std::memset(out + t * share, 7, share); }, 1.0),
+               parallel_rate(
+                   threads, [&](int t) { stream_fill(out + t * share, share); }, 1.0)) *
+      share;
+  std::printf("memcpy %.2f GB/s, write %.2f GB/s on one core; write %.2f GB/s on %d cores\n",
+              copy_bw / 1e9, write_bw / 1e9, write_bw_n / 1e9, threads);
+  std::printf("image: %dx%d, %d planes (%d channels)\n\n", size, size, planes, planes * 64);
+  std::printf("%-3s %12s %12s %12s %9s %9s %11s %8s | %9s %11s %8s\n", "u", "naive img/s",
+              "unfused img/s", "fused img/s", "x naive", "x unfused", "bound img/s", "of bound",
+              "fused xN", "bound xN", "of bound");
+  std::printf("%-3s %12s %12s %12s %9s %9s %11s %8s | %9s %11s %8s\n", "", "(1 core)", "(1 core)",
+              "(1 core)", "", "", "(1 core)", "", "img/s", "img/s", "");
 
   hymask::Rng rng(1);
   std::vector<float> image(size_t(planes) * size * size);
@@ -126,9 +177,19 @@ int main(int argc, char** argv) {
     const double naive = rate(
         [&] { hymask::block_dct_reference(image_d.data(), out_d.data(), size, u, planes); }, 1.0);
     const double plain = rate([&] { unfused(image.data(), out.data(), size, u, planes, scratch); });
-    const double bound = copy_bw / (per_image * sizeof(float));
-    std::printf("%-3d %12.1f %12.1f %12.1f %9.0fx %9.1fx %12.1f %9.0f%%\n", u, naive, plain, fused,
-                fused / naive, fused / plain, bound, 100 * fused / bound);
+    const double bound = write_bw / (per_image * sizeof(float));
+    // N threads, each with its own ring (a quarter of 256 MB: still far beyond the caches).
+    const size_t slots_n = std::max<size_t>(1, slots / 4);
+    std::vector<std::vector<float>> rings(threads, std::vector<float>(per_image * slots_n));
+    std::vector<size_t> next(threads, 0);
+    const double fused_n = parallel_rate(threads, [&](int t) {
+      dct.forward(image.data(), rings[t].data() + per_image * next[t], planes);
+      next[t] = (next[t] + 1) % slots_n;
+    });
+    const double bound_n = write_bw_n / (per_image * sizeof(float));
+    std::printf("%-3d %12.1f %12.1f %12.1f %8.0fx %8.1fx %11.1f %7.0f%% | %9.1f %11.1f %7.0f%%\n",
+                u, naive, plain, fused, fused / naive, fused / plain, bound, 100 * fused / bound,
+                fused_n, bound_n, 100 * fused_n / bound_n);
   }
   return 0;
 }

@@ -2,7 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
+
+#if defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 #include "core/error.h"
 
@@ -69,11 +74,14 @@ void invert(std::vector<double>& a, int n) {
 
 // Row pass: tmp[slot][y][bx] = sum_t w[(bx*8 + h)*T + t] * row_y[start[bx] + t].
 // Column pass: out[c][by][bx] = sum_t w[(by*8 + v)*T + t] * tmp[slot(c)][start[by] + t][bx].
+constexpr size_t kStreamingBytes = size_t(4) << 20;
+
 // TAPS is a template argument so that the compiler unrolls and vectorises the inner loops.
 template <int TAPS, typename T>
 void forward_plane(const T* in, T* out, T* tmp, int size, int blocks, const int* start,
                    const T* weight, const std::vector<int>& horizontal,
-                   const std::vector<int>& channels, const std::vector<int>& slot_of_channel) {
+                   const std::vector<int>& channels, const std::vector<int>& slot_of_channel,
+                   bool stream) {
   const int n = blocks;
   for (int y = 0; y < size; ++y) {
     const T* row = in + size_t(y) * size;
@@ -98,6 +106,30 @@ void forward_plane(const T* in, T* out, T* tmp, int size, int blocks, const int*
       const T* src[TAPS];
       for (int t = 0; t < TAPS; ++t) src[t] = plane + size_t(start[by] + t) * n;
       T* dst = o + size_t(by) * n;
+#if defined(__FMA__)
+      if constexpr (std::is_same_v<T, float>) {
+        if (stream) {  // n % 4 == 0 and `out` 16-byte aligned: checked by the caller
+          auto four = [&](int bx) {
+            __m128 acc = _mm_setzero_ps();
+            for (int t = 0; t < TAPS; ++t)
+              acc = _mm_fmadd_ps(_mm_set1_ps(w[t]), _mm_loadu_ps(src[t] + bx), acc);
+            _mm_stream_ps(dst + bx, acc);
+          };
+          int bx = 0;
+#if defined(__AVX2__)
+          if (reinterpret_cast<uintptr_t>(dst) % 32 != 0) four(bx), bx += 4;
+          for (; bx + 8 <= n; bx += 8) {
+            __m256 acc = _mm256_setzero_ps();
+            for (int t = 0; t < TAPS; ++t)
+              acc = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), _mm256_loadu_ps(src[t] + bx), acc);
+            _mm256_stream_ps(dst + bx, acc);
+          }
+#endif
+          for (; bx < n; bx += 4) four(bx);
+          continue;
+        }
+      }
+#endif
       for (int bx = 0; bx < n; ++bx) {
         T acc = 0;
         for (int t = 0; t < TAPS; ++t) acc += w[t] * src[t][bx];
@@ -200,13 +232,21 @@ void BlockDct::forward_impl(const T* in, T* out, int planes) const {
     weight = axis_.weight.data();
   std::vector<T>& tmp = scratch<T>();
   tmp.resize(horizontal_.size() * size_t(size_) * axis_.blocks);
+  // Outputs larger than the caches (large upsampling) are written with non-temporal stores:
+  // they skip reading each cache line before overwriting it, which halves the memory traffic.
+  bool stream = false;
+#if defined(__FMA__)
+  stream = std::is_same_v<T, float> && axis_.blocks % 4 == 0 &&
+           reinterpret_cast<uintptr_t>(out) % 16 == 0 &&
+           plane_out_size() * planes * sizeof(T) >= kStreamingBytes;
+#endif
   for (int p = 0; p < planes; ++p) {
     const T* src = in + p * plane_in_size();
     T* dst = out + p * plane_out_size();
     auto run = [&](auto taps) {
       forward_plane<decltype(taps)::value>(src, dst, tmp.data(), size_, axis_.blocks,
                                            axis_.start.data(), weight, horizontal_, channels_,
-                                           slot_of_channel_);
+                                           slot_of_channel_, stream);
     };
     switch (axis_.taps) {
       case 3:
@@ -223,6 +263,9 @@ void BlockDct::forward_impl(const T* in, T* out, int planes) const {
         break;
     }
   }
+#if defined(__FMA__)
+  if (stream) _mm_sfence();  // the streamed stores are visible before the caller reads them
+#endif
 }
 
 void BlockDct::forward(const float* in, float* out, int planes) const {

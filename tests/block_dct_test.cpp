@@ -102,6 +102,25 @@ TEST_P(FusedTransform, MatchesTheNaiveReference) {
   }
 }
 
+// Outputs of 4 MB and more are written with non-temporal stores when aligned (64 x 64 at u = 8,
+// 4 planes: 4 MB); the aligned (streamed) and misaligned (plain) paths both match the reference.
+TEST(FusedTransform, LargeOutputsStreamedOrNotMatchTheReference) {
+  const int size = 64, upsample = 8, planes = 4, n = size * upsample / 8;
+  const std::vector<double> x = random_image(size, planes, 3);
+  std::vector<double> ref(size_t(planes) * 64 * n * n);
+  block_dct_reference(x.data(), ref.data(), size, upsample, planes);
+  const BlockDct dct(size, upsample, all_channels());
+  const std::vector<float> xf(x.begin(), x.end());
+  std::vector<float> out(ref.size() + 4);
+  float* aligned = out.data() + (16 - reinterpret_cast<uintptr_t>(out.data()) % 16) % 16 / 4;
+  for (float* dst : {aligned, aligned + 1}) {
+    std::fill(out.begin(), out.end(), -1.0f);
+    dct.forward(xf.data(), dst, planes);
+    const std::vector<double> got(dst, dst + ref.size());
+    EXPECT_LT(relative_error(got, ref), 1e-5) << "offset " << (dst - aligned);
+  }
+}
+
 TEST_P(FusedTransform, ComputesOnlyTheKeptChannelsInOrder) {
   const int upsample = GetParam(), size = 24, n = size * upsample / 8;
   const std::vector<double> x = random_image(size, 2, 3);
