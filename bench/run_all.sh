@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces every number of docs/BENCHMARKS.md on this machine, one after the other (run it on
-# an otherwise idle machine: about 10 minutes on 2 cores). Each section prints its own table.
+# an otherwise idle machine: about 15 minutes on 2 cores). Each section prints its own table.
 #   bench/run_all.sh [BUILD_BIN_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,8 +9,8 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 section() { echo; echo "== $* =="; }
 section "machine"
 lscpu | grep -E "Model name|^CPU\(s\)" ; free -g | head -2; date -u
-section "masking transform, one core"
-"$bin/bench_masking"
+section "masking transform, 1 and 2 cores"
+"$bin/bench_masking" --threads 2
 section "reducer bus bandwidth against raw MPI"
 mpirun -np 2 "$bin/bench_comm" --mb 25
 mpirun -np 2 "$bin/bench_comm" --mb 12
@@ -22,9 +22,10 @@ if [ -d ../shared/data/lfw ] && /usr/bin/python3 -c "import torch, PIL" 2>/dev/n
 else
   echo "skipped: needs ../shared/data/lfw and python3-torch, python3-pil"
 fi
-section "coordinator capacity"
-"$bin/bench_coordinator" --workers 256 --hz 10
-"$bin/bench_coordinator" --workers 1024 --hz 10
+section "coordinator capacity (more workers until the p99 update latency passes 100 ms)"
+for workers in 256 1024 2048 4096 5120 6144 8192; do
+  "$bin/bench_coordinator" --workers "$workers" --hz 10
+done
 section "GPU masking kernels"
 if command -v nvidia-smi > /dev/null && nvidia-smi > /dev/null 2>&1; then
   cluster/device/check.sh
