@@ -2,7 +2,8 @@
 # The Slurm job scripts against a real Slurm: a one-node cluster on localhost (munged, slurmctld,
 # slurmd from Debian's packages, configured from cluster/slurm/test/slurm.conf.in in a temporary
 # folder, with ports and sockets of its own), started here and stopped at the end.
-#   1. sbatch cluster/slurm/hymask-single.sbatch: the job completes and writes its metrics.
+#   1. HYMASK_TLS=1 sbatch cluster/slurm/hymask-single.sbatch: the job completes, its coordinator
+#      and workers talking over TLS, and writes its metrics.
 #   2. the same job receives the time-limit warning (USR1 to the batch shell, as --signal sends
 #      it): it checkpoints, requeues itself, and the requeued job resumes to completion.
 # Needs root (the daemons run as root) and the packages slurmctld slurmd slurm-client munge;
@@ -74,12 +75,13 @@ submit() {  # log out extra...
 
 # 1. A job that runs to completion.
 out1="$dir/run-complete"
-job=$(submit "$dir/job-complete.log" "$out1" train.epochs=2)
+job=$(HYMASK_TLS=1 submit "$dir/job-complete.log" "$out1" train.epochs=2)
 wait_for_end "$job" 240
 [ "$(job_state "$job")" = COMPLETED ] || fail "job $job ended $(job_state "$job")"
 [ -s "$out1/finished.json" ] || fail "no finished.json"
 [ "$(grep -c '"step"' "$out1/metrics.jsonl")" -ge 2 ] || fail "no metrics"
 grep -q "2 workers" "$dir/job-complete.log" || fail "not 2 workers"
+grep -q "for workers (TLS)" "$out1/coordinator.log" || fail "HYMASK_TLS=1 did not turn TLS on"
 echo "slurm: job $job completed: $(cat "$out1/finished.json")"
 
 # 2. The time-limit warning: checkpoint, requeue, resume to completion.
