@@ -152,13 +152,19 @@ class ArcFace(nn.Module):
 
 
 class FaceModel(nn.Module):
-    def __init__(self, classes):
+    """With bf16, the backbone runs under CPU autocast and the head in float32, as hymask's
+    train.precision=bf16 does."""
+
+    def __init__(self, classes, bf16=False):
         super().__init__()
         self.backbone = ResNetS()
         self.head = ArcFace(512, classes)
+        self.bf16 = bf16
 
     def forward(self, x, labels, weights):
-        return self.head(self.backbone(x), labels, weights)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            embedding = self.backbone(x)
+        return self.head(embedding.float(), labels, weights)
 
 
 def run(rank, args, items, classes):
@@ -175,7 +181,8 @@ def run(rank, args, items, classes):
         FaceData(shard), batch_size=64, shuffle=True, drop_last=True,
         num_workers=max(1, 2 // args.ranks), collate_fn=MaskingCollate(), persistent_workers=True,
         prefetch_factor=4)
-    ddp = nn.parallel.DistributedDataParallel(FaceModel(classes), bucket_cap_mb=25)
+    ddp = nn.parallel.DistributedDataParallel(FaceModel(classes, args.precision == "bf16"),
+                                              bucket_cap_mb=25)
     opt = torch.optim.SGD(ddp.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     stages = dict.fromkeys(["decode (loader workers)", "preprocess (loader workers)",
                             "mask (loader workers)", "data wait", "forward",
@@ -216,7 +223,7 @@ def run(rank, args, items, classes):
         per = 1000.0 / args.steps
         result = {"ranks": args.ranks, "images_per_s": counts.item() / total,
                   "ms_per_step": {k: v * per for k, v in stages.items()},
-                  "data_wait_share": stages["data wait"] / total,
+                  "data_wait_share": stages["data wait"] / total, "precision": args.precision,
                   "torch": torch.__version__}
         result["ms_per_step"]["total"] = total * per
         print(json.dumps(result))
@@ -229,6 +236,7 @@ def main():
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--port", type=int, default=29533)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--data", default="../shared/data/lfw/lfw-deepfunneled")
     args = parser.parse_args()
     items, classes = lfw5_train(args.data)

@@ -161,6 +161,8 @@ void validate(const Config& c) {
   require(c.train.warmup_epochs >= 0, c, "train.warmup_epochs", "must be >= 0");
   require(c.train.schedule == "cosine" || c.train.schedule == "step", c, "train.schedule",
           "must be cosine or step");
+  require(c.train.precision == "fp32" || c.train.precision == "bf16", c, "train.precision",
+          "must be fp32 or bf16");
   require(c.train.threads >= 1 && c.train.threads <= 256, c, "train.threads", "must be in 1..256");
   require(c.train.checkpoint_every >= 0, c, "train.checkpoint_every", "must be >= 0");
   require(c.train.log_every >= 1, c, "train.log_every", "must be >= 1");

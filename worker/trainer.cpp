@@ -1,5 +1,6 @@
 #include "worker/trainer.h"
 
+#include <ATen/autocast_mode.h>
 #include <spdlog/spdlog.h>
 #include <torch/serialize.h>
 #include <torch/utils.h>
@@ -240,6 +241,41 @@ double since(std::chrono::steady_clock::time_point& mark) {
 }
 }  // namespace
 
+namespace {
+
+// train.precision bf16: ops under this scope run in bfloat16 where autocast lists them
+// (convolutions, matmuls), on this thread only; what leaves it is converted back to float32.
+class CpuAutocast {
+ public:
+  explicit CpuAutocast(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::increment_nesting();
+  }
+  ~CpuAutocast() {
+    if (!enabled_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_cpu_enabled(false);
+  }
+
+ private:
+  bool enabled_;
+};
+
+// Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX); without, oneDNN emulates it.
+bool cpu_has_bf16() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line))
+    if (line.rfind("flags", 0) == 0)
+      return line.find(" avx512_bf16") != std::string::npos ||
+             line.find(" amx_bf16") != std::string::npos;
+  return false;
+}
+
+}  // namespace
+
 double Trainer::train_step(Batch& batch, double lr) {
   auto mark = std::chrono::steady_clock::now();
   MaskedBatch& m = batch.masked;
@@ -249,7 +285,12 @@ double Trainer::train_step(Batch& batch, double lr) {
     member_labels[i] = batch.labels[m.members[i]] + label_offset_;
   const torch::Tensor labels = torch::tensor(member_labels).view({m.batch, m.k});
   const torch::Tensor weights = torch::from_blob(m.weights.data(), {m.batch, m.k});
-  const torch::Tensor loss = model_->head->loss(model_->backbone->forward(x), labels, weights);
+  torch::Tensor embedding;
+  {
+    const CpuAutocast autocast(config_.train.precision == "bf16");
+    embedding = model_->backbone->forward(x).to(torch::kFloat);
+  }
+  const torch::Tensor loss = model_->head->loss(embedding, labels, weights);
   stages_.forward += since(mark);
   loss.backward();
   stages_.backward += since(mark);
@@ -280,7 +321,8 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
   stages_ = {};
   // The summary, with where the loop's time went (logged and written to stages.json by rank 0).
   auto summary = [&](bool finished) {
-    stages_.total = std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();
+    stages_.total =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();
     if (leader() && stages_.steps > 0) {
       const nlohmann::json j = stages_.to_json();
       write_file_atomic(run_dir_ / "stages.json", j.dump(1) + "\n");
@@ -297,6 +339,10 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
                  data_.description, config_.mask.method, world_, world_ > 1 ? "s" : "",
                  total_steps_, config_.train.epochs, steps_per_epoch_,
                  step_ > 0 ? fmt::format(", resuming at step {}", step_) : "");
+  if (leader() && config_.train.precision == "bf16" && !cpu_has_bf16())
+    spdlog::warn(
+        "train.precision bf16 on a CPU without AVX512-BF16 or AMX: emulated, likely "
+        "slower than fp32");
   model_->train(true);
   while (step_ < end) {
     const int64_t epoch = step_ / steps_per_epoch_;
