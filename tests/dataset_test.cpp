@@ -3,11 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 
 #include "core/error.h"
 #include "core/files.h"
 #include "core/loader.h"
+#include "core/preprocess.h"
+#include "core/random.h"
 #include "core/splits.h"
 #include "core/synth.h"
 #include "tests/test_util.h"
@@ -125,6 +128,29 @@ TEST(Loader, DeliversBatchesInOrderAndSkipsFilesThatGoBad) {
         }
       },
       DataError);
+}
+
+// Grey output from a colour image converts before resizing (cheaper); it must equal resizing the
+// colour image and converting after, up to the rounding of 8-bit pixels: half a level each for
+// the grey pixels, the resized grey and the reference's resized colours, 1.5 levels in all.
+TEST(Preprocess, GreyBeforeOrAfterTheResizeAgree) {
+  Rng rng(4);
+  Image rgb(150, 130, 3);
+  for (uint8_t& v : rgb.pixels) v = uint8_t(rng.below(256));
+  const PreprocessOptions pre{112, 120, ColorMode::kGrey};
+  std::vector<float> got(112 * 112);
+  preprocess(rgb, pre, got.data(), "rgb");
+
+  Image square(120, 120, 3);  // the reference: crop, resize in colour, then grey
+  for (int y = 0; y < 120; ++y) std::copy_n(rgb.row(5 + y) + 15 * 3, 120 * 3, square.row(y));
+  const Image scaled = resize(square, 112, 112);
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const uint8_t* p = scaled.pixels.data() + 3 * i;
+    const double expected = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2] - 128.0;
+    worst = std::max(worst, std::abs(got[i] - expected));
+  }
+  EXPECT_LE(worst, 1.5);
 }
 
 TEST(Shards, ARankOpensOnlyTheFilesOfItsShards) {
