@@ -33,7 +33,17 @@ wait_for_step() {  # RUN STEP PID
 }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-within_bound() { awk -v t="$1" -v b="$bound" 'BEGIN { exit !(t <= b) }'; }
+# terminate PID WAIT_PID WHAT: SIGTERM to PID, then waits for WAIT_PID (PID itself, or the
+# launcher above it) and checks an exit code of 0 within the bound; sets $took.
+terminate() {
+  local sent status=0
+  sent=$(now)
+  kill -TERM "$1"
+  wait "$2" || status=$?
+  took=$(elapsed "$sent")
+  [ "$status" -eq 0 ] || fail "$3 exited $status after SIGTERM"
+  awk -v t="$took" -v b="$bound" 'BEGIN { exit !(t <= b) }' || fail "$3 took $took s to stop"
+}
 report=()
 
 # 1. hymask train.
@@ -41,13 +51,7 @@ report=()
 pid=$!
 pids="$pid"
 wait_for_step "$work/train" 5 $pid
-sent=$(now)
-kill -TERM $pid
-status=0
-wait $pid || status=$?
-took=$(elapsed "$sent")
-[ "$status" -eq 0 ] || fail "hymask train exited $status after SIGTERM"
-within_bound "$took" || fail "hymask train took $took s to stop"
+terminate $pid $pid "hymask train"
 grep -q "stopped at step" "$work/train.log" || fail "hymask train did not checkpoint"
 "$bin/hymask" train --out "$work/train" --resume train.stop_after=8 > "$work/train-resume.log" 2>&1 ||
   fail "hymask train did not resume"
@@ -81,13 +85,7 @@ pids="$pids $workers"
 wait_for_step "$work/workers" 20 $workers
 
 # 3. The coordinator, while the workers train.
-sent=$(now)
-kill -TERM $coordinator
-status=0
-wait $coordinator || status=$?
-took=$(elapsed "$sent")
-[ "$status" -eq 0 ] || fail "the coordinator exited $status after SIGTERM"
-within_bound "$took" || fail "the coordinator took $took s to stop"
+terminate $coordinator $coordinator "the coordinator"
 stopped_at=$(grep -o 'stopping: policy version [0-9]*' "$work/coordinator.log" | grep -o '[0-9]*$')
 start_coordinator
 resumed_at=$(grep -o 'resumed from .*: policy version [0-9]*' "$work/coordinator.log" | grep -o '[0-9]*$')
@@ -99,13 +97,7 @@ report+=("hymask-coordinator: $took s (stopped at v$stopped_at, resumed at v$res
 wait_for_step "$work/workers" 40 $workers
 rank=$(pgrep -f "hymask-worker .*--out $work/workers" | tail -1)
 [ -n "$rank" ] || fail "no worker rank found"
-sent=$(now)
-kill -TERM "$rank"
-status=0
-wait $workers || status=$?
-took=$(elapsed "$sent")
-[ "$status" -eq 0 ] || fail "mpirun exited $status after SIGTERM to one rank"
-within_bound "$took" || fail "the workers took $took s to stop"
+terminate "$rank" $workers "mpirun, after SIGTERM to one rank,"
 [ "$(grep -c "stopped at step" "$work/workers.log")" -ge 1 ] || fail "the workers did not checkpoint"
 pgrep -f "hymask-worker .*--out $work/workers" > /dev/null && fail "a worker rank is still running"
 mpirun "${mpirun_args[@]}" "$bin/hymask-worker" "${run[@]}" --out "$work/workers" --no-eval \
