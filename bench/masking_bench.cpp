@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
   std::vector<int> all(64);
   for (int c = 0; c < 64; ++c) all[c] = c;
   std::vector<float> scratch;
-  for (int u : {8, 2}) {
+  for (int u : {8, 2, 1}) {  // u = 1: the training default
     const hymask::BlockDct dct(size, u, all);
     const size_t per_image = dct.plane_out_size() * planes;
     // Outputs rotate through 256 MB so that they go to memory, as a stream of images does.

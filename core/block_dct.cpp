@@ -79,11 +79,33 @@ constexpr size_t kStreamingBytes = size_t(4) << 20;
 // TAPS is a template argument so that the compiler unrolls and vectorises the inner loops.
 template <int TAPS, typename T>
 void forward_plane(const T* in, T* out, T* tmp, int size, int blocks, const int* start,
-                   const T* weight, const std::vector<int>& horizontal,
+                   const T* weight, const float* weight_by_tap, const std::vector<int>& horizontal,
                    const std::vector<int>& channels, const std::vector<int>& slot_of_channel,
                    bool stream) {
   const int n = blocks;
-  for (int y = 0; y < size; ++y) {
+  bool horizontal_done = false;
+#if defined(__AVX2__) && defined(__FMA__)
+  if constexpr (std::is_same_v<T, float>) {
+    // All 8 horizontal frequencies of a block at once, one 8-wide multiply-add per tap, instead
+    // of a short dot product per frequency.
+    alignas(32) float by_frequency[8];
+    for (int y = 0; y < size; ++y) {
+      const float* row = in + size_t(y) * size;
+      for (int bx = 0; bx < n; ++bx) {
+        const float* w = weight_by_tap + size_t(bx) * TAPS * 8;
+        const float* x = row + start[bx];
+        __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(w), _mm256_set1_ps(x[0]));
+        for (int t = 1; t < TAPS; ++t)
+          acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + 8 * t), _mm256_set1_ps(x[t]), acc);
+        _mm256_store_ps(by_frequency, acc);
+        for (size_t slot = 0; slot < horizontal.size(); ++slot)
+          tmp[(slot * size + y) * n + bx] = by_frequency[horizontal[slot]];
+      }
+    }
+    horizontal_done = true;
+  }
+#endif
+  for (int y = 0; y < size && !horizontal_done; ++y) {
     const T* row = in + size_t(y) * size;
     for (size_t slot = 0; slot < horizontal.size(); ++slot) {
       const int h = horizontal[slot];
@@ -205,6 +227,12 @@ BlockDct::BlockDct(int size, int upsample, std::vector<int> channels)
     throw ConfigError("image size " + std::to_string(size) + " is too small for upsampling " +
                       std::to_string(upsample));
   weight_f_.assign(axis_.weight.begin(), axis_.weight.end());
+  weight_by_tap_.resize(axis_.weight.size());
+  for (int b = 0; b < axis_.blocks; ++b)
+    for (int f = 0; f < 8; ++f)
+      for (int t = 0; t < axis_.taps; ++t)
+        weight_by_tap_[(size_t(b) * axis_.taps + t) * 8 + f] =
+            float(axis_.weight[(size_t(b) * 8 + f) * axis_.taps + t]);
   for (int c : channels_) {
     const auto it = std::find(horizontal_.begin(), horizontal_.end(), c % 8);
     slot_of_channel_.push_back(int(it - horizontal_.begin()));
@@ -245,8 +273,8 @@ void BlockDct::forward_impl(const T* in, T* out, int planes) const {
     T* dst = out + p * plane_out_size();
     auto run = [&](auto taps) {
       forward_plane<decltype(taps)::value>(src, dst, tmp.data(), size_, axis_.blocks,
-                                           axis_.start.data(), weight, horizontal_, channels_,
-                                           slot_of_channel_, stream);
+                                           axis_.start.data(), weight, weight_by_tap_.data(),
+                                           horizontal_, channels_, slot_of_channel_, stream);
     };
     switch (axis_.taps) {
       case 3:

@@ -71,8 +71,9 @@ class BlockDct {
   int upsample_;
   std::vector<int> channels_;
   AxisOperator axis_;
-  std::vector<float> weight_f_;  // axis_.weight in float, for the float path
-  std::vector<int> horizontal_;  // distinct h among channels_, and each channel's slot in it
+  std::vector<float> weight_f_;       // axis_.weight in float, for the float path
+  std::vector<float> weight_by_tap_;  // the same as [block][tap][frequency], for 8-wide SIMD
+  std::vector<int> horizontal_;       // distinct h among channels_, and each channel's slot in it
   std::vector<int> slot_of_channel_;
   std::vector<double> gram_inverse_;  // (A1^T A1)^-1, S x S: per-axis Gram of the full transform
 };
