@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
     options.secret = hymask::protocol::load_secret(secret_file);
     options.config_hash = hymask::protocol::config_hash(hymask::experiment_yaml(config));
     options.tls = hymask::protocol::tls_options(config);
+    options.max_connections = size_t(config.coordinator.max_connections);
     options.update_interval =
         std::chrono::milliseconds(int64_t(config.coordinator.broadcast_seconds * 1000));
     options.heartbeat_timeout =

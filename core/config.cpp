@@ -184,6 +184,7 @@ void validate(const Config& c) {
   require(c.eval.batch_size >= 1, c, "eval.batch_size", "must be >= 1");
   require(c.coordinator.broadcast_every >= 1, c, "coordinator.broadcast_every", "must be >= 1");
   require(c.coordinator.broadcast_seconds >= 0, c, "coordinator.broadcast_seconds", "must be >= 0");
+  require(c.coordinator.max_connections >= 1, c, "coordinator.max_connections", "must be >= 1");
   require(c.coordinator.heartbeat_timeout_s > 0, c, "coordinator.heartbeat_timeout_s",
           "must be positive");
   require(c.eval.synthetic_probes >= 1, c, "eval.synthetic_probes", "must be >= 1");

@@ -95,6 +95,7 @@ struct Config {
     int broadcast_every = 64;
     double broadcast_seconds = 10.0;
     double heartbeat_timeout_s = 30.0;
+    int max_connections = 1024;
     bool tls = false;
     std::string tls_certificate;
     std::string tls_private_key;
@@ -242,6 +243,9 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "Also update and broadcast the policy this often while records wait (0 = by count only).");
   visit("coordinator.heartbeat_timeout_s", c.coordinator.heartbeat_timeout_s,
         "A worker silent this long is marked lost.");
+  visit("coordinator.max_connections", c.coordinator.max_connections,
+        "Connections the coordinator accepts at once (workers plus handshakes in progress); more "
+        "are closed at once. Raise it above the number of worker ranks.");
   visit("coordinator.tls", c.coordinator.tls,
         "Encrypt the control plane (coordinator <-> workers) with TLS; the coordinator and every "
         "worker must agree. cluster/launch.sh --tls makes a certificate for the run.");
