@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <boost/asio.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -553,15 +554,24 @@ TEST(Coordinator, WorkersTrainWithTheCentralPolicy) {
   EXPECT_GE(s.trainer.version(), 3u) << "the coordinator trained the policy";
   std::ifstream metrics(dir.path() / "metrics.jsonl");
   std::vector<double> losses;
+  std::vector<std::vector<double>> k_probabilities;
   uint64_t adopted = 0;
   for (std::string line; std::getline(metrics, line);) {
     const auto r = nlohmann::json::parse(line);
     losses.push_back(r["loss"].get<double>());
+    k_probabilities.push_back(r["policy"]["k"].get<std::vector<double>>());
     adopted = std::max<uint64_t>(adopted, r["policy"]["version"].get<uint64_t>());
   }
   EXPECT_GE(adopted, 1u) << "the worker adopted central policy versions";
   ASSERT_GE(losses.size(), 4u);
-  EXPECT_LT(losses.back(), losses.front()) << "the FR loss fell";
+  // The policy maximises the FR loss (harder mixing as the model learns), so the loss need not
+  // fall here; what must hold is that training stays finite and the worker samples from the
+  // policy the coordinator trains: its distribution over k moves away from where it started.
+  for (double loss : losses) EXPECT_TRUE(std::isfinite(loss));
+  double moved = 0;
+  for (size_t i = 0; i < k_probabilities.front().size(); ++i)
+    moved += std::abs(k_probabilities.back()[i] - k_probabilities.front()[i]);
+  EXPECT_GT(moved, 0.05) << "the worker's policy over k did not change";
 }
 
 }  // namespace
