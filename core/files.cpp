@@ -100,4 +100,9 @@ void write_file_atomic(const fs::path& path, const std::string& text) {
   write_file_atomic(path, text.data(), text.size());
 }
 
+bool shared_with_others(const std::filesystem::path& path) {
+  struct stat info {};
+  return ::stat(path.c_str(), &info) == 0 && (info.st_mode & 077) != 0;
+}
+
 }  // namespace hymask

@@ -38,4 +38,7 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& tex
 // write(2) until done; throws on error.
 void write_all(int fd, const void* data, size_t size);
 
+// Whether users other than the owner may read or write the file (secrets and keys must not be).
+bool shared_with_others(const std::filesystem::path& path);
+
 }  // namespace hymask

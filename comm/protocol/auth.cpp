@@ -4,7 +4,6 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
-#include <sys/stat.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -12,6 +11,7 @@
 
 #include "core/environment.h"
 #include "core/error.h"
+#include "core/files.h"
 
 namespace hymask::protocol {
 
@@ -33,8 +33,7 @@ std::string load_secret(const std::string& path) {
     content << in.rdbuf();
     secret = content.str();
     while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-    struct stat info {};
-    if (::stat(file.c_str(), &info) == 0 && (info.st_mode & 077))
+    if (shared_with_others(file))
       throw ConfigError("the secret file " + file + " is readable by others: chmod 600 it");
   } else if (!environment::get(environment::kSecret).empty()) {
     secret = environment::get(environment::kSecret);

@@ -1,10 +1,9 @@
 #include "comm/protocol/tls.h"
 
-#include <sys/stat.h>
-
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/files.h"
 
 namespace hymask::protocol {
 
@@ -50,8 +49,7 @@ TlsOptions tls_options(const Config& config) {
 ssl::context server_tls_context(const TlsOptions& options) {
   require_readable(options.certificate, "coordinator.tls_certificate");
   require_readable(options.private_key, "coordinator.tls_private_key");
-  struct stat info {};
-  if (::stat(options.private_key.c_str(), &info) == 0 && (info.st_mode & 077))
+  if (shared_with_others(options.private_key))
     throw ConfigError("the TLS private key " + options.private_key +
                       " is readable by other users: chmod 600 it");
   ssl::context context = base_context(ssl::context::tls_server);
