@@ -97,35 +97,35 @@ struct Net : torch::nn::Module {
 TEST(Reducer, AveragesGradientsAcrossRanksInSeveralBuckets) {
   const int size = 3;
   auto world = FakeWorld::create(size);
-  // Reference: the mean of the per-rank gradients, each computed alone.
-  std::vector<std::vector<torch::Tensor>> expected;
+  // All starting values are drawn here, on one thread: the global generator is shared, so seeding
+  // it inside the rank threads would race (rank 0 could draw numbers meant for another rank).
+  torch::manual_seed(1);
+  const auto reference = std::make_shared<Net>();
+  std::vector<std::shared_ptr<Net>> nets;
+  for (int r = 0; r < size; ++r) {
+    torch::manual_seed(100 + r);  // different initial values: broadcast must fix them
+    nets.push_back(std::make_shared<Net>());
+  }
   {
-    torch::manual_seed(1);
-    auto net = std::make_shared<Net>();
-    std::vector<torch::Tensor> sum;
-    for (int r = 0; r < size; ++r) {
-      net->zero_grad();
-      net->forward(torch::full({2, 6}, 0.1 * (r + 1))).sum().backward();
-      for (size_t i = 0; i < net->parameters().size(); ++i) {
-        const torch::Tensor g = net->parameters()[i].grad().clone() / size;
-        if (int(sum.size()) <= int(i))
-          sum.push_back(g);
-        else
-          sum[i] += g;
-      }
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < reference->parameters().size(); ++i)
+      nets[0]->parameters()[i].copy_(reference->parameters()[i]);
+  }
+  // Expected: the mean of the per-rank gradients, each computed alone on the reference.
+  std::vector<torch::Tensor> expected;
+  for (int r = 0; r < size; ++r) {
+    reference->zero_grad();
+    reference->forward(torch::full({2, 6}, 0.1 * (r + 1))).sum().backward();
+    for (size_t i = 0; i < reference->parameters().size(); ++i) {
+      const torch::Tensor g = reference->parameters()[i].grad().clone() / size;
+      if (expected.size() <= i)
+        expected.push_back(g);
+      else
+        expected[i] += g;
     }
-    expected.push_back(sum);
   }
   run_ranks(world, [&](int rank, Communicator& comm) {
-    torch::manual_seed(100 + rank);  // different initial values: broadcast must fix them
-    auto net = std::make_shared<Net>();
-    if (rank == 0) {
-      torch::manual_seed(1);
-      auto reference = std::make_shared<Net>();
-      torch::NoGradGuard no_grad;
-      for (size_t i = 0; i < net->parameters().size(); ++i)
-        net->parameters()[i].copy_(reference->parameters()[i]);
-    }
+    const auto& net = nets[rank];
     {  // a reducer that is gone leaves no hook behind
       Reducer earlier(net->parameters(), comm, 1 << 20, 5s);
     }
@@ -137,7 +137,7 @@ TEST(Reducer, AveragesGradientsAcrossRanksInSeveralBuckets) {
       net->forward(torch::full({2, 6}, 0.1 * (rank + 1))).sum().backward();
       reducer.finish();
       for (size_t i = 0; i < net->parameters().size(); ++i)
-        EXPECT_TRUE(torch::allclose(net->parameters()[i].grad(), expected[0][i], 1e-6, 1e-7))
+        EXPECT_TRUE(torch::allclose(net->parameters()[i].grad(), expected[i], 1e-6, 1e-7))
             << "rank " << rank << " parameter " << i;
     }
   });
