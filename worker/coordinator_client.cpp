@@ -14,9 +14,10 @@ namespace hymask {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-CoordinatorClient::CoordinatorClient(ClientOptions options) : options_(std::move(options)) {
-  // A bad certificate file is a configuration error: say so now, not in every retry.
-  if (options_.tls.enabled) protocol::client_tls_context(options_.tls);
+CoordinatorClient::CoordinatorClient(ClientOptions options)
+    : options_(std::move(options)),
+      tls_context_(options_.tls.enabled ? protocol::client_tls_context(options_.tls)
+                                        : asio::ssl::context(asio::ssl::context::tls_client)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -72,10 +73,7 @@ void CoordinatorClient::run() {
 
 bool CoordinatorClient::session() {
   asio::io_context io;
-  asio::ssl::context tls_context = options_.tls.enabled
-                                       ? protocol::client_tls_context(options_.tls)
-                                       : asio::ssl::context(asio::ssl::context::tls_client);
-  asio::ssl::stream<tcp::socket> stream(io, tls_context);
+  asio::ssl::stream<tcp::socket> stream(io, tls_context_);
   tcp::socket& socket = stream.next_layer();
   tcp::resolver resolver(io);
   asio::connect(socket, resolver.resolve(options_.host, std::to_string(options_.port)));

@@ -54,6 +54,8 @@ class CoordinatorClient {
   bool session();  // one connection; false when it ended in a refusal
 
   ClientOptions options_;
+  // Built once: a bad certificate file fails the constructor, not every reconnection.
+  boost::asio::ssl::context tls_context_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> step_{0};
