@@ -31,7 +31,7 @@ cd "$repo"
 export HYMASK_SECRET_FILE="$work/secret"
 port=$(( 40000 + RANDOM % 10000 ))
 args=(--config configs/demo.yaml data.synthetic_identities=12 data.synthetic_images_per_identity=10
-      data.image_size=32 train.batch_size=16 train.epochs=160 train.log_every=10 train.threads=1
+      data.image_size=32 train.batch_size=16 train.epochs=400 train.log_every=10 train.threads=1
       coordinator.broadcast_every=2 coordinator.address="127.0.0.1:$port")
 mpirun_args=(-np 2 --oversubscribe)
 [ "$(id -u)" -eq 0 ] && mpirun_args+=(--allow-run-as-root)
