@@ -10,7 +10,7 @@ namespace hymask {
 namespace {
 
 // 1-D resampling weights: output o reads source [first[o], first[o] + taps), tap t with weight
-// weights[t * outputs + o] (tap-major: the resize measured 15 % faster so than output-major).
+// weights[t * outputs + o] (tap-major: the resize measured 15 % faster than with output-major).
 struct Resampler {
   int taps = 0;
   std::vector<int> first;
