@@ -13,9 +13,9 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <immintrin.h>
-#include <vector>
 
 #include "core/block_dct.h"
 #include "core/random.h"

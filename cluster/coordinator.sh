@@ -27,14 +27,15 @@ start_coordinator() {
 }
 
 # tls_overrides OUT HOST: makes the run's self-signed certificate in OUT/tls (kept for resumption)
-# naming HOST (what the workers connect to), this host's name and localhost, and sets the array
-# tls_args to the config overrides that turn coordinator.tls on for coordinator and workers.
+# naming HOST (what the workers connect to), this host's name and localhost, and appends to the
+# caller's array `overrides` the config overrides that turn coordinator.tls on for coordinator and
+# workers.
 tls_overrides() {
   local dir
   dir="$(mkdir -p "$1/tls" && cd "$1/tls" && pwd)"
   "$(dirname "${BASH_SOURCE[0]}")/tls-certificate.sh" "$dir" "$2" "$(hostname)" localhost
-  tls_args=(coordinator.tls=true "coordinator.tls_certificate=$dir/coordinator.pem"
-            "coordinator.tls_private_key=$dir/coordinator.key")
+  overrides+=(coordinator.tls=true "coordinator.tls_certificate=$dir/coordinator.pem"
+              "coordinator.tls_private_key=$dir/coordinator.key")
 }
 
 # wait_for_workers PID: waits for the workers' launcher (mpirun or srun) and sets $status to its

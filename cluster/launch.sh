@@ -49,10 +49,7 @@ done
 console_port=$(( port + 1 ))
 address="$bind:$port"
 . "$(dirname "$0")/coordinator.sh"
-if [ "$tls" -eq 1 ]; then
-  tls_overrides "$out" "$bind"
-  overrides+=("${tls_args[@]}")
-fi
+[ "$tls" -eq 0 ] || tls_overrides "$out" "$bind"
 start_coordinator "$bin" "$config" "$out" "$address" "$console_port" "${overrides[@]}"
 workers=""
 stop() {

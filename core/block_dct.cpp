@@ -72,10 +72,11 @@ void invert(std::vector<double>& a, int n) {
   a.swap(inv);
 }
 
-// Row pass: tmp[slot][y][bx] = sum_t w[(bx*8 + h)*T + t] * row_y[start[bx] + t].
-// Column pass: out[c][by][bx] = sum_t w[(by*8 + v)*T + t] * tmp[slot(c)][start[by] + t][bx].
+// Outputs of this size and more are written with non-temporal stores (see forward_impl).
 constexpr size_t kStreamingBytes = size_t(4) << 20;
 
+// Row pass: tmp[slot][y][bx] = sum_t w[(bx*8 + h)*T + t] * row_y[start[bx] + t].
+// Column pass: out[c][by][bx] = sum_t w[(by*8 + v)*T + t] * tmp[slot(c)][start[by] + t][bx].
 // TAPS is a template argument so that the compiler unrolls and vectorises the inner loops.
 template <int TAPS, typename T>
 void forward_plane(const T* in, T* out, T* tmp, int size, int blocks, const int* start,

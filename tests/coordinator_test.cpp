@@ -8,6 +8,7 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "comm/protocol/auth.h"
@@ -122,6 +123,18 @@ bool closed_after(uint16_t port, const std::string& bytes) {
   return false;
 }
 
+// Reports `count` rewards from `worker` and waits up to 3 s for the policy version they lead to.
+std::optional<std::pair<uint64_t, std::vector<float>>> policy_after_rewards(
+    CoordinatorClient& worker, size_t count) {
+  std::vector<nn::PolicyRecord> records(count);
+  for (auto& r : records) r.reward = 1.0;
+  worker.report(records);
+  std::optional<std::pair<uint64_t, std::vector<float>>> update;
+  for (int i = 0; i < 300 && !(update = worker.newer_policy(0)); ++i)
+    std::this_thread::sleep_for(10ms);
+  return update;
+}
+
 TEST(Server, HostileConnectionsAreClosedAndRealWorkersCarryOn) {
   RunningServer s;
   const uint16_t port = s.server->port();
@@ -161,12 +174,7 @@ TEST(Server, HostileConnectionsAreClosedAndRealWorkersCarryOn) {
   EXPECT_GE(c.timed_out, 1u);  // the cut frame never completed the handshake
 
   // The real worker still gets policy updates for its rewards.
-  std::vector<nn::PolicyRecord> records(8);
-  for (auto& r : records) r.reward = 1.0;
-  worker.report(records);
-  std::optional<std::pair<uint64_t, std::vector<float>>> update;
-  for (int i = 0; i < 200 && !(update = worker.newer_policy(0)); ++i)
-    std::this_thread::sleep_for(10ms);
+  const auto update = policy_after_rewards(worker, 8);
   ASSERT_TRUE(update.has_value());
   EXPECT_EQ(update->first, 1u);
   EXPECT_EQ(update->second.size(), s.trainer.policy().parameters().size());
@@ -281,13 +289,7 @@ TEST(Server, ReplaysFloodsAndSlowSendersAreRefusedWhileWorkersCarryOn) {
   EXPECT_GE(s.counters().timed_out, 200u);
 
   // The real worker still gets policy updates for its rewards.
-  std::vector<nn::PolicyRecord> records(8);
-  for (auto& r : records) r.reward = 1.0;
-  worker.report(records);
-  std::optional<std::pair<uint64_t, std::vector<float>>> update;
-  for (int i = 0; i < 300 && !(update = worker.newer_policy(0)); ++i)
-    std::this_thread::sleep_for(10ms);
-  EXPECT_TRUE(update.has_value());
+  EXPECT_TRUE(policy_after_rewards(worker, 8).has_value());
 }
 
 // A TCP relay that keeps a copy of every byte it passes either way (an eavesdropper on the path).
@@ -358,11 +360,7 @@ TEST(Tls, WorkersTrainOverTlsAndAnEavesdropperSeesNoFrames) {
       options.tls.private_key.clear();  // workers never need the coordinator's key
       CoordinatorClient worker(options);
       ASSERT_TRUE(connects_within(worker, 3s)) << "encrypted: " << encrypted;
-      std::vector<nn::PolicyRecord> records(4);
-      for (auto& r : records) r.reward = 1.0;
-      worker.report(records);
-      for (int i = 0; i < 300 && !worker.newer_policy(0); ++i) std::this_thread::sleep_for(10ms);
-      ASSERT_TRUE(worker.newer_policy(0).has_value()) << "encrypted: " << encrypted;
+      ASSERT_TRUE(policy_after_rewards(worker, 4).has_value()) << "encrypted: " << encrypted;
     }
     const std::string seen = tap.seen();
     EXPECT_GT(seen.size(), 1000u);  // the handshake, the rewards and two policies went through
@@ -417,11 +415,7 @@ TEST(Tls, PlainPeersAndUntrustedCoordinatorsAreRefused) {
     EXPECT_FALSE(connects_within(bad, 500ms)) << "127.0.0.1's certificate passed for localhost";
   }
 
-  std::vector<nn::PolicyRecord> records(4);
-  for (auto& r : records) r.reward = 1.0;
-  worker.report(records);
-  for (int i = 0; i < 300 && !worker.newer_policy(0); ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_TRUE(worker.newer_policy(0).has_value());
+  EXPECT_TRUE(policy_after_rewards(worker, 4).has_value());
   EXPECT_TRUE(worker.connected());
 }
 

@@ -242,9 +242,6 @@ double since(std::chrono::steady_clock::time_point& mark) {
   mark = now;
   return seconds;
 }
-}  // namespace
-
-namespace {
 
 // train.precision bf16: ops under this scope run in bfloat16 where autocast lists them
 // (convolutions, matmuls), on this thread only; what leaves it is converted back to float32.

@@ -38,10 +38,7 @@ fi
 port=$(( 20000 + (SLURM_JOB_ID * 2) % 40000 ))  # two jobs on one node do not collide
 
 . "$(dirname "$0")/../coordinator.sh"
-if [ "${HYMASK_TLS:-0}" = 1 ]; then
-  tls_overrides "$out" "$bind"
-  overrides+=("${tls_args[@]}")
-fi
+[ "${HYMASK_TLS:-0}" != 1 ] || tls_overrides "$out" "$bind"
 start_coordinator "$bin" "$config" "$out" "$bind:$port" "$((port + 1))" "${overrides[@]}"
 workers="" interrupted=0
 on_signal() {
