@@ -9,7 +9,8 @@ browser=$(command -v chromium || command -v chromium-browser || true)
 [ -n "$browser" ] || { echo "chromium not found: skipped"; exit 0; }
 work=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+# The trainer checkpoints on SIGTERM: wait for it to finish writing before removing its folder.
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 (umask 077 && head -c 32 /dev/urandom | base64 > "$work/secret")
 export HYMASK_SECRET_FILE="$work/secret"
