@@ -96,10 +96,10 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
   total_steps_ = steps_per_epoch_ * config_.train.epochs;
   torch::manual_seed(config_.seed);
   model_ = std::make_unique<FaceModel>(config_, masker_, classes_);
-  optimizer_ = std::make_unique<torch::optim::SGD>(model_->parameters(),
-                                                   torch::optim::SGDOptions(config_.train.lr)
-                                                       .momentum(config_.train.momentum)
-                                                       .weight_decay(config_.train.weight_decay));
+  optimizer_ = std::make_unique<nn::FusedSgd>(model_->parameters(),
+                                              torch::optim::SGDOptions(config_.train.lr)
+                                                  .momentum(config_.train.momentum)
+                                                  .weight_decay(config_.train.weight_decay));
   if (parse_method(config_.mask.method) == Method::kAdaptive) {
     const nn::PolicyOptions p = nn::policy_options(config_);
     // Each rank draws its own actions; in local mode it also trains its own policy.

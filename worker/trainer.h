@@ -22,8 +22,6 @@
 #include <optional>
 #include <vector>
 
-#include <torch/optim/sgd.h>
-
 #include "comm/communicator.h"
 #include "comm/reducer.h"
 #include "core/config.h"
@@ -31,6 +29,7 @@
 #include "core/loader.h"
 #include "core/masking.h"
 #include "core/nn/policy.h"
+#include "core/nn/sgd.h"
 #include "worker/face_model.h"
 
 namespace hymask {
@@ -96,7 +95,7 @@ class Trainer {
   int classes_ = 0;
   Masker masker_;
   std::unique_ptr<FaceModel> model_;
-  std::unique_ptr<torch::optim::SGD> optimizer_;
+  std::unique_ptr<nn::FusedSgd> optimizer_;
   std::unique_ptr<comm::Reducer> reducer_;
   std::unique_ptr<nn::Policy> policy_;                    // adaptive only
   std::unique_ptr<class CoordinatorClient> coordinator_;  // adaptive with coordinator.address
