@@ -4,8 +4,10 @@
 # and trained on with resnet-s + ArcFace, batch 64 per rank, with 1 and 2 ranks on this machine.
 # Both use the same threads: 1 rank = 2 tensor threads + 2 loader workers, 2 ranks = 1 + 1 each.
 # In float32, then in bfloat16 (hymask train.precision=bf16; PyTorch: CPU autocast of the backbone).
-# Timed: steps 11-50 (hymask: its logged windows after the first). Prints a Markdown table and
-# each side's per-stage breakdown (ms per step). Needs ../shared/data/lfw and python3-torch.
+# Timed: steps 11-50 (hymask: its logged windows after the first). PyTorch runs twice: as
+# installed, and with glibc's allocator set as hymask sets its own (freed memory kept in the
+# heap; worker/trainer.cpp), so that the allocator's share of the difference shows. Prints a
+# Markdown table and each side's per-stage breakdown (ms per step). Needs ../shared/data/lfw and python3-torch.
 #   bench/ddp_vs_hymask.sh [BUILD_BIN_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,9 +21,13 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 args=(--config configs/lfw.yaml mask.method=mixup mask.k=2 train.stop_after=50 train.log_every=10
       train.checkpoint_every=0 data.prefetch=8)
 rate() { grep -o '| [0-9]* img/s' "$1" | awk 'NR > 1 { s += $2; n++ } END { printf "%.0f", s / n }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+json_rate() { /usr/bin/python3 -c "import json;print(round(json.load(open('$1'))['images_per_s']))"; }
+kept_heap=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824
 
-echo "| precision | ranks | hymask images/s | PyTorch DDP images/s | hymask / DDP |"
-echo "| --- | --- | --- | --- | --- |"
+echo "| precision | ranks | hymask images/s | PyTorch DDP images/s | hymask / DDP |" \
+  "DDP, hymask's allocator settings | hymask / that |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
 for precision in fp32 bf16; do
   prec=(train.precision=$precision)
   "$bin/hymask" train --out "$work/h1-$precision" "${args[@]}" "${prec[@]}" train.threads=2 \
@@ -31,9 +37,12 @@ for precision in fp32 bf16; do
   for ranks in 1 2; do
     /usr/bin/python3 bench/ddp_reference.py --ranks $ranks --steps 40 --warmup 10 \
       --precision $precision > "$work/p$ranks-$precision.json"
+    GLIBC_TUNABLES=$kept_heap /usr/bin/python3 bench/ddp_reference.py --ranks $ranks --steps 40 \
+      --warmup 10 --precision $precision > "$work/k$ranks-$precision.json"
     h=$(rate "$work/h$ranks-$precision.log")
-    p=$(/usr/bin/python3 -c "import json;print(round(json.load(open('$work/p$ranks-$precision.json'))['images_per_s']))")
-    echo "| $precision | $ranks | $h | $p | $(awk -v a="$h" -v b="$p" 'BEGIN { printf "%.2fx", a / b }') |"
+    p=$(json_rate "$work/p$ranks-$precision.json")
+    k=$(json_rate "$work/k$ranks-$precision.json")
+    echo "| $precision | $ranks | $h | $p | $(ratio "$h" "$p") | $k | $(ratio "$h" "$k") |"
   done
 done
 echo
