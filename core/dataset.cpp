@@ -138,8 +138,8 @@ std::shared_ptr<ImageFolderDataset> ImageFolderDataset::open(const FolderListing
   return dataset;
 }
 
-Image ImageFolderDataset::load(size_t index) const {
-  return read_image(entries_[index].path);
+Image ImageFolderDataset::load(size_t index, bool grey) const {
+  return read_image(entries_[index].path, grey);
 }
 
 }  // namespace hymask

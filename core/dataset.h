@@ -24,8 +24,9 @@ class FaceDataset {
   virtual std::string source(size_t index) const = 0;
   // A stable id of the sample across processes and shards (it keys the masking randomness).
   virtual uint64_t key(size_t index) const { return index; }
-  // Decoded image; throws DataError for an unreadable file.
-  virtual Image load(size_t index) const = 0;
+  // Decoded image; throws DataError for an unreadable file. `grey`: only grey is wanted, which
+  // lets a decoder skip colour work (decode_image); the image may still come in colour.
+  virtual Image load(size_t index, bool grey) const = 0;
 };
 
 enum class BadFilePolicy { kSkip, kFail };
@@ -71,7 +72,7 @@ class ImageFolderDataset : public FaceDataset {
   std::string identity(int label) const override { return identities_[label]; }
   std::string source(size_t index) const override { return entries_[index].path.string(); }
   uint64_t key(size_t index) const override { return keys_[index]; }
-  Image load(size_t index) const override;
+  Image load(size_t index, bool grey) const override;
 
   const std::filesystem::path& root() const { return root_; }
   const std::vector<Entry>& entries() const { return entries_; }

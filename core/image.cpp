@@ -52,14 +52,14 @@ ImageInfo probe_jpeg(const std::vector<uint8_t>& bytes, const std::string& name)
   return {ImageFormat::kJpeg, width, height, colorspace == TJCS_GRAY ? 1 : 3};
 }
 
-Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name) {
+Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name, bool grey) {
   const ImageInfo info = probe_jpeg(bytes, name);
-  Image image(info.width, info.height, info.channels);
+  Image image(info.width, info.height, grey ? 1 : info.channels);
   tjhandle tj = thread_decompressor();
   // A truncated or damaged stream only raises a warning in libjpeg (it fills in grey); hymask
   // treats that as an error: a half-grey face is not training data.
   if (tjDecompress2(tj, bytes.data(), static_cast<unsigned long>(bytes.size()), image.pixels.data(),
-                    info.width, 0, info.height, info.channels == 1 ? TJPF_GRAY : TJPF_RGB,
+                    info.width, 0, info.height, image.channels == 1 ? TJPF_GRAY : TJPF_RGB,
                     TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING) != 0)
     fail(name, std::string("corrupt or truncated JPEG data: ") + tjGetErrorStr2(tj));
   return image;
@@ -211,10 +211,10 @@ ImageInfo probe_image(const std::vector<uint8_t>& bytes, const std::string& name
   fail(name, describe_unknown(bytes));
 }
 
-Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
+Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name, bool grey) {
   switch (detect_image_format(bytes.data(), bytes.size())) {
     case ImageFormat::kJpeg:
-      return decode_jpeg(bytes, name);
+      return decode_jpeg(bytes, name, grey);
     case ImageFormat::kPng:
       return decode_png(bytes, name);
     case ImageFormat::kPnm:
@@ -225,8 +225,8 @@ Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
   fail(name, describe_unknown(bytes));
 }
 
-Image read_image(const std::filesystem::path& path) {
-  return decode_image(read_file(path), path.string());
+Image read_image(const std::filesystem::path& path, bool grey) {
+  return decode_image(read_file(path), path.string(), grey);
 }
 
 std::vector<uint8_t> encode_png(const Image& image) {

@@ -50,7 +50,7 @@ Batch BatchLoader::load(uint64_t number) const {
     const size_t index = order_[i];
     try {
       const auto start = std::chrono::steady_clock::now();
-      const Image image = dataset_->load(index);
+      const Image image = dataset_->load(index, preprocess_.color == ColorMode::kGrey);
       const auto decoded = std::chrono::steady_clock::now();
       preprocess(image, preprocess_, batch.pixels.data() + batch.keys.size() * sample,
                  dataset_->source(index));

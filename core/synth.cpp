@@ -229,7 +229,7 @@ std::string SyntheticFaces::source(size_t index) const {
   return name;
 }
 
-Image SyntheticFaces::load(size_t index) const {
+Image SyntheticFaces::load(size_t index, bool) const {
   const int person = label(index);
   const size_t image = index % options_.images_per_identity;
   Rng identity_rng = Rng::stream(options_.seed, person, 0, Purpose::kSynthIdentity);
@@ -251,7 +251,7 @@ void write_synthetic_faces(const SyntheticFaces& faces, const std::filesystem::p
       for (size_t i; (i = next++) < faces.size();) {
         char file[32];
         std::snprintf(file, sizeof(file), "%04zu.png", i % faces.options().images_per_identity);
-        write_png(root / faces.identity(faces.label(i)) / file, faces.load(i));
+        write_png(root / faces.identity(faces.label(i)) / file, faces.load(i, false));
       }
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mutex);

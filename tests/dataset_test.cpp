@@ -58,7 +58,7 @@ TEST(ImageFolder, OrdersIdentitiesAndFilesByName) {
   EXPECT_EQ(ds->identity(1), "bob");
   EXPECT_EQ(fs::path(ds->source(1)).filename(), "1.png");
   EXPECT_EQ(ds->label(2), 1);
-  EXPECT_EQ(ds->load(2).pixels[0], 20);
+  EXPECT_EQ(ds->load(2, false).pixels[0], 20);
 }
 
 TEST(ImageFolder, MissingAndEmptyFoldersAreClearErrors) {
@@ -110,7 +110,7 @@ TEST(Loader, DeliversBatchesInOrderAndSkipsFilesThatGoBad) {
     for (size_t i = 0; i < batch->size(); ++i) {
       seen.push_back(batch->indices[i]);
       EXPECT_EQ(batch->keys[i], ds->key(batch->indices[i]));
-      const uint8_t value = ds->load(batch->indices[i]).pixels[0];
+      const uint8_t value = ds->load(batch->indices[i], false).pixels[0];
       EXPECT_FLOAT_EQ(batch->pixels[i * 64], value - 128.0f);
     }
     skipped += batch->skipped.size();
@@ -240,10 +240,10 @@ TEST(Synthetic, IsDeterministicAndVaries) {
   const SyntheticFaces a({5, 3, 48, 7}), b({5, 3, 48, 7}), other_seed({5, 3, 48, 8});
   EXPECT_EQ(a.size(), 15u);
   EXPECT_EQ(a.label(7), 2);
-  EXPECT_EQ(a.load(7).pixels, b.load(7).pixels);
-  EXPECT_NE(a.load(7).pixels, other_seed.load(7).pixels);
-  EXPECT_NE(a.load(6).pixels, a.load(7).pixels);
-  EXPECT_EQ(a.load(0).width, 48);
+  EXPECT_EQ(a.load(7, false).pixels, b.load(7, false).pixels);
+  EXPECT_NE(a.load(7, false).pixels, other_seed.load(7, false).pixels);
+  EXPECT_NE(a.load(6, false).pixels, a.load(7, false).pixels);
+  EXPECT_EQ(a.load(0, false).width, 48);
 }
 
 TEST(Synthetic, WritesAnImageFolderThatReadsBack) {
@@ -253,7 +253,7 @@ TEST(Synthetic, WritesAnImageFolderThatReadsBack) {
   auto ds = ImageFolderDataset::open(dir.path(), BadFilePolicy::kFail);
   ASSERT_EQ(ds->size(), 6u);
   EXPECT_EQ(ds->identity(2), "id_0002");
-  EXPECT_EQ(ds->load(5).pixels, faces.load(5).pixels);
+  EXPECT_EQ(ds->load(5, false).pixels, faces.load(5, false).pixels);
 }
 
 TEST(Splits, OrlIdHasTheDocumentedCounts) {
@@ -264,7 +264,7 @@ TEST(Splits, OrlIdHasTheDocumentedCounts) {
   const Split split = orl_id_split(listing);
   EXPECT_EQ(split.train.size(), 280u);
   EXPECT_EQ(split.test.size(), 120u);
-  const Image face = ds->load(0);
+  const Image face = ds->load(0, false);
   EXPECT_EQ(face.width, 92);
   EXPECT_EQ(face.height, 112);
 }

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <turbojpeg.h>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 
 #include "core/error.h"
@@ -65,6 +67,33 @@ TEST(Image, JpegDecodesCloseToTheSource) {
   for (size_t i = 0; i < img.pixels.size(); ++i) err += std::abs(img.pixels[i] - back.pixels[i]);
   EXPECT_LT(err / img.pixels.size(), 2.0);  // mean absolute error at quality 98
   EXPECT_EQ(decode_image(encode_jpeg(noise_image(16, 16, 1, 3), 90), "g.jpg").channels, 1);
+}
+
+// Decoding a colour JPEG straight to grey gives its luma: the grey of its RGB decode up to the
+// rounding of the colour conversions (a level or two), never a different picture. Grey files and
+// other formats come as stored.
+TEST(Image, JpegDecodesStraightToGrey) {
+  Image img(64, 48, 3);
+  for (int y = 0; y < 48; ++y)
+    for (int x = 0; x < 64; ++x)
+      for (int c = 0; c < 3; ++c) img.row(y)[x * 3 + c] = uint8_t(x * 2 + y + c * 30);
+  const std::vector<uint8_t> jpeg = encode_jpeg(img, 95);
+  const Image rgb = decode_image(jpeg, "c.jpg");
+  const Image grey = decode_image(jpeg, "c.jpg", true);
+  ASSERT_EQ(grey.channels, 1);
+  ASSERT_EQ(grey.width, 64);
+  ASSERT_EQ(grey.height, 48);
+  int worst = 0;
+  for (size_t i = 0; i < grey.pixels.size(); ++i) {
+    const double luma = 0.299 * rgb.pixels[3 * i] + 0.587 * rgb.pixels[3 * i + 1] +
+                        0.114 * rgb.pixels[3 * i + 2];
+    worst = std::max(worst, int(std::lround(std::abs(luma - grey.pixels[i]))));
+  }
+  EXPECT_LE(worst, 2);
+  const Image grey_file = noise_image(16, 16, 1, 3);
+  EXPECT_EQ(decode_image(encode_jpeg(grey_file, 90), "g.jpg", true).pixels,
+            decode_image(encode_jpeg(grey_file, 90), "g.jpg").pixels);
+  EXPECT_EQ(decode_image(encode_png(img), "c.png", true).channels, 3);
 }
 
 TEST(Image, PgmBinaryAndAscii) {
