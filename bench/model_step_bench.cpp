@@ -4,8 +4,8 @@
 // variant goes first in every other round and reports its best round.
 //   build/bin/bench_model_step [--threads 2] [--batch 64] [--steps 20] [--rounds 3]
 //                              [--backbone resnet-s] [--channels 63] [--size 14] [--classes 423]
-#include <CLI/CLI.hpp>
 #include <torch/torch.h>
+#include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <cstdio>

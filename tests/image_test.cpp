@@ -85,8 +85,8 @@ TEST(Image, JpegDecodesStraightToGrey) {
   ASSERT_EQ(grey.height, 48);
   int worst = 0;
   for (size_t i = 0; i < grey.pixels.size(); ++i) {
-    const double luma = 0.299 * rgb.pixels[3 * i] + 0.587 * rgb.pixels[3 * i + 1] +
-                        0.114 * rgb.pixels[3 * i + 2];
+    const double luma =
+        0.299 * rgb.pixels[3 * i] + 0.587 * rgb.pixels[3 * i + 1] + 0.114 * rgb.pixels[3 * i + 2];
     worst = std::max(worst, int(std::lround(std::abs(luma - grey.pixels[i]))));
   }
   EXPECT_LE(worst, 2);

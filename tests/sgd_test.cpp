@@ -35,6 +35,17 @@ double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kDouble) - b).abs().max().item<double>() / (1 + b.abs().max().item<double>());
 }
 
+// Steps `from` to `to` of two optimisers, each on its own copy of the same gradients.
+void step_both(torch::optim::Optimizer& a, std::vector<torch::Tensor>& a_params,
+               torch::optim::Optimizer& b, std::vector<torch::Tensor>& b_params, int from, int to) {
+  for (int step = from; step < to; ++step) {
+    set_gradients(a_params, step);
+    set_gradients(b_params, step);
+    a.step();
+    b.step();
+  }
+}
+
 TEST(FusedSgd, MatchesLibTorchSgdInFloat64) {
   for (const auto& options : {torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(5e-4),
                               torch::optim::SGDOptions(0.05).momentum(0.8).dampening(0.1),
@@ -44,12 +55,7 @@ TEST(FusedSgd, MatchesLibTorchSgdInFloat64) {
     auto reference_params = make_parameters(torch::kDouble);
     FusedSgd fused(fused_params, options);
     torch::optim::SGD reference(reference_params, options);
-    for (int step = 0; step < 5; ++step) {
-      set_gradients(fused_params, step);
-      set_gradients(reference_params, step);
-      fused.step();
-      reference.step();
-    }
+    step_both(fused, fused_params, reference, reference_params, 0, 5);
     for (size_t i = 0; i < fused_params.size(); ++i)
       EXPECT_LT(relative_error(fused_params[i], reference_params[i]), 1e-6)
           << "parameter " << i << ", momentum " << options.momentum() << ", nesterov "
@@ -63,12 +69,7 @@ TEST(FusedSgd, CheckpointsAreInterchangeableWithLibTorchSgd) {
   auto plain_params = make_parameters(torch::kFloat);
   FusedSgd fused(fused_params, options);
   torch::optim::SGD plain(plain_params, options);
-  for (int step = 0; step < 3; ++step) {
-    set_gradients(fused_params, step);
-    set_gradients(plain_params, step);
-    fused.step();
-    plain.step();
-  }
+  step_both(fused, fused_params, plain, plain_params, 0, 3);
   // Fused's state into a LibTorch SGD; both go on and must stay together.
   std::stringstream saved;
   {
@@ -85,12 +86,7 @@ TEST(FusedSgd, CheckpointsAreInterchangeableWithLibTorchSgd) {
   torch::serialize::InputArchive archive;
   archive.load_from(saved);
   resumed.load(archive);
-  for (int step = 3; step < 6; ++step) {
-    set_gradients(resumed_params, step);
-    set_gradients(plain_params, step);
-    resumed.step();
-    plain.step();
-  }
+  step_both(resumed, resumed_params, plain, plain_params, 3, 6);
   for (size_t i = 0; i < plain_params.size(); ++i)
     EXPECT_LT(relative_error(resumed_params[i], plain_params[i].to(torch::kDouble)), 1e-6);
 }

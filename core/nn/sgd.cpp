@@ -15,8 +15,8 @@ using torch::optim::SGDOptions;
 // The arithmetic of torch::optim::SGD::step, for one parameter:
 //   d = g + wd p;  buf = first ? d : momentum buf + (1 - dampening) d;
 //   p -= lr (nesterov ? d + momentum buf : buf)   (without momentum: p -= lr d).
-void update_fused(float* __restrict p, const float* __restrict g, float* __restrict buf,
-                  int64_t n, const SGDOptions& o, bool first) {
+void update_fused(float* __restrict p, const float* __restrict g, float* __restrict buf, int64_t n,
+                  const SGDOptions& o, bool first) {
   const float lr = float(o.lr()), wd = float(o.weight_decay()), momentum = float(o.momentum());
   const float keep = float(1 - o.dampening());
   const bool nesterov = o.nesterov();
@@ -73,13 +73,11 @@ torch::Tensor FusedSgd::step(LossClosure closure) {
           state->momentum_buffer(buffer);
           state_[key] = std::move(state);
         } else {
-          buffer =
-              static_cast<torch::optim::SGDParamState&>(*found->second).momentum_buffer();
+          buffer = static_cast<torch::optim::SGDParamState&>(*found->second).momentum_buffer();
         }
       }
       const bool dense_float = p.scalar_type() == torch::kFloat && p.device().is_cpu() &&
-                               p.is_contiguous() &&
-                               (!buffer.defined() || buffer.is_contiguous());
+                               p.is_contiguous() && (!buffer.defined() || buffer.is_contiguous());
       if (dense_float) {
         const torch::Tensor grad = p.grad().contiguous();
         update_fused(p.data_ptr<float>(), grad.data_ptr<float>(),
