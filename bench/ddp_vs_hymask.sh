@@ -7,7 +7,8 @@
 # Timed: steps 11-50 (hymask: its logged windows after the first). PyTorch runs twice: as
 # installed, and with glibc's allocator set as hymask sets its own (freed memory kept in the
 # heap; worker/trainer.cpp), so that the allocator's share of the difference shows. Prints a
-# Markdown table and each side's per-stage breakdown (ms per step). Needs ../shared/data/lfw and python3-torch.
+# Markdown table and each side's per-stage breakdown (ms per step). Needs ../shared/data/lfw
+# and python3-torch.
 #   bench/ddp_vs_hymask.sh [BUILD_BIN_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."

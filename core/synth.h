@@ -30,7 +30,7 @@ class SyntheticFaces : public FaceDataset {
   int num_classes() const override { return options_.identities; }
   std::string identity(int label) const override;
   std::string source(size_t index) const override;
-  Image load(size_t index, bool grey) const override;  // RGB, size x size
+  Image load(size_t index, bool grey) const override;  // always RGB, size x size
 
   const SynthOptions& options() const { return options_; }
 

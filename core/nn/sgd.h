@@ -2,8 +2,6 @@
 
 #include <torch/optim/sgd.h>
 
-#include <vector>
-
 namespace hymask::nn {
 
 // torch::optim::SGD (momentum, dampening, weight decay, Nesterov) whose step updates each dense
