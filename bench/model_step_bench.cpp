@@ -1,16 +1,21 @@
 // One training step of the model (backbone + ArcFace loss, backward, SGD with momentum and weight
-// decay), with LibTorch's torch::optim::SGD and with hymask's FusedSgd (core/nn/sgd.h), in one
-// run: same parameters, same batch, forward, backward and optimiser step timed separately. Each
-// variant goes first in every other round and reports its best round.
+// decay) in three variants, in one run: LibTorch alone (its modules, torch::optim::SGD); with
+// hymask's FusedSgd (core/nn/sgd.h); and with FusedSgd and resnet-s's trunk through oneDNN
+// (core/nn/onednn_trunk.h, where built with it). Same parameters, same batch; forward, backward
+// and optimiser step timed separately. The variants take turns going first, round by round, and
+// each reports its best round.
 //   build/bin/bench_model_step [--threads 2] [--batch 64] [--steps 20] [--rounds 3]
 //                              [--backbone resnet-s] [--channels 63] [--size 14] [--classes 423]
+//                              [--only LibTorch|FusedSgd|FusedSgd+oneDNN]
 #include <torch/torch.h>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/nn/backbone.h"
 #include "core/nn/margin.h"
@@ -34,9 +39,15 @@ struct Setup {
   std::unique_ptr<torch::optim::SGD> optimizer;
 };
 
-Setup make_setup(const hymask::nn::BackboneOptions& o, int classes, bool fused) {
+struct Variant {
+  const char* name;
+  bool onednn, fused;
+};
+
+Setup make_setup(hymask::nn::BackboneOptions o, int classes, const Variant& v) {
   torch::manual_seed(1);
   Setup s;
+  o.onednn = v.onednn;
   s.backbone = hymask::nn::make_backbone(o);
   hymask::nn::MarginOptions arcface;
   arcface.scale = 32.0;
@@ -45,7 +56,7 @@ Setup make_setup(const hymask::nn::BackboneOptions& o, int classes, bool fused) 
   std::vector<torch::Tensor> params = s.backbone->parameters();
   for (const auto& p : s.head->parameters()) params.push_back(p);
   const auto sgd = torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(5e-4);
-  if (fused)
+  if (v.fused)
     s.optimizer = std::make_unique<hymask::nn::FusedSgd>(params, sgd);
   else
     s.optimizer = std::make_unique<torch::optim::SGD>(params, sgd);
@@ -76,7 +87,7 @@ Timing run(Setup& s, const torch::Tensor& x, const torch::Tensor& labels,
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"One model training step with LibTorch's SGD and with hymask's FusedSgd"};
+  CLI::App app{"One model training step: LibTorch alone, with FusedSgd, with the oneDNN trunk"};
   int threads = 2, batch = 64, steps = 20, rounds = 3, classes = 423;
   hymask::nn::BackboneOptions o{"resnet-s", 63, 14, 512};
   app.add_option("--threads", threads, "LibTorch threads");
@@ -87,6 +98,8 @@ int main(int argc, char** argv) {
   app.add_option("--channels", o.in_channels, "Input channels (63: u = 1 masking, DC dropped)");
   app.add_option("--size", o.in_size, "Input side");
   app.add_option("--classes", classes, "Identities of the ArcFace head (423: LFW-disjoint-5)");
+  std::string only;
+  app.add_option("--only", only, "Run this variant alone (for profiling)");
   CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(threads);
 
@@ -94,29 +107,38 @@ int main(int argc, char** argv) {
   const torch::Tensor x = torch::randn({batch, o.in_channels, o.in_size, o.in_size});
   const torch::Tensor labels = torch::randint(classes, {batch, 2});
   const torch::Tensor weights = torch::full({batch, 2}, 0.5);
-  Setup plain = make_setup(o, classes, false), fused = make_setup(o, classes, true);
-  run(plain, x, labels, weights, 3);  // warm-up: allocator, oneDNN primitives
-  run(fused, x, labels, weights, 3);
-  Timing best_plain, best_fused;
-  for (int r = 0; r < rounds; ++r) {  // each goes first in every other round
-    Timing p, f;
-    if (r % 2 == 0) {
-      p = run(plain, x, labels, weights, steps);
-      f = run(fused, x, labels, weights, steps);
-    } else {
-      f = run(fused, x, labels, weights, steps);
-      p = run(plain, x, labels, weights, steps);
+  std::vector<Variant> variants{{"LibTorch", false, false}, {"FusedSgd", false, true}};
+#ifdef HYMASK_HAVE_ONEDNN
+  variants.push_back({"FusedSgd+oneDNN", true, true});
+#endif
+  if (!only.empty()) {
+    variants.erase(std::remove_if(variants.begin(), variants.end(),
+                                  [&](const Variant& v) { return v.name != only; }),
+                   variants.end());
+    if (variants.empty()) {
+      std::fprintf(stderr, "--only: no variant named '%s'\n", only.c_str());
+      return 2;
     }
-    if (r == 0 || p.total() < best_plain.total()) best_plain = p;
-    if (r == 0 || f.total() < best_fused.total()) best_fused = f;
+  }
+  std::vector<Setup> setups;
+  for (const Variant& v : variants) {
+    setups.push_back(make_setup(o, classes, v));
+    run(setups.back(), x, labels, weights, 3);  // warm-up: allocator, oneDNN primitives
+  }
+  std::vector<Timing> best(variants.size());
+  for (int r = 0; r < rounds; ++r) {
+    for (size_t k = 0; k < variants.size(); ++k) {
+      const size_t i = (k + r) % variants.size();  // a different variant first in each round
+      const Timing t = run(setups[i], x, labels, weights, steps);
+      if (r == 0 || t.total() < best[i].total()) best[i] = t;
+    }
   }
   std::printf("%s, %d x %d x %d input, batch %d, %d classes, %d threads (ms per step)\n",
               o.name.c_str(), o.in_channels, o.in_size, o.in_size, batch, classes, threads);
-  std::printf("%-10s %9s %9s %9s %9s %9s\n", "", "forward", "backward", "optimiser", "step",
-              "images/s");
-  for (const auto& [name, t] : {std::pair{"SGD", best_plain}, std::pair{"FusedSgd", best_fused}})
-    std::printf("%-10s %9.1f %9.1f %9.1f %9.1f %9.0f\n", name, t.forward, t.backward, t.optimizer,
-                t.total(), batch * 1000.0 / t.total());
-  std::printf("optimiser: %.2fx faster; step: %.2fx\n", best_plain.optimizer / best_fused.optimizer,
-              best_plain.total() / best_fused.total());
+  std::printf("%-16s %9s %9s %9s %9s %9s %9s\n", "", "forward", "backward", "optimiser", "step",
+              "images/s", "speed-up");
+  for (size_t i = 0; i < variants.size(); ++i)
+    std::printf("%-16s %9.1f %9.1f %9.1f %9.1f %9.0f %8.2fx\n", variants[i].name, best[i].forward,
+                best[i].backward, best[i].optimizer, best[i].total(),
+                batch * 1000.0 / best[i].total(), best[0].total() / best[i].total());
 }

@@ -19,6 +19,8 @@ packages=(
   libopenmpi-dev openmpi-bin libprotobuf-dev protobuf-compiler libssl-dev libboost-dev
   libopenblas0-openmp                      # LibTorch's matrix products: 2.4x faster training than
                                            # the reference BLAS libtorch-dev brings
+  libdnnl-dev                              # oneDNN's headers: resnet-s's trunk trains through it
+                                           # directly (core/nn/onednn_trunk.h)
   openssl                                  # cluster/tls-certificate.sh: a certificate per run
 )
 if [ "$with_tests" -eq 1 ]; then

@@ -9,6 +9,7 @@ FaceModel::FaceModel(const Config& config, const Masker& masker, int classes) {
   b.in_size = masker.out_size();
   b.embedding = config.model.embedding;
   b.batchnorm = config.model.batchnorm;
+  b.onednn = config.model.onednn;
   backbone = nn::make_backbone(b);
   nn::MarginOptions m;
   m.kind = nn::parse_margin_kind(config.model.head);

@@ -7,10 +7,14 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
+#include <spdlog/spdlog.h>
+
 #include <cmath>
+#include <stdexcept>
 #include <vector>
 
 #include "core/error.h"
+#include "core/nn/onednn_trunk.h"
 
 namespace hymask::nn {
 namespace {
@@ -81,6 +85,15 @@ class BasicBlockImpl : public tnn::Module {
 };
 TORCH_MODULE(BasicBlock);
 
+TrunkBlock trunk_block(const BasicBlockImpl& b) {
+  TrunkBlock t{{b.conv1, b.bn1}, {b.conv2, b.bn2}, std::nullopt};
+  if (b.shortcut)
+    t.shortcut = ConvBn{
+        tnn::Conv2d(std::dynamic_pointer_cast<tnn::Conv2dImpl>(b.shortcut->ptr(0))),
+        tnn::BatchNorm2d(std::dynamic_pointer_cast<tnn::BatchNorm2dImpl>(b.shortcut->ptr(1)))};
+  return t;
+}
+
 // BN-conv-BN-PReLU-conv-BN plus shortcut: the IResNet block of ArcFace.
 class IBasicBlockImpl : public tnn::Module {
  public:
@@ -122,21 +135,31 @@ class ResidualNet : public Backbone {
     const int positions = int(depths.size()) + (improved ? 0 : 1);
     const std::vector<int> strides = stride_plan(o.in_size, final_size, positions);
     int at = 0;
-    stem = register_module(
-        "stem", tnn::Sequential(conv3x3(o.in_channels, stem_width, improved ? 1 : strides[at++])));
-    if (o.batchnorm) stem->push_back(tnn::BatchNorm2d(stem_width));
+    tnn::Conv2d stem_conv = conv3x3(o.in_channels, stem_width, improved ? 1 : strides[at++]);
+    tnn::BatchNorm2d stem_bn = norm(stem_width, o.batchnorm);
+    stem = register_module("stem", tnn::Sequential(stem_conv));
+    if (o.batchnorm) stem->push_back(stem_bn);
     if (improved)
       stem->push_back(tnn::PReLU(tnn::PReLUOptions().num_parameters(stem_width)));
     else
       stem->push_back(tnn::Functional([](torch::Tensor x) { return torch::relu(x); }));
     int in = stem_width;
+#ifdef HYMASK_HAVE_ONEDNN
+    const bool onednn_trunk = o.onednn && !improved && o.batchnorm;
+#else
+    const bool onednn_trunk = false;
+#endif
+    std::vector<TrunkBlock> trunk_blocks;
     for (size_t s = 0; s < depths.size(); ++s) {
       for (int b = 0; b < depths[s]; ++b) {
         const int stride = b == 0 ? strides[at] : 1;
-        if (improved)
+        if (improved) {
           blocks->push_back(IBasicBlock(in, widths[s], stride, o.batchnorm));
-        else
-          blocks->push_back(BasicBlock(in, widths[s], stride, o.batchnorm));
+        } else {
+          BasicBlock block(in, widths[s], stride, o.batchnorm);
+          blocks->push_back(block);
+          if (onednn_trunk) trunk_blocks.push_back(trunk_block(*block));
+        }
         in = widths[s];
       }
       ++at;
@@ -148,20 +171,34 @@ class ResidualNet : public Backbone {
       bn = register_module("bn", tnn::BatchNorm2d(in));
       features = register_module("features", tnn::BatchNorm1d(o.embedding));
     }
+#ifdef HYMASK_HAVE_ONEDNN
+    if (onednn_trunk) trunk = make_onednn_trunk({stem_conv, stem_bn}, std::move(trunk_blocks));
+#endif
   }
 
   torch::Tensor forward(torch::Tensor x) override {
-    x = blocks->forward(stem->forward(x));
+    x = trunk && trunk->applies(x) ? trunk_forward(x) : blocks->forward(stem->forward(x));
     x = fc(normalise(bn, x).flatten(1));
     return features ? features(x) : x;
   }
 
  private:
+  torch::Tensor trunk_forward(const torch::Tensor& x) {
+    try {
+      return trunk->forward(x);
+    } catch (const std::runtime_error& e) {  // before it computed anything
+      spdlog::warn("{}: LibTorch computes the backbone from here on", e.what());
+      trunk.reset();
+      return blocks->forward(stem->forward(x));
+    }
+  }
+
   tnn::Sequential stem{nullptr};
   tnn::Sequential blocks;
   tnn::BatchNorm2d bn{nullptr};
   tnn::Linear fc{nullptr};
   tnn::BatchNorm1d features{nullptr};
+  std::unique_ptr<TrainingTrunk> trunk;  // null: LibTorch's modules compute the trunk
 };
 
 }  // namespace

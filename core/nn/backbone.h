@@ -21,6 +21,9 @@ struct BackboneOptions {
   int in_size = 112;
   int embedding = 512;
   bool batchnorm = true;  // false: no normalisation layers (exact data-parallel equivalence)
+  // resnet-s with BatchNorm: train the convolutional trunk through oneDNN directly
+  // (core/nn/onednn_trunk.h) where hymask was built with it; false: LibTorch's modules only.
+  bool onednn = true;
 };
 
 class Backbone : public torch::nn::Module {
