@@ -2,6 +2,7 @@
 // parameter's gradient and the BatchNorm running statistics; and resnet-s built on either.
 #include "core/nn/onednn_trunk.h"
 
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -89,6 +90,50 @@ TEST(OnednnTrunk, MatchesLibTorchInFloat64) {
       else
         EXPECT_LT(relative_error(got_buffers[b.key()], b.value()), 1e-5);
     }
+  }
+}
+
+// train.precision=bf16's scope: CPU autocast to bfloat16.
+struct Bfloat16Autocast {
+  Bfloat16Autocast() {
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::increment_nesting();
+  }
+  ~Bfloat16Autocast() {
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_cpu_enabled(false);
+  }
+};
+
+// Under autocast the trunk computes in bfloat16: against float64, its output and gradients are
+// about as far off as LibTorch's own autocast of the same layers.
+TEST(OnednnTrunk, Bfloat16ErrsAsLibTorchAutocastDoes) {
+  Layers onednn(63), libtorch(63), reference(63);
+  reference.to(torch::kDouble);
+  auto trunk = make_onednn_trunk(onednn.stem, onednn.blocks);
+  torch::manual_seed(9);
+  const torch::Tensor x = torch::randn({16, 63, 14, 14}) * 20;
+  const torch::Tensor weights = torch::randn({16, 64, 7, 7});
+  torch::Tensor out, libtorch_out;
+  {
+    const Bfloat16Autocast autocast;
+    ASSERT_TRUE(trunk->applies(x));
+    out = trunk->forward(x);
+    libtorch_out = libtorch.forward(x).to(torch::kFloat);
+  }
+  const torch::Tensor expected = reference.forward(x.to(torch::kDouble));
+  const double out_error = relative_error(out, expected);
+  EXPECT_LT(out_error, 3 * relative_error(libtorch_out, expected));
+  EXPECT_GT(out_error, 1e-4);  // it did compute in bfloat16
+  (out * weights).sum().backward();
+  (libtorch_out * weights).sum().backward();
+  (expected * weights.to(torch::kDouble)).sum().backward();
+  auto got = onednn.named_parameters(), baseline = libtorch.named_parameters();
+  for (const auto& p : reference.named_parameters()) {
+    SCOPED_TRACE(p.key());
+    EXPECT_LT(relative_error(got[p.key()].grad(), p.value().grad()),
+              3 * relative_error(baseline[p.key()].grad(), p.value().grad()) + 1e-6);
   }
 }
 

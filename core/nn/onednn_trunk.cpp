@@ -22,10 +22,13 @@ dnnl::engine& cpu_engine() {
   return engine;
 }
 
-// A float32 buffer the size of `desc`, owned by a tensor so that LibTorch's allocator (and
-// autograd's lifetime rules) manage it.
+// A buffer for `desc` (float32 or bfloat16), owned by a tensor so that LibTorch's allocator
+// (and autograd's lifetime rules) manage it.
 torch::Tensor buffer(const memory::desc& desc) {
-  return torch::empty({int64_t(desc.get_size() / sizeof(float))}, torch::kFloat);
+  const bool bf16 = desc.data_type() == memory::data_type::bf16;
+  const size_t element = bf16 ? 2 : 4;
+  return torch::empty({int64_t((desc.get_size() + element - 1) / element)},
+                      bf16 ? torch::kBFloat16 : torch::kFloat);
 }
 
 memory wrap(const memory::desc& desc, const torch::Tensor& t) {
@@ -53,13 +56,14 @@ struct Relayout {
   }
 };
 
+// LibTorch's side: float32, contiguous.
 memory::desc plain(const memory::dims& dims) {
   return {dims, memory::data_type::f32,
           dims.size() == 4 ? memory::format_tag::abcd : memory::format_tag::a};
 }
 
-memory::desc any(const memory::dims& dims) {
-  return {dims, memory::data_type::f32, memory::format_tag::any};
+memory::desc any(const memory::dims& dims, memory::data_type type) {
+  return {dims, type, memory::format_tag::any};
 }
 
 // One convolution and its BatchNorm (ReLU fused or not): the primitives for both passes.
@@ -109,8 +113,11 @@ struct Step {
   std::vector<Params> params;
 };
 
-UnitPlan make_unit(const ConvBn& u, const memory::desc& src, const memory::dims& src_dims,
-                   bool relu, bool input_grad, bool winograd) {
+// `src`: the input's layout and type, which the activations keep throughout.
+UnitPlan make_unit(const ConvBn& u, const memory::desc& src, bool relu, bool input_grad,
+                   bool winograd) {
+  const memory::dims src_dims = src.dims();
+  const memory::data_type type = src.data_type();
   const auto& o = u.conv->options;
   const int64_t k = o.kernel_size()->at(0), stride = o.stride()->at(0);
   const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
@@ -133,16 +140,17 @@ UnitPlan make_unit(const ConvBn& u, const memory::desc& src, const memory::dims&
     if (alg == algorithm::convolution_winograd && !try_winograd) continue;
     try {
       dnnl::convolution_forward::primitive_desc fwd(
-          {prop_kind::forward_training, alg, src, any(weight_dims), any(dst_dims), strides, padding,
-           padding},
+          {prop_kind::forward_training, alg, src, any(weight_dims, type), any(dst_dims, type),
+           strides, padding, padding},
           cpu_engine());
       dnnl::convolution_backward_weights::primitive_desc bwd_weights(
-          {alg, fwd.src_desc(), any(weight_dims), fwd.dst_desc(), strides, padding, padding},
+          {alg, fwd.src_desc(), any(weight_dims, memory::data_type::f32), fwd.dst_desc(), strides,
+           padding, padding},
           cpu_engine(), fwd);
       std::optional<dnnl::convolution_backward_data::primitive_desc> bwd_data;
       if (input_grad)
         bwd_data.emplace(
-            dnnl::convolution_backward_data::desc{alg, fwd.src_desc(), any(weight_dims),
+            dnnl::convolution_backward_data::desc{alg, fwd.src_desc(), any(weight_dims, type),
                                                   fwd.dst_desc(), strides, padding, padding},
             cpu_engine(), fwd);
       // The activations must flow between kernels without reorders.
@@ -316,12 +324,20 @@ class OnednnTrunk : public TrainingTrunk {
   ConvBn stem_;
   std::vector<TrunkBlock> blocks_;
   bool winograd_;
-  std::map<std::vector<int64_t>, std::shared_ptr<Plan>> plans_;  // by input shape
+  std::map<std::vector<int64_t>, std::shared_ptr<Plan>> plans_;  // by input shape and type
 };
+
+// The activations' type: float32, or bfloat16 under LibTorch's CPU autocast to bfloat16 (as
+// autocast would run the convolutions; statistics, parameters and gradients stay float32).
+std::optional<memory::data_type> activation_type() {
+  if (!at::autocast::is_cpu_enabled()) return memory::data_type::f32;
+  if (at::autocast::get_autocast_cpu_dtype() == at::kBFloat16) return memory::data_type::bf16;
+  return std::nullopt;
+}
 
 bool OnednnTrunk::applies(const torch::Tensor& x) const {
   if (x.dim() != 4 || x.scalar_type() != torch::kFloat || !x.device().is_cpu() ||
-      x.requires_grad() || at::autocast::is_cpu_enabled())
+      x.requires_grad() || !activation_type())
     return false;
   auto ok = [](const ConvBn& u) {
     const auto& o = u.bn->options;
@@ -335,25 +351,26 @@ bool OnednnTrunk::applies(const torch::Tensor& x) const {
 }
 
 std::shared_ptr<Plan> OnednnTrunk::plan_for(const torch::Tensor& x) {
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  if (auto found = plans_.find(shape); found != plans_.end()) return found->second;
+  const memory::dims in_dims(x.sizes().begin(), x.sizes().end());
+  const memory::data_type type = *activation_type();
+  std::vector<int64_t> key = in_dims;
+  key.push_back(int64_t(type));
+  if (auto found = plans_.find(key); found != plans_.end()) return found->second;
 
   auto plan = std::make_shared<Plan>();
-  const memory::dims in_dims(shape.begin(), shape.end());
-  plan->units.push_back(make_unit(stem_, any(in_dims), in_dims, true, false, winograd_));
+  plan->units.push_back(make_unit(stem_, any(in_dims, type), true, false, winograd_));
   plan->input = Relayout(plain(in_dims), plan->units[0].src);
   for (const TrunkBlock& b : blocks_) {
     const memory::desc in = plan->units.back().dst;
-    const memory::dims in_d = in.dims();
     BlockPlan block;
     block.first = plan->units.size();
-    plan->units.push_back(make_unit(b.first, in, in_d, true, true, winograd_));
+    plan->units.push_back(make_unit(b.first, in, true, true, winograd_));
     block.second = plan->units.size();
     const memory::desc mid = plan->units.back().dst;
-    plan->units.push_back(make_unit(b.second, mid, mid.dims(), false, true, winograd_));
+    plan->units.push_back(make_unit(b.second, mid, false, true, winograd_));
     if (b.shortcut) {
       block.shortcut = plan->units.size();
-      plan->units.push_back(make_unit(*b.shortcut, in, in_d, false, true, winograd_));
+      plan->units.push_back(make_unit(*b.shortcut, in, false, true, winograd_));
     }
     const memory::desc out = plan->units[block.second].dst;
     if ((block.shortcut && plan->units[*block.shortcut].dst != out) ||
@@ -378,7 +395,7 @@ std::shared_ptr<Plan> OnednnTrunk::plan_for(const torch::Tensor& x) {
   plan->output_dims = out.dims();
   plan->output = Relayout(out, plain(plan->output_dims));
   plan->output_grad = Relayout(plain(plan->output_dims), out);
-  plans_.emplace(shape, plan);
+  plans_.emplace(key, plan);
   return plan;
 }
 

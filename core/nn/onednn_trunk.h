@@ -1,11 +1,14 @@
 // The convolutional trunk of resnet-s (stem and basic blocks) trained through oneDNN directly,
-// for float32 training on the CPU. Same layers, same parameters and the same BatchNorm running
-// statistics as the LibTorch modules it reads; only how they are computed differs:
+// for float32 and bfloat16 (autocast) training on the CPU. Same layers, same parameters and the
+// same BatchNorm running statistics as the LibTorch modules it reads; only how they are computed
+// differs:
 //  - LibTorch hands oneDNN plain NCHW tensors, so every convolution reorders its input into
 //    oneDNN's blocked layout and its output back, forward and backward. Here the activations
 //    stay blocked (nChw16c) from the stem to the last block: one reorder in, one out.
-//  - 3x3 stride-1 convolutions use oneDNN's Winograd F(4x4, 3x3) kernels (fewer multiplies, the
-//    same convolution up to float32 rounding), which LibTorch never selects.
+//  - In float32, 3x3 stride-1 convolutions use oneDNN's Winograd F(4x4, 3x3) kernels (fewer
+//    multiplies, the same convolution up to float32 rounding), which LibTorch never selects.
+//  - Under CPU autocast to bfloat16 the activations are bfloat16, as autocast's convolutions
+//    make them; BatchNorm statistics, parameters and their gradients stay float32.
 // Evaluation (BatchNorm with running statistics), other dtypes and devices stay on LibTorch.
 #pragma once
 
@@ -38,7 +41,8 @@ class TrainingTrunk {
   virtual ~TrainingTrunk() = default;
 
   // Whether forward() takes `x`: a 4-D float32 CPU tensor that needs no gradient itself, outside
-  // autocast, with every BatchNorm in training mode with a fixed momentum.
+  // autocast or under CPU autocast to bfloat16, with every BatchNorm in training mode with a
+  // fixed momentum.
   virtual bool applies(const torch::Tensor& x) const = 0;
 
   // The trunk's output in NCHW, with autograd history when gradients are enabled. Updates the
