@@ -14,7 +14,7 @@ section "masking transform, 1 and 2 cores"
 section "reducer bus bandwidth against raw MPI"
 mpirun -np 2 "$bin/bench_comm" --mb 25
 mpirun -np 2 "$bin/bench_comm" --mb 12
-section "model step: LibTorch's SGD against FusedSgd, 2 threads (1 rank) and 1 (each of 2 ranks)"
+section "model step: LibTorch alone, with FusedSgd, with the oneDNN trunk; 2 threads (1 rank) and 1 (each of 2 ranks)"
 "$bin/bench_model_step" --threads 2
 "$bin/bench_model_step" --threads 1
 section "training images/s, 1 and 2 ranks (synthetic)"
