@@ -3,9 +3,10 @@
 #include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
-
-#include <map>
 #include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -188,6 +189,8 @@ UnitPlan make_unit(const ConvBn& u, const memory::desc& src, bool relu, bool inp
   plan.stats = bn.mean_desc();
   plan.workspace = bn.workspace_desc();
   plan.count = double(n * h * w);
+  if (plan.count < 2)  // LibTorch refuses this itself, with its own message
+    throw std::runtime_error("oneDNN trunk: BatchNorm needs more than one value per channel");
   return plan;
 }
 
@@ -314,7 +317,14 @@ void update_running_stats(const ConvBn& u, const UnitStep& keep, double count) {
 class OnednnTrunk : public TrainingTrunk {
  public:
   OnednnTrunk(ConvBn stem, std::vector<TrunkBlock> blocks, bool winograd)
-      : stem_(std::move(stem)), blocks_(std::move(blocks)), winograd_(winograd) {}
+      : stem_(std::move(stem)), blocks_(std::move(blocks)), winograd_(winograd) {
+    units_.push_back(stem_);
+    for (const TrunkBlock& b : blocks_) {
+      units_.push_back(b.first);
+      units_.push_back(b.second);
+      if (b.shortcut) units_.push_back(*b.shortcut);
+    }
+  }
   bool applies(const torch::Tensor& x) const override;
   torch::Tensor forward(const torch::Tensor& x) override;
 
@@ -323,6 +333,7 @@ class OnednnTrunk : public TrainingTrunk {
 
   ConvBn stem_;
   std::vector<TrunkBlock> blocks_;
+  std::vector<ConvBn> units_;  // in Plan::units' order
   bool winograd_;
   std::map<std::vector<int64_t>, std::shared_ptr<Plan>> plans_;  // by input shape and type
 };
@@ -341,13 +352,11 @@ bool OnednnTrunk::applies(const torch::Tensor& x) const {
     return false;
   auto ok = [](const ConvBn& u) {
     const auto& o = u.bn->options;
+    const torch::Tensor& w = u.conv->weight;  // read as plain OIHW
     return u.bn->is_training() && o.affine() && o.track_running_stats() && o.momentum() &&
-           u.conv->weight.device().is_cpu() && u.conv->weight.scalar_type() == torch::kFloat;
+           w.device().is_cpu() && w.scalar_type() == torch::kFloat && w.is_contiguous();
   };
-  if (!ok(stem_)) return false;
-  for (const TrunkBlock& b : blocks_)
-    if (!ok(b.first) || !ok(b.second) || (b.shortcut && !ok(*b.shortcut))) return false;
-  return true;
+  return std::all_of(units_.begin(), units_.end(), ok);
 }
 
 std::shared_ptr<Plan> OnednnTrunk::plan_for(const torch::Tensor& x) {
@@ -408,13 +417,8 @@ torch::Tensor OnednnTrunk::forward(const torch::Tensor& input) {
   }
   dnnl::stream s(cpu_engine());
   Step step;
-  step.params.push_back(params_of(stem_));
-  for (const TrunkBlock& b : blocks_) {
-    step.params.push_back(params_of(b.first));
-    step.params.push_back(params_of(b.second));
-    if (b.shortcut) step.params.push_back(params_of(*b.shortcut));
-  }
-  step.units.resize(plan->units.size());
+  for (const ConvBn& u : units_) step.params.push_back(params_of(u));
+  step.units.resize(units_.size());
 
   const torch::Tensor x = input.detach().contiguous();
   torch::Tensor act =
@@ -436,20 +440,14 @@ torch::Tensor OnednnTrunk::forward(const torch::Tensor& input) {
   torch::Tensor output = plan->output(s, act).view(plan->output_dims);
   s.wait();
 
-  std::vector<const ConvBn*> units{&stem_};
-  for (const TrunkBlock& b : blocks_) {
-    units.push_back(&b.first);
-    units.push_back(&b.second);
-    if (b.shortcut) units.push_back(&*b.shortcut);
-  }
-  for (size_t i = 0; i < units.size(); ++i)
-    update_running_stats(*units[i], step.units[i], plan->units[i].count);
+  for (size_t i = 0; i < units_.size(); ++i)
+    update_running_stats(units_[i], step.units[i], plan->units[i].count);
 
   torch::autograd::variable_list inputs{input};
-  for (const ConvBn* u : units) {
-    inputs.push_back(u->conv->weight);
-    inputs.push_back(u->bn->weight);
-    inputs.push_back(u->bn->bias);
+  for (const ConvBn& u : units_) {
+    inputs.push_back(u.conv->weight);
+    inputs.push_back(u.bn->weight);
+    inputs.push_back(u.bn->bias);
   }
   if (torch::GradMode::is_enabled() && torch::autograd::any_variable_requires_grad(inputs)) {
     auto node = std::shared_ptr<TrunkBackward>(new TrunkBackward(plan, std::move(step)),
