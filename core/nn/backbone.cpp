@@ -94,6 +94,15 @@ TrunkBlock trunk_block(const BasicBlockImpl& b) {
   return t;
 }
 
+// Null where hymask was built without oneDNN: LibTorch's modules then compute the trunk.
+std::unique_ptr<TrainingTrunk> onednn_trunk_if_built(ConvBn stem, std::vector<TrunkBlock> blocks) {
+#ifdef HYMASK_HAVE_ONEDNN
+  return make_onednn_trunk(std::move(stem), std::move(blocks));
+#else
+  return nullptr;
+#endif
+}
+
 // BN-conv-BN-PReLU-conv-BN plus shortcut: the IResNet block of ArcFace.
 class IBasicBlockImpl : public tnn::Module {
  public:
@@ -144,11 +153,7 @@ class ResidualNet : public Backbone {
     else
       stem->push_back(tnn::Functional([](torch::Tensor x) { return torch::relu(x); }));
     int in = stem_width;
-#ifdef HYMASK_HAVE_ONEDNN
     const bool onednn_trunk = o.onednn && !improved && o.batchnorm;
-#else
-    const bool onednn_trunk = false;
-#endif
     std::vector<TrunkBlock> trunk_blocks;
     for (size_t s = 0; s < depths.size(); ++s) {
       for (int b = 0; b < depths[s]; ++b) {
@@ -171,9 +176,7 @@ class ResidualNet : public Backbone {
       bn = register_module("bn", tnn::BatchNorm2d(in));
       features = register_module("features", tnn::BatchNorm1d(o.embedding));
     }
-#ifdef HYMASK_HAVE_ONEDNN
-    if (onednn_trunk) trunk = make_onednn_trunk({stem_conv, stem_bn}, std::move(trunk_blocks));
-#endif
+    if (onednn_trunk) trunk = onednn_trunk_if_built({stem_conv, stem_bn}, std::move(trunk_blocks));
   }
 
   torch::Tensor forward(torch::Tensor x) override {
