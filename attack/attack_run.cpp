@@ -18,7 +18,7 @@
 #include "core/files.h"
 #include "core/image_metrics.h"
 #include "core/loader.h"
-#include "core/nn/policy.h"
+#include "core/random.h"
 #include "worker/face_model.h"
 #include "worker/trainer.h"
 
@@ -147,32 +147,33 @@ nlohmann::json score_recovery(const std::vector<float>& candidates, const Observ
   std::vector<double> per_image;  // for recovered shares at other thresholds
   for (size_t i = 0; i < faces.count(); ++i)
     if (best_of_image[i] >= 0) per_image.push_back(std::round(best[i] * 1e4) / 1e4);
-  return {{"images", seen},
-          {"best_ssim_per_image", per_image},          {"ssim_threshold", threshold},
-          {"recovered", recovered},  {"recovered_share", recovered / n},
-          {"ssim", ssim_sum / n},    {"psnr", psnr_sum / n},
-          {"identity_hit", hits / n}};
+  return {
+      {"images", seen},         {"best_ssim_per_image", per_image}, {"ssim_threshold", threshold},
+      {"recovered", recovered}, {"recovered_share", recovered / n}, {"ssim", ssim_sum / n},
+      {"psnr", psnr_sum / n},   {"identity_hit", hits / n}};
 }
 
-// The action of every step: fixed, or the trained policy's choice at the end of training.
+// The action of every step: fixed, or (adaptive) drawn from the actions the run really emitted,
+// step by step over the whole run: every protected sample it emitted is exposed, not only those
+// of the final policy.
 ActionAt action_source(const Config& config, const Masker& masker, const fs::path& run) {
   if (parse_method(config.mask.method) != Method::kAdaptive) {
     const MixAction fixed = masker.default_action();
     return [fixed](uint64_t) { return fixed; };
   }
-  auto policy = std::make_shared<nn::Policy>(nn::policy_options(config), config.seed);
-  nn::LossTracker tracker;
-  torch::serialize::InputArchive archive, saved;
-  archive.load_from(checkpoint_path(run).string());
-  archive.read("policy", saved);
-  policy->load(saved);
-  tracker.load(archive);
-  const auto state = tracker.state(1.0);
-  const auto p = policy->probabilities(state);
-  spdlog::info("policy v{} at the end of training: P(k) = [{}]", policy->version(),
-               fmt::join(p[0], ", "));
-  return
-      [policy, state](uint64_t step) { return policy->to_mix_action(policy->sample(state, step)); };
+  const ActionHistory history = read_action_history(run);
+  if (history.actions.empty())
+    throw Error(run.string() +
+                " has no action history (actions-rank*.csv): it was trained by an older hymask; "
+                "train it again to attack it");
+  spdlog::info("adaptive: targets follow the run's {} recorded actions: {}", history.actions.size(),
+               action_distribution(history).dump());
+  auto actions = std::make_shared<const std::vector<MixAction>>(history.actions);
+  const uint64_t seed = config.seed;
+  return [actions, seed](uint64_t step) {
+    Rng rng = Rng::stream(seed, step, 0, Purpose::kPolicy);
+    return (*actions)[rng.below(actions->size())];
+  };
 }
 
 }  // namespace
@@ -351,11 +352,13 @@ nlohmann::json run_attacks(const AttackRequest& request) {
         color, size));
     rows[2].push_back(planes_to_image(obs.linear_image(i), color, size));
     const int c = best_candidate[top];
-    rows[3].push_back(planes_to_image(candidates.data() + size_t(c) * obs.image_floats, color, size));
+    rows[3].push_back(
+        planes_to_image(candidates.data() + size_t(c) * obs.image_floats, color, size));
     rows[4].push_back(planes_to_image(learned.data() + i * obs.image_floats, color, size));
   }
   for (int i = 0; i < std::min(identities, kGridColumns); ++i)
-    rows[5].push_back(planes_to_image(inverted.data_ptr<float>() + i * obs.image_floats, color, size));
+    rows[5].push_back(
+        planes_to_image(inverted.data_ptr<float>() + i * obs.image_floats, color, size));
   fs::create_directories(request.out);
   write_png(request.out / "grid.png", tile_grid(rows));
 

@@ -96,7 +96,7 @@ class SimulatedWorker : public std::enable_shared_from_this<SimulatedWorker> {
       r->set_policy_version(version_);
       for (int s = 0; s < hymask::nn::kStateSize; ++s) r->add_state(0.1f * s);
       for (int a : {i % 6, i % 2, i % 4}) r->add_action(a);
-      r->set_reward(10.0 + (rank_ + i) % 7);
+      r->set_loss(10.0 + (rank_ + i) % 7);
     }
     send(protocol::encode_frame(batch));
     sent_records += records_;

@@ -1,16 +1,20 @@
 // hymask mask: writes protected samples for independent tools (and attacks):
 //   protected.npy  float32 N x C x H x W    the masked (and mixed) samples
-//   labels.npy     int64   N x k            identity label of each constituent, by weight
-//   weights.npy    float32 N x k            mixing weights, descending, each row sums to 1
+//   labels.npy     int64   N x k            identity label of each constituent, by weight (-1 pads
+//                                           a sample mixed of fewer than k)
+//   weights.npy    float32 N x k            mixing weights, descending, each row sums to 1 (0 pads)
 //   manifest.json                           transform parameters, kept channels, identities, and
-//                                           each sample's constituent source paths by weight
-// Same config and seed, same bytes.
+//                                           each sample's constituent source paths by weight and
+//                                           its action (k, weight scheme, drop level)
+// With --checkpoint RUN/checkpoint.pt, the run's config and, for adaptive, its trained policy
+// choose each batch's action. Same config and seed, same bytes.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.h"
 #include "core/config.h"
@@ -20,6 +24,7 @@
 #include "core/loader.h"
 #include "core/masking.h"
 #include "core/npy.h"
+#include "worker/trainer.h"
 
 namespace hymask::cli {
 namespace fs = std::filesystem;
@@ -33,18 +38,31 @@ struct Args {
   std::string data;
   std::string out;
   std::string preview;
+  std::string checkpoint;
   int64_t limit = 0;
   std::vector<std::string> overrides;
 };
 
 void run_mask(const Args& args) {
-  Config config = load_config(args.config_file, args.overrides);
+  if (!args.checkpoint.empty() && !args.config_file.empty())
+    throw ConfigError("give --checkpoint or --config, not both: a checkpoint carries its config");
+  Config config;
+  if (args.checkpoint.empty()) {
+    config = load_config(args.config_file, args.overrides);
+  } else {
+    config = checkpoint_config(args.checkpoint);
+    apply_overrides(config, args.overrides);
+  }
   if (!args.data.empty()) config.data.root = args.data;
   const MaskOptions options = mask_options(config);
-  if (options.method == Method::kAdaptive)
-    throw ConfigError(
-        "mask.method adaptive needs a trained policy: export with hymask train's "
-        "checkpoint, or choose none, mask, instahide or mixup here");
+  std::optional<TrainedPolicy> trained;
+  if (options.method == Method::kAdaptive) {
+    if (args.checkpoint.empty())
+      throw ConfigError(
+          "mask.method adaptive needs a trained policy: pass the run's checkpoint "
+          "(--checkpoint RUN/checkpoint.pt), or choose none, mask, instahide, mixup or dp");
+    trained = load_checkpoint_policy(args.checkpoint, config);
+  }
   const DataSource source = open_data(config);
   spdlog::info("data: {}", source.description);
   for (const std::string& problem : source.skipped) spdlog::warn("skipped {}", problem);
@@ -58,13 +76,23 @@ void run_mask(const Args& args) {
   if (args.limit > 0 && size_t(args.limit) < order.size()) order.resize(size_t(args.limit));
   const int64_t total = int64_t(order.size());
 
-  const MixAction action = masker.default_action();
-  const int k = action.k;
+  // Each batch's action: fixed, or drawn by the trained policy in the state training ended in.
+  const int64_t batches = (total + config.train.batch_size - 1) / config.train.batch_size;
+  std::vector<MixAction> actions(size_t(batches), masker.default_action());
+  if (trained) {
+    for (int64_t b = 0; b < batches; ++b)
+      actions[size_t(b)] =
+          trained->policy->to_mix_action(trained->policy->sample(trained->state, uint64_t(b)));
+    spdlog::info("policy v{} of {}: each batch's action drawn from it", trained->policy->version(),
+                 args.checkpoint);
+  }
+  int k = 1;
+  for (const MixAction& a : actions) k = std::max(k, a.k);
   BatchLoader loader(source.dataset, order, config.train.batch_size, preprocess,
                      parse_bad_file_policy(config.data.on_bad_file), config.data.threads,
                      config.data.prefetch, [&](Batch& batch) {
-                       masker.apply(batch.pixels.data(), batch.keys, batch.number, action,
-                                    batch.masked);
+                       masker.apply(batch.pixels.data(), batch.keys, batch.number,
+                                    actions[batch.number], batch.masked);
                      });
 
   const fs::path out = args.out;
@@ -84,16 +112,27 @@ void run_mask(const Args& args) {
     skipped.insert(skipped.end(), batch->skipped.begin(), batch->skipped.end());
     if (batch->size() == 0) continue;
     samples.write(m.data.data(), m.data.size() * sizeof(float));
-    weights.write(m.weights.data(), m.weights.size() * sizeof(float));
-    std::vector<int64_t> member_labels(m.members.size());
-    for (size_t i = 0; i < m.members.size(); ++i) member_labels[i] = batch->labels[m.members[i]];
+    // Rows padded to k: label -1 and weight 0 where a sample has fewer constituents.
+    std::vector<int64_t> member_labels(size_t(m.batch) * k, -1);
+    std::vector<float> member_weights(size_t(m.batch) * k, 0.0f);
+    for (int i = 0; i < m.batch; ++i)
+      for (int j = 0; j < m.k; ++j) {
+        member_labels[size_t(i) * k + j] = batch->labels[m.members[size_t(i) * m.k + j]];
+        member_weights[size_t(i) * k + j] = m.weights[size_t(i) * m.k + j];
+      }
     labels.write(member_labels.data(), member_labels.size() * sizeof(int64_t));
+    weights.write(member_weights.data(), member_weights.size() * sizeof(float));
+    const MixAction& action = actions[batch->number];
     for (int i = 0; i < m.batch; ++i) {
       nlohmann::json constituents = nlohmann::json::array();
-      for (int j = 0; j < k; ++j)
+      for (int j = 0; j < m.k; ++j)
         constituents.push_back(
-            source.dataset->source(batch->indices[m.members[size_t(i) * k + j]]));
-      manifest_samples.push_back({{"constituents", constituents}});
+            source.dataset->source(batch->indices[m.members[size_t(i) * m.k + j]]));
+      manifest_samples.push_back({{"constituents", constituents},
+                                  {"action",
+                                   {{"k", action.k},
+                                    {"weights", weight_scheme_name(action.weights)},
+                                    {"drop_level", action.drop_level}}}});
       if (int(preview[0].size()) < kPreviewSamples && !args.preview.empty()) {
         const size_t pixels = size_t(masker.planes()) * preprocess.size * preprocess.size;
         const float* own = batch->pixels.data() + pixels * i;
@@ -116,31 +155,37 @@ void run_mask(const Args& args) {
   nlohmann::json identities = nlohmann::json::array();
   for (int l = 0; l < source.dataset->num_classes(); ++l)
     identities.push_back(source.dataset->identity(l));
-  const nlohmann::json manifest = {
-      {"format", "hymask-protected/1"},
-      {"method", options.method == Method::kMixup ? "mixup" : method_name(options.method)},
-      {"data", source.description},
-      {"seed", config.seed},
-      {"count", written},
-      {"k", k},
-      {"shape", {written, c, n, n}},
-      {"transform",
-       {{"domain", masker.frequency_domain() ? "block-dct" : "pixels"},
-        {"image_size", preprocess.size},
-        {"color", config.data.color},
-        {"centred", true},
-        {"upsample", options.upsample},
-        {"drop_level", options.drop_level},
-        {"kept_channels", masker.channel_ids()},
-        {"channels_permuted", options.permute_channels},
-        {"channel_subset", options.channel_subset},
-        {"sign_flip", options.sign_flip},
-        {"weights", weight_scheme_name(options.weights)},
-        {"dirichlet_alpha", options.dirichlet_alpha},
-        {"weight_cap", options.weight_cap}}},
-      {"identities", identities},
-      {"skipped", skipped},
-      {"samples", manifest_samples}};
+  nlohmann::json manifest = {{"format", "hymask-protected/1"},
+                             {"method", method_name(options.method)},
+                             {"data", source.description},
+                             {"seed", config.seed},
+                             {"count", written},
+                             {"k", k},
+                             {"shape", {written, c, n, n}},
+                             {"transform",
+                              {{"domain", masker.frequency_domain() ? "block-dct" : "pixels"},
+                               {"image_size", preprocess.size},
+                               {"color", config.data.color},
+                               {"centred", true},
+                               {"upsample", options.upsample},
+                               {"drop_level", options.drop_level},
+                               {"kept_channels", masker.channel_ids()},
+                               {"channels_permuted", options.permute_channels},
+                               {"channel_subset", options.channel_subset},
+                               {"sign_flip", options.sign_flip},
+                               {"weights", weight_scheme_name(options.weights)},
+                               {"dirichlet_alpha", options.dirichlet_alpha},
+                               {"weight_cap", options.weight_cap}}},
+                             {"identities", identities},
+                             {"skipped", skipped},
+                             {"samples", manifest_samples}};
+  if (trained) {
+    const auto p = trained->policy->probabilities(trained->state);
+    manifest["policy"] = {
+        {"checkpoint", args.checkpoint},
+        {"version", trained->policy->version()},
+        {"probabilities", {{"k", p[0]}, {"weights", p[1]}, {"drop_level", p[2]}}}};
+  }
   samples.commit(written);
   labels.commit(written);
   weights.commit(written);
@@ -165,6 +210,10 @@ void add_mask_command(CLI::App& app) {
       "Mask a dataset and export the protected samples (protected.npy, labels.npy, "
       "weights.npy, manifest.json) for independent tools");
   cmd->add_option("--config", args->config_file, "YAML config (omit for the defaults)");
+  cmd->add_option("--checkpoint", args->checkpoint,
+                  "A training run's checkpoint.pt: mask with that run's config and, for "
+                  "adaptive, draw each batch's action from its trained policy (instead of "
+                  "--config)");
   cmd->add_option("--data", args->data,
                   "Image folder, one subfolder per identity (default: data.root of the config; "
                   "empty means the built-in synthetic faces)");

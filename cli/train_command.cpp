@@ -56,7 +56,8 @@ void run_train(const Args& args) {
                  config.data.split);
     return;
   }
-  const nlohmann::json result = evaluate(config, trainer.model(), trainer.masker());
+  nlohmann::json result = evaluate(config, trainer.model(), trainer.masker());
+  if (!summary.policy.is_null()) result["policy"] = summary.policy;
   write_file_atomic(run_dir / "eval.json", result.dump(2) + "\n");
   spdlog::info("evaluation: {}", format_evaluation(result));
 }

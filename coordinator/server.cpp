@@ -156,7 +156,10 @@ class Server::Session : public std::enable_shared_from_this<Session> {
               return close("reward record with an action out of range");
             record.action[h] = a;
           }
-          record.reward = r.reward();
+          record.loss = r.loss();
+          record.teacher_loss = r.teacher_loss();
+          record.leak = r.leak();
+          if (r.has_shortfall()) record.shortfall = r.shortfall();
           records.push_back(record);
         }
         info.records += server_.trainer_.add(worker_id_, records);

@@ -177,10 +177,23 @@ void validate(const Config& c) {
   require(c.policy.entropy >= 0, c, "policy.entropy", "must be >= 0");
   require(c.policy.baseline_momentum > 0 && c.policy.baseline_momentum <= 1, c,
           "policy.baseline_momentum", "must be in (0, 1]");
-  require(c.policy.guard_floor >= 0 && c.policy.guard_floor <= 1, c, "policy.guard_floor",
-          "must be in [0, 1]");
-  require(c.policy.guard_every >= 1, c, "policy.guard_every", "must be >= 1");
-  require(c.policy.guard_samples >= 1, c, "policy.guard_samples", "must be >= 1");
+  require(
+      c.policy.reward == "loss" || c.policy.reward == "teacher" || c.policy.reward == "constrained",
+      c, "policy.reward", "must be loss, teacher or constrained");
+  require(c.policy.k_min >= 1 && c.policy.k_min <= c.policy.k_max, c, "policy.k_min",
+          "must be in 1..policy.k_max");
+  require(c.policy.teacher_momentum >= 0 && c.policy.teacher_momentum < 1, c,
+          "policy.teacher_momentum", "must be in [0, 1)");
+  require(c.policy.max_accuracy_drop >= 0 && c.policy.max_accuracy_drop <= 100, c,
+          "policy.max_accuracy_drop", "must be in 0..100 (points)");
+  require(c.policy.lambda_lr > 0, c, "policy.lambda_lr", "must be positive");
+  require(c.train.val_samples >= 0, c, "train.val_samples", "must be >= 0");
+  require(c.train.val_every >= 0, c, "train.val_every", "must be >= 0");
+  require(c.policy.reward != "constrained" || c.mask.method != "adaptive" ||
+              (c.train.val_samples > 0 && !c.policy.reference.empty()),
+          c, "policy.reward",
+          "constrained needs train.val_samples > 0 and policy.reference (a mask.method=mask run "
+          "with the same data, seed and train.val_samples)");
   require(c.eval.batch_size >= 1, c, "eval.batch_size", "must be >= 1");
   require(c.coordinator.broadcast_every >= 1, c, "coordinator.broadcast_every", "must be >= 1");
   require(c.coordinator.broadcast_seconds >= 0, c, "coordinator.broadcast_seconds", "must be >= 0");
@@ -245,6 +258,11 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
       throw ConfigError("config file " + path + " is not valid YAML: " + e.what());
     }
   }
+  apply_overrides(config, overrides);
+  return config;
+}
+
+void apply_overrides(Config& config, const std::vector<std::string>& overrides) {
   const std::string file_origin = config.origin;
   for (const std::string& item : overrides) {
     const size_t eq = item.find('=');
@@ -262,7 +280,6 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   }
   config.origin = overrides.empty() ? file_origin : file_origin + " with command-line overrides";
   validate(config);
-  return config;
 }
 
 std::string config_to_yaml(const Config& config, bool with_help) {

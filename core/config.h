@@ -71,19 +71,23 @@ struct Config {
     int log_every = 20;
     double bucket_mb = 25.0;
     double comm_timeout_s = 300.0;
+    int val_samples = 0;
+    int val_every = 0;
   } train;
   struct Policy {
     int update_every = 16;
+    std::string reward = "loss";
+    int k_min = 2;
     int k_max = 6;
     int drop_levels = 4;
     int hidden = 32;
     double lr = 0.01;
     double entropy = 0.01;
     double baseline_momentum = 0.1;
-    double guard_floor = 0.0;
-    double guard_penalty = 10.0;
-    int guard_every = 50;
-    int guard_samples = 256;
+    double teacher_momentum = 0.99;
+    double max_accuracy_drop = 3.0;
+    std::string reference;
+    double lambda_lr = 0.005;
   } policy;
   struct Eval {
     int batch_size = 128;
@@ -217,8 +221,22 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("train.comm_timeout_s", c.train.comm_timeout_s,
         "A collective that takes longer (a rank died or hangs) ends every rank with an error "
         "naming the missing ranks.");
+  visit("train.val_samples", c.train.val_samples,
+        "Held-out validation slice: this many images of each rank's first shard are kept out of "
+        "training; top-1 of the classifier on them, masked with k = 1, is logged as "
+        "val_accuracy (and is policy.reward constrained's utility signal). 0 = none.");
+  visit("train.val_every", c.train.val_every,
+        "Steps between validation measurements; 0 = every train.log_every steps.");
   visit("policy.update_every", c.policy.update_every,
         "R: REINFORCE update of the masking policy every R steps (adaptive).");
+  visit("policy.reward", c.policy.reward,
+        "What the policy maximises (docs/RESULTS.md compares them): loss (the paper: the batch's "
+        "FR loss), teacher (the FR loss less an EMA teacher's loss on the same batch: hard but "
+        "still recognisable, after TeachAugment), or constrained (privacy measured in the loop, "
+        "subject to policy.max_accuracy_drop; a Lagrange multiplier on the FR loss, after RCPO).");
+  visit("policy.k_min", c.policy.k_min,
+        "Smallest k the policy may choose. 2: every emitted sample mixes faces; 1 also lets "
+        "unmixed (only masked) faces through.");
   visit("policy.k_max", c.policy.k_max, "Largest k the policy may choose.");
   visit("policy.drop_levels", c.policy.drop_levels,
         "The policy chooses a drop level in mask.drop_level .. mask.drop_level + this - 1.");
@@ -227,14 +245,17 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("policy.entropy", c.policy.entropy, "Entropy bonus weight (keeps exploring).");
   visit("policy.baseline_momentum", c.policy.baseline_momentum,
         "Momentum of the moving-average reward baseline.");
-  visit("policy.guard_floor", c.policy.guard_floor,
-        "Utility guard: penalise rewards when training accuracy on unmixed samples falls below "
-        "this (0 = off).");
-  visit("policy.guard_penalty", c.policy.guard_penalty,
-        "Reward penalty per unit of accuracy below the floor.");
-  visit("policy.guard_every", c.policy.guard_every, "Steps between utility-guard measurements.");
-  visit("policy.guard_samples", c.policy.guard_samples,
-        "Training samples the utility guard measures accuracy on.");
+  visit("policy.teacher_momentum", c.policy.teacher_momentum,
+        "reward teacher: the teacher is this exponential moving average of the FR model.");
+  visit("policy.max_accuracy_drop", c.policy.max_accuracy_drop,
+        "reward constrained: points of validation accuracy (train.val_samples) the policy may "
+        "spend below policy.reference's at the same point of training.");
+  visit("policy.reference", c.policy.reference,
+        "reward constrained: a finished run with the same data, seed and train.val_samples, "
+        "trained with mask.method=mask, whose val_accuracy curve the budget is measured against.");
+  visit("policy.lambda_lr", c.policy.lambda_lr,
+        "reward constrained: the Lagrange multiplier's step per point of validation accuracy "
+        "beyond the budget, per measurement (the slow timescale).");
   visit("coordinator.address", c.coordinator.address,
         "host:port of hymask-coordinator, which then trains one policy from every worker's "
         "rewards; empty: each process trains its own (local policy mode). The shared secret "
@@ -295,6 +316,9 @@ void visit_config_fields(Config& c, Visitor&& visit) {
 // Loads `path` (empty: defaults only), then applies "key=value" overrides, then validates.
 // Throws ConfigError naming the key and the file for unknown keys, wrong types and bad values.
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// Applies "key=value" overrides to a config, then validates it.
+void apply_overrides(Config& config, const std::vector<std::string>& overrides);
 
 // Parses and validates a config held in memory; `origin` names it in messages.
 Config config_from_yaml(const std::string& text, const std::string& origin);

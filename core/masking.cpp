@@ -242,4 +242,21 @@ void Masker::to_pixels(const float* sample, float* out) const {
   std::copy(image.begin(), image.end(), out);
 }
 
+double main_constituent_similarity(const MaskedBatch& mixed, const MaskedBatch& unmixed) {
+  HYMASK_CHECK(mixed.batch == unmixed.batch && mixed.sample_size() == unmixed.sample_size(),
+               mixed.batch, unmixed.batch);
+  if (mixed.batch == 0) return 0;
+  const size_t n = mixed.sample_size();
+  double total = 0;
+  for (int i = 0; i < mixed.batch; ++i) {
+    const float* a = mixed.data.data() + n * size_t(i);
+    const float* b = unmixed.data.data() + n * size_t(mixed.members[size_t(i) * mixed.k]);
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t e = 0; e < n; ++e)
+      ab += double(a[e]) * b[e], aa += double(a[e]) * a[e], bb += double(b[e]) * b[e];
+    total += aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0;
+  }
+  return total / mixed.batch;
+}
+
 }  // namespace hymask

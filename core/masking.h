@@ -103,4 +103,11 @@ class Masker {
   std::vector<int> permutation_;  // output channel c holds channel permutation_[c]
 };
 
+// The in-loop linear attacker's view of a mixed batch: the mean, over its samples, of the cosine
+// between each protected sample and its main (largest-weight) constituent protected alone
+// (`unmixed`: the same images under the same action with k = 1). With u = 1 the transform is
+// orthonormal, so this is the cosine between the least-squares image and that face's visible
+// part: 1 for an unmixed face, lower the more the others hide it.
+double main_constituent_similarity(const MaskedBatch& mixed, const MaskedBatch& unmixed);
+
 }  // namespace hymask

@@ -48,6 +48,41 @@ grep -q "resuming at step 4" "$work/log2" || fail "did not resume at step 4"
 [ -s "$work/run/eval.json" ] || fail "no eval.json after training"
 "$bin" eval --checkpoint "$work/run/checkpoint.pt" > "$work/eval" || fail "eval failed"
 grep -q "synthetic-id" "$work/eval" || fail "eval printed no result"
+# An adaptive run records every step's action, and never emits an unmixed face (k >= 2) unless
+# policy.k_min=1 asks for it.
+python3 - "$work/run/actions-rank0.csv" <<'PY' || fail "action history"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert [int(r["step"]) for r in rows] == list(range(30)), [r["step"] for r in rows]
+assert min(int(r["k"]) for r in rows) >= 2, "an unmixed face was emitted"
+PY
+# mask --checkpoint: the run's trained policy chooses each batch's action; the same seed gives the
+# same bytes, and the actions in the manifest follow the policy's distribution (chi-square).
+"$bin" mask --checkpoint "$work/run/checkpoint.pt" --out "$work/m1" train.batch_size=2 \
+  data.synthetic_identities=100 data.synthetic_images_per_identity=30 > "$work/logm" 2>&1 ||
+  fail "mask --checkpoint failed: $(cat "$work/logm")"
+"$bin" mask --checkpoint "$work/run/checkpoint.pt" --out "$work/m2" train.batch_size=2 \
+  data.synthetic_identities=100 data.synthetic_images_per_identity=30 > /dev/null 2>&1
+for f in protected.npy labels.npy weights.npy manifest.json; do
+  cmp -s "$work/m1/$f" "$work/m2/$f" || fail "mask --checkpoint: $f differs between two runs"
+done
+python3 - "$work/m1/manifest.json" <<'PY' || fail "manifest actions"
+import json, sys
+manifest = json.load(open(sys.argv[1]))
+samples = manifest["samples"]
+p = manifest["policy"]["probabilities"]["k"]
+batches = [s["action"]["k"] for s in samples[::2]]  # one action per batch of 2
+n = len(batches)
+assert n >= 1000, n
+chi2 = sum((batches.count(k) - n * q) ** 2 / (n * q) for k, q in zip(range(2, 2 + len(p)), p))
+assert chi2 < 18.5, (chi2, p)  # 4 degrees of freedom: p < 0.001
+assert all(len(s["constituents"]) == s["action"]["k"] for s in samples)
+PY
+set +e
+out=$("$bin" mask --out "$work/m3" mask.method=adaptive 2>&1); code=$?
+set -e
+[ $code -eq 2 ] && echo "$out" | grep -q -- "--checkpoint RUN/checkpoint.pt" ||
+  fail "mask of adaptive without a checkpoint: exit $code, $out"
 set +e
 "$bin" train --out "$work/run" "${tiny[@]}" > "$work/log3" 2>&1; code=$?
 set -e

@@ -50,10 +50,10 @@ TEST(PolicyTrainer, OneAdversarialWorkerCannotTakeThePolicyOver) {
         r.state = state_of(rng);
         r.action = trainer.policy().sample(r.state, rng.next());
         if (worker == 4) {  // the attacker: a huge reward for its action, nothing otherwise
-          r.reward = r.action == attacker_wants ? 1e9 : -1e9;
+          r.loss = r.action == attacker_wants ? 1e9 : -1e9;
         } else {
-          r.reward = rng.normal() * 0.3;
-          for (int h = 0; h < nn::kHeads; ++h) r.reward += r.action[h] == honest_best[h];
+          r.loss = rng.normal() * 0.3;
+          for (int h = 0; h < nn::kHeads; ++h) r.loss += r.action[h] == honest_best[h];
         }
         records.push_back(r);
       }
@@ -127,7 +127,7 @@ bool closed_after(uint16_t port, const std::string& bytes) {
 std::optional<std::pair<uint64_t, std::vector<float>>> policy_after_rewards(
     CoordinatorClient& worker, size_t count) {
   std::vector<nn::PolicyRecord> records(count);
-  for (auto& r : records) r.reward = 1.0;
+  for (auto& r : records) r.loss = 1.0;
   worker.report(records);
   std::optional<std::pair<uint64_t, std::vector<float>>> update;
   for (int i = 0; i < 300 && !(update = worker.newer_policy(0)); ++i)
@@ -430,7 +430,7 @@ TEST(Coordinator, RestartsFromItsCheckpointAndWorkersReconnect) {
   CoordinatorClient worker(options);
   auto send_rewards = [&](uint64_t version) {
     std::vector<nn::PolicyRecord> records(4);
-    for (auto& r : records) r.version = version, r.reward = 2.0;
+    for (auto& r : records) r.version = version, r.loss = 2.0;
     worker.report(records);
   };
   for (int i = 0; i < 200 && !worker.connected(); ++i) std::this_thread::sleep_for(10ms);

@@ -92,6 +92,41 @@ TEST(Masking, MixtureIsTheWeightedSumOfTheTransformedConstituents) {
   EXPECT_LT(worst, 1e-3);  // float32 accumulation of values up to ~1e3
 }
 
+// The in-loop attacker's similarity, against a float64 reference: transform every face alone,
+// mix with the reported weights, and take the cosine to the largest-weight constituent.
+TEST(Masking, MainConstituentSimilarityMatchesItsDefinition) {
+  MaskOptions o = mixup(3);
+  o.upsample = 1;
+  const Masker masker(o, kSize, ColorMode::kGrey);
+  const int batch = 8;
+  const std::vector<float> pixels = random_pixels(batch, 1, 4);
+  MaskedBatch mixed, alone;
+  const MixAction action = masker.default_action();
+  masker.apply(pixels.data(), keys(batch), 2, action, mixed);
+  masker.apply(pixels.data(), keys(batch), 2, {1, action.weights, action.drop_level}, alone);
+  const BlockDct dct(kSize, 1, kept_channels_for_drop_level(1));
+  const size_t sample = dct.plane_out_size();
+  std::vector<double> transformed(sample * batch);
+  const std::vector<double> pixels_d(pixels.begin(), pixels.end());
+  dct.forward(pixels_d.data(), transformed.data(), batch);
+  double expected = 0;
+  for (int i = 0; i < batch; ++i) {
+    const double* top = transformed.data() + sample * mixed.members[i * 3];
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t e = 0; e < sample; ++e) {
+      double mix = 0;
+      for (int j = 0; j < 3; ++j)
+        mix += mixed.weights[i * 3 + j] * transformed[sample * mixed.members[i * 3 + j] + e];
+      ab += mix * top[e], aa += mix * mix, bb += top[e] * top[e];
+    }
+    expected += ab / std::sqrt(aa * bb) / batch;
+  }
+  const double measured = main_constituent_similarity(mixed, alone);
+  EXPECT_NEAR(measured, expected, 1e-5);
+  EXPECT_LT(measured, 0.99);  // three faces mixed hide the main one
+  EXPECT_NEAR(main_constituent_similarity(alone, alone), 1.0, 1e-6);  // a face alone: itself
+}
+
 TEST(Masking, SameSeedStepAndSamplesGiveTheSameBytes) {
   const Masker masker(mixup(2), kSize, ColorMode::kGrey);
   const std::vector<float> pixels = random_pixels(8, 1, 3);

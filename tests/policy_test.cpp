@@ -17,6 +17,7 @@ std::array<float, kStateSize> random_state(Rng& rng) {
 
 TEST(Policy, ConvergesToTheBestActionOfAToyReward) {
   PolicyOptions o;
+  o.k_min = 1;
   o.k_max = 6;
   o.base_drop_level = 1;
   o.drop_levels = 4;
@@ -33,8 +34,8 @@ TEST(Policy, ConvergesToTheBestActionOfAToyReward) {
       r.state = random_state(rng);
       r.action = policy.sample(r.state, step);
       // One point per head that matches, plus noise: the best action is the unique maximiser.
-      r.reward = rng.normal() * 0.3;
-      for (int h = 0; h < kHeads; ++h) r.reward += r.action[h] == best[h];
+      r.loss = rng.normal() * 0.3;
+      for (int h = 0; h < kHeads; ++h) r.loss += r.action[h] == best[h];
       records.push_back(r);
     }
     policy.update(records);
@@ -51,6 +52,7 @@ TEST(Policy, ConvergesToTheBestActionOfAToyReward) {
 TEST(Policy, LogProbGradientMatchesFiniteDifferences) {
   torch::manual_seed(5);
   PolicyOptions o;
+  o.k_min = 1;
   Policy policy(o, 1);
   policy.net()->to(torch::kFloat64);
   {
@@ -91,6 +93,131 @@ TEST(Policy, SamplingIsAFunctionOfParametersSeedAndStep) {
   int differ = 0;
   for (uint64_t step = 0; step < 50; ++step) differ += a.sample(s, step) != a.sample(s, step + 1);
   EXPECT_GT(differ, 10);
+}
+
+// A toy world with three choices of k (the other heads fixed to one category): easy (k = 2),
+// hard but learnable (k = 3), destructive (k = 4: the labels are lost in the mixture). Each
+// action's batch loss and in-loop leak are fixed; validation accuracy falls 40 points below the
+// reference for every destructive batch in the last window, and 1 point for a hard one.
+struct ToyWorld {
+  static constexpr double kLoss[3] = {1.0, 2.0, 6.0};
+  static constexpr double kTeacherLoss[3] = {0.8, 0.6, 6.0};
+  static constexpr double kLeak[3] = {0.9, 0.5, 0.2};
+
+  // Trains a policy for `updates` updates of 16 records; returns P(k) at the end.
+  static std::vector<float> train(RewardDesign design, int updates) {
+    PolicyOptions o;
+    o.reward = design;
+    o.k_min = 2;
+    o.k_max = 4;
+    o.drop_levels = 1;
+    o.lr = 0.05;
+    o.entropy = 0.001;
+    o.max_accuracy_drop = 3;
+    o.lambda_lr = 0.05;
+    Policy policy(o, 11);
+    Rng rng(4);
+    uint64_t step = 0;
+    std::array<float, kStateSize> state{};
+    state[kStateSize - 1] = 1;
+    for (int update = 0; update < updates; ++update) {
+      std::vector<PolicyRecord> records;
+      double destroyed = 0, hard = 0;
+      for (int i = 0; i < 16; ++i, ++step) {
+        PolicyRecord r;
+        r.state = state;
+        r.action = policy.sample(state, step);
+        const int a = r.action[0];
+        r.loss = kLoss[a] + 0.1 * rng.normal();
+        r.teacher_loss = kTeacherLoss[a] + 0.1 * rng.normal();
+        r.leak = kLeak[a] + 0.02 * rng.normal();
+        destroyed += (a == 2) / 16.0;
+        hard += (a == 1) / 16.0;
+        records.push_back(r);
+      }
+      records.back().shortfall = 40 * destroyed + 1 * hard;
+      policy.update(records);
+    }
+    return policy.probabilities(state)[0];
+  }
+};
+
+TEST(RewardDesigns, LossRewardPicksTheDestructiveAction) {
+  const auto p = ToyWorld::train(RewardDesign::kLoss, 200);
+  EXPECT_GT(p[2], 0.9) << p[0] << " " << p[1] << " " << p[2];
+}
+
+TEST(RewardDesigns, ConstrainedRewardSettlesOnTheHardButLearnableAction) {
+  // Unconstrained, privacy alone would pick the destructive action (lowest leak); the budget
+  // (3 points) leaves room for the hard action only.
+  const auto p = ToyWorld::train(RewardDesign::kConstrained, 400);
+  EXPECT_GT(p[1], 0.8) << p[0] << " " << p[1] << " " << p[2];
+  EXPECT_LT(p[2], 0.15) << p[0] << " " << p[1] << " " << p[2];
+}
+
+TEST(RewardDesigns, TeacherRewardPicksWhatTheTeacherStillRecognises) {
+  const auto p = ToyWorld::train(RewardDesign::kTeacher, 200);
+  EXPECT_GT(p[1], 0.9) << p[0] << " " << p[1] << " " << p[2];
+}
+
+TEST(RewardDesigns, MultiplierRisesBelowTheBudgetAndRelaxesWhenItRecovers) {
+  PolicyOptions o;
+  o.reward = RewardDesign::kConstrained;
+  o.max_accuracy_drop = 3;
+  o.lambda_lr = 0.01;
+  Policy policy(o, 1);
+  auto measure = [&](double shortfall) {
+    PolicyRecord r;
+    r.shortfall = shortfall;
+    r.state[kStateSize - 1] = 1;
+    policy.update({r, PolicyRecord{}});  // the second record carries no measurement
+    return policy.multiplier();
+  };
+  EXPECT_EQ(policy.multiplier(), 0);
+  EXPECT_EQ(measure(1), 0);  // within the budget: stays at 0
+  double last = 0;
+  for (int i = 0; i < 5; ++i) {  // 10 points spent, 7 beyond the budget: rises by 0.07 each
+    const double now = measure(10);
+    EXPECT_NEAR(now - last, 0.07, 1e-12);
+    last = now;
+  }
+  for (int i = 0; i < 3; ++i) {  // recovered to 1 point: relaxes by 0.02 each
+    const double now = measure(1);
+    EXPECT_NEAR(last - now, 0.02, 1e-12);
+    last = now;
+  }
+  for (int i = 0; i < 100; ++i) last = measure(0);
+  EXPECT_EQ(last, 0);  // never negative
+  // Records without a measurement leave it alone.
+  measure(10);
+  const double before = policy.multiplier();
+  policy.update({PolicyRecord{}});
+  EXPECT_EQ(policy.multiplier(), before);
+}
+
+TEST(RewardDesigns, ConstrainedRewardTradesLeakAgainstTheLossAtTheMultiplier) {
+  PolicyOptions o;
+  o.reward = RewardDesign::kConstrained;
+  o.lambda_lr = 1;
+  o.max_accuracy_drop = 0;
+  Policy policy(o, 1);
+  PolicyRecord r;
+  r.loss = 12;
+  r.leak = 0.4;
+  EXPECT_DOUBLE_EQ(policy.reward(r), -0.4);  // multiplier 0: privacy alone
+  PolicyRecord measured;
+  measured.shortfall = 0.5;
+  policy.update({measured});
+  EXPECT_DOUBLE_EQ(policy.multiplier(), 0.5);
+  EXPECT_DOUBLE_EQ(policy.reward(r), -0.4 - 0.5 * 12 / 10);
+}
+
+TEST(Policy, ActionSpaceStartsAtKMin) {
+  PolicyOptions o;  // k in 2..6 by default: no unmixed face
+  Policy policy(o, 1);
+  EXPECT_EQ(policy.net()->categories[0], 5);
+  EXPECT_EQ(policy.to_mix_action({0, 0, 0}).k, 2);
+  EXPECT_EQ(policy.to_mix_action({4, 0, 0}).k, 6);
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ control::Envelope reward_batch() {
     r->set_policy_version(7);
     for (int s = 0; s < 6; ++s) r->add_state(0.5f * s);
     for (int a : {3, 1, 2}) r->add_action(a);
-    r->set_reward(12.5 + i);
+    r->set_loss(12.5 + i);
   }
   return e;
 }
@@ -42,7 +42,7 @@ TEST(Frames, RoundTripByteByByte) {
   EXPECT_EQ(got[0].hello().rank(), 3);
   EXPECT_EQ(got[0].hello().client_nonce(), hello.hello().client_nonce());
   ASSERT_EQ(got[1].reward_batch().records_size(), 3);
-  EXPECT_EQ(got[1].reward_batch().records(2).reward(), 14.5);
+  EXPECT_EQ(got[1].reward_batch().records(2).loss(), 14.5);
   EXPECT_EQ(got[1].reward_batch().records(1).action(0), 3);
   EXPECT_EQ(decoder.buffered(), 0u);
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <numeric>
@@ -54,10 +55,32 @@ std::vector<torch::Tensor> parameters_after(const fs::path& dir, std::vector<std
 
 class ResumeTest : public ::testing::TestWithParam<std::string> {};
 
+// The method, then the policy's reward design (adaptive).
+std::vector<std::string> tiny_with_reward(const std::string& param,
+                                          const std::filesystem::path& reference) {
+  const size_t colon = param.find(':');
+  std::vector<std::string> args = tiny(param.substr(0, colon));
+  if (colon == std::string::npos) return args;
+  args.push_back("policy.reward=" + param.substr(colon + 1));
+  args.push_back("train.val_samples=6");
+  args.push_back("train.val_every=3");
+  args.push_back("policy.reference=" + reference.string());
+  return args;
+}
+
+// A finished mask run with the tiny settings' validation slice: the constrained reward's reference.
+void train_reference(const std::filesystem::path& dir) {
+  std::vector<std::string> args = tiny("mask");
+  args.push_back("train.val_samples=6");
+  args.push_back("train.val_every=3");
+  Trainer(load_config("", args), dir, false).run();
+}
+
 TEST_P(ResumeTest, StopAndResumeEqualsAnUninterruptedRun) {
   // Same thread counts in both runs: tensor reductions then run in the same order.
-  testing::TempDir a, b;
-  const std::vector<std::string> args = tiny(GetParam());
+  testing::TempDir a, b, reference;
+  train_reference(reference.path());
+  const std::vector<std::string> args = tiny_with_reward(GetParam(), reference.path());
   const auto whole = parameters_after(a.path(), args, {"20"});
   const auto resumed = parameters_after(b.path(), args, {"7", "13", "20"});
   ASSERT_EQ(whole.size(), resumed.size());
@@ -74,7 +97,45 @@ TEST_P(ResumeTest, StopAndResumeEqualsAnUninterruptedRun) {
   EXPECT_EQ(steps, (std::vector<int64_t>{2, 4, 6, 7, 8, 10, 12, 13, 14, 16, 18, 20}));
 }
 
-INSTANTIATE_TEST_SUITE_P(Methods, ResumeTest, ::testing::Values("mixup", "adaptive"));
+INSTANTIATE_TEST_SUITE_P(Methods, ResumeTest,
+                         ::testing::Values("mixup", "adaptive", "adaptive:teacher",
+                                           "adaptive:constrained"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), ':', '_');
+                           return name;
+                         });
+
+// The constrained reward measures validation accuracy against its reference, moves its
+// multiplier, and reports the run's policy; a reference of other data is refused.
+TEST(Trainer, ConstrainedPolicyMeasuresAgainstItsReference) {
+  testing::TempDir reference, run;
+  train_reference(reference.path());
+  std::vector<std::string> args = tiny_with_reward("adaptive:constrained", reference.path());
+  args.push_back("policy.max_accuracy_drop=0");
+  args.push_back("policy.lambda_lr=1");
+  Trainer trainer(load_config("", args), run.path(), false);
+  const TrainSummary summary = trainer.run();
+  std::ifstream validation(run.path() / "validation.csv");
+  std::string header, line;
+  std::getline(validation, header);
+  EXPECT_EQ(header, "step,epoch,val_accuracy");
+  int rows = 0;
+  while (std::getline(validation, line)) ++rows;
+  EXPECT_EQ(rows, int(summary.total_steps / 3 + (summary.total_steps % 3 != 0)));
+  EXPECT_EQ(summary.policy["source"], "local");
+  EXPECT_EQ(summary.policy["reward"], "constrained");
+  EXPECT_EQ(summary.policy["actions"]["steps"], summary.total_steps);
+  // The multiplier moved off 0: a tiny model spends more than 0 points at some point.
+  bool moved = false;
+  std::ifstream metrics(run.path() / "metrics.jsonl");
+  while (std::getline(metrics, line))
+    moved |= nlohmann::json::parse(line)["policy"]["multiplier"].get<double>() > 0;
+  EXPECT_TRUE(moved) << "the multiplier never rose";
+  args.push_back("seed=5");
+  testing::TempDir other;
+  EXPECT_THROW(Trainer(load_config("", args), other.path(), false), ConfigError);
+}
 
 TEST(Trainer, LossFallsAndEvaluationRuns) {
   testing::TempDir dir;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
+
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
@@ -209,7 +211,10 @@ bool CoordinatorClient::session() {
           out->set_policy_version(r.version);
           for (float v : r.state) out->add_state(v);
           for (int a : r.action) out->add_action(a);
-          out->set_reward(r.reward);
+          out->set_loss(r.loss);
+          out->set_teacher_loss(r.teacher_loss);
+          out->set_leak(r.leak);
+          if (!std::isnan(r.shortfall)) out->set_shortfall(r.shortfall);
         }
         in_flight.assign(records_.begin(), records_.end());
         records_.clear();

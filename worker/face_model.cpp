@@ -29,6 +29,14 @@ void FaceModel::train(bool on) {
   head->train(on);
 }
 
+void FaceModel::follow(const FaceModel& model, double momentum) {
+  torch::NoGradGuard no_grad;
+  const std::vector<torch::Tensor> mine = parameters(), theirs = model.parameters();
+  for (size_t i = 0; i < mine.size(); ++i) mine[i].lerp_(theirs[i], 1 - momentum);
+  const auto my_buffers = backbone->buffers(), their_buffers = model.backbone->buffers();
+  for (size_t i = 0; i < my_buffers.size(); ++i) my_buffers[i].copy_(their_buffers[i]);
+}
+
 void FaceModel::save(torch::serialize::OutputArchive& archive) const {
   torch::serialize::OutputArchive b, h;
   backbone->save(b);

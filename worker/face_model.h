@@ -19,6 +19,9 @@ struct FaceModel {
   FaceModel(const Config& config, const Masker& masker, int classes);
   std::vector<torch::Tensor> parameters() const;
   void train(bool on);
+  // An exponential moving average of `model`'s weights (momentum 0: a copy); BatchNorm
+  // statistics are copied.
+  void follow(const FaceModel& model, double momentum);
   void save(torch::serialize::OutputArchive& archive) const;
   void load(torch::serialize::InputArchive& archive);
 };

@@ -8,9 +8,13 @@
 #include <dlfcn.h>
 #include <malloc.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
+#include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -52,6 +56,37 @@ std::string resumable_difference(const Config& a, const Config& b) {
   return "";
 }
 
+// epoch_order's "epoch" for drawing the validation slice: no training epoch reaches it.
+constexpr uint64_t kValidationEpoch = uint64_t(1) << 62;
+
+// policy.reference's validation curve: (progress 0..1, accuracy in points).
+std::vector<std::pair<double, double>> load_reference(const Config& config) {
+  const fs::path run = config.policy.reference;
+  const fs::path csv = run / "validation.csv";
+  if (!fs::exists(run / "config.yaml") || !fs::exists(csv))
+    throw ConfigError("policy.reference " + run.string() +
+                      " holds no validation curve (config.yaml and validation.csv): train it "
+                      "first with mask.method=mask train.val_samples=" +
+                      std::to_string(config.train.val_samples) + " and the same data and seed");
+  const Config ref = load_config((run / "config.yaml").string());
+  if (ref.data.root != config.data.root || ref.data.split != config.data.split ||
+      ref.seed != config.seed || ref.train.val_samples != config.train.val_samples)
+    throw ConfigError("policy.reference " + run.string() +
+                      " was validated on another slice: its data.root, data.split, seed and "
+                      "train.val_samples must equal this run's");
+  std::vector<std::pair<double, double>> curve;
+  std::ifstream in(csv);
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    double step, epoch, accuracy;
+    if (std::sscanf(line.c_str(), "%lf,%lf,%lf", &step, &epoch, &accuracy) == 3)
+      curve.emplace_back(epoch / ref.train.epochs, 100 * accuracy);
+  }
+  if (curve.empty()) throw ConfigError("policy.reference " + csv.string() + " has no rows");
+  return curve;
+}
+
 std::string format_probabilities(const std::vector<float>& p) {
   std::string out;
   for (float v : p) out += fmt::format("{}{:.2f}", out.empty() ? "" : " ", v);
@@ -75,6 +110,21 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
       data_(open_data(config, rank_, world_)),
       masker_(make_masker(config)) {
   torch::set_num_threads(config_.train.threads);
+  if (config_.train.val_samples > 0) {  // held out of rank's first shard, the same every run
+    std::vector<size_t>& shard = data_.shards.at(0);
+    if (size_t(config_.train.val_samples) * 2 > shard.size())
+      throw ConfigError("train.val_samples " + std::to_string(config_.train.val_samples) +
+                        " would hold out more than half of a shard (" +
+                        std::to_string(shard.size()) + " images): lower it");
+    val_indices_ = epoch_order(shard, config_.seed, kValidationEpoch, uint64_t(rank_));
+    val_indices_.resize(size_t(config_.train.val_samples));
+    std::vector<size_t> sorted = val_indices_;
+    std::sort(sorted.begin(), sorted.end());
+    shard.erase(std::remove_if(
+                    shard.begin(), shard.end(),
+                    [&](size_t i) { return std::binary_search(sorted.begin(), sorted.end(), i); }),
+                shard.end());
+  }
   // Whole batches of every shard: the shortest shard of all ranks sets the epoch.
   int64_t shortest = INT64_MAX;
   for (const auto& shard : data_.shards) shortest = std::min<int64_t>(shortest, shard.size());
@@ -114,6 +164,11 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
       c.tls = protocol::tls_options(config_);
       coordinator_ = std::make_unique<CoordinatorClient>(c);
     }
+    if (p.reward == nn::RewardDesign::kTeacher) {
+      teacher_ = std::make_unique<FaceModel>(config_, masker_, classes_);
+      teacher_->follow(*model_, 0);
+    }
+    if (p.reward == nn::RewardDesign::kConstrained) reference_ = load_reference(config_);
   }
   fs::create_directories(run_dir_);
   if (resume) {
@@ -137,6 +192,7 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
         model_->parameters(), *comm_, size_t(config_.train.bucket_mb * (1 << 20)), timeout_);
     reducer_->broadcast_parameters();
   }
+  open_history_files(resume);
   if (!leader()) return;
   // The run's config, without the stop point: `--resume` then runs on to the end.
   Config stored = config_;
@@ -157,6 +213,31 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
   metrics_.open(run_dir_ / "metrics.jsonl", std::ios::app);
 }
 
+// Rewrites a CSV history (header, then rows whose first column is the step) without the rows of
+// `from` on, which a resumed run computes again, and opens it for appending.
+void open_csv_history(const fs::path& path, const std::string& header, int64_t from, bool resume,
+                      std::ofstream& out) {
+  std::string text = header + "\n";
+  if (resume) {
+    std::ifstream old(path);
+    std::string line;
+    std::getline(old, line);
+    while (std::getline(old, line))
+      if (!line.empty() && std::stoll(line.substr(0, line.find(','))) < from) text += line + "\n";
+  }
+  write_file_atomic(path, text);
+  out.open(path, std::ios::app);
+}
+
+void Trainer::open_history_files(bool resume) {
+  if (policy_)
+    open_csv_history(run_dir_ / fmt::format("actions-rank{}.csv", rank_),
+                     "step,k,weights,drop_level", step_, resume, actions_);
+  if (leader() && !val_indices_.empty())
+    open_csv_history(run_dir_ / "validation.csv", "step,epoch,val_accuracy", step_, resume,
+                     validation_);
+}
+
 Trainer::~Trainer() = default;
 
 double Trainer::learning_rate(int64_t step) const {
@@ -173,33 +254,41 @@ double Trainer::learning_rate(int64_t step) const {
   return base * 0.5 * (1 + std::cos(M_PI * progress));
 }
 
-double Trainer::guard_accuracy() {
-  // Top-1 of the classifier on the first guard_samples training images, unmixed (k = 1). The
-  // masked samples never change: decode and mask them once.
-  if (!guard_batch_) {
-    std::vector<size_t> order = epoch_order(data_.shards.at(0), config_.seed, 0, uint64_t(rank_));
-    order.resize(std::min<size_t>(config_.policy.guard_samples, order.size()));
-    BatchLoader loader(data_.dataset, order, int(order.size()), preprocess_options(config_),
-                       parse_bad_file_policy(config_.data.on_bad_file), 1, 1);
-    guard_batch_ = loader.next();
-    if (!guard_batch_) guard_batch_.emplace();
+double Trainer::validation_accuracy() {
+  // The held-out images never change: decode and mask them once, as evaluation does (k = 1).
+  if (!val_batch_) {
+    BatchLoader loader(data_.dataset, val_indices_, int(val_indices_.size()),
+                       preprocess_options(config_), parse_bad_file_policy(config_.data.on_bad_file),
+                       1, 1);
+    val_batch_ = loader.next();
+    if (!val_batch_) val_batch_.emplace();
     MixAction action = masker_.default_action();
     action.k = 1;
-    if (guard_batch_->size() > 0)
-      masker_.apply(guard_batch_->pixels.data(), guard_batch_->keys, 0, action,
-                    guard_batch_->masked);
+    if (val_batch_->size() > 0)
+      masker_.apply(val_batch_->pixels.data(), val_batch_->keys, 0, action, val_batch_->masked);
   }
-  if (guard_batch_->size() == 0) return 0;
-  MaskedBatch& m = guard_batch_->masked;
+  if (val_batch_->size() == 0) return 0;
+  MaskedBatch& m = val_batch_->masked;
   torch::NoGradGuard no_grad;
   model_->train(false);
   const torch::Tensor x = torch::from_blob(m.data.data(), {m.batch, m.channels, m.size, m.size});
   const torch::Tensor predicted = model_->head->cosine(model_->backbone->forward(x)).argmax(1);
   model_->train(true);
-  const torch::Tensor labels = torch::tensor(std::vector<int64_t>(guard_batch_->labels.begin(),
-                                                                  guard_batch_->labels.end())) +
-                               label_offset_;
+  const torch::Tensor labels =
+      torch::tensor(std::vector<int64_t>(val_batch_->labels.begin(), val_batch_->labels.end())) +
+      label_offset_;
   return predicted.eq(labels).to(torch::kFloat64).mean().item<double>();
+}
+
+double Trainer::reference_accuracy(double progress) const {
+  if (progress <= reference_.front().first) return reference_.front().second;
+  for (size_t i = 1; i < reference_.size(); ++i)
+    if (progress <= reference_[i].first) {
+      const auto [p0, a0] = reference_[i - 1];
+      const auto [p1, a1] = reference_[i];
+      return a0 + (a1 - a0) * (progress - p0) / std::max(p1 - p0, 1e-12);
+    }
+  return reference_.back().second;
 }
 
 std::vector<size_t> Trainer::step_order(int64_t epoch) const {
@@ -300,21 +389,32 @@ void keep_freed_memory() {
 
 }  // namespace
 
-double Trainer::train_step(Batch& batch, double lr) {
-  auto mark = std::chrono::steady_clock::now();
+Trainer::BatchTensors Trainer::tensors(Batch& batch) const {
   MaskedBatch& m = batch.masked;
-  const torch::Tensor x = torch::from_blob(m.data.data(), {m.batch, m.channels, m.size, m.size});
   std::vector<int64_t> member_labels(m.members.size());
   for (size_t i = 0; i < m.members.size(); ++i)
     member_labels[i] = batch.labels[m.members[i]] + label_offset_;
-  const torch::Tensor labels = torch::tensor(member_labels).view({m.batch, m.k});
-  const torch::Tensor weights = torch::from_blob(m.weights.data(), {m.batch, m.k});
+  return {torch::from_blob(m.data.data(), {m.batch, m.channels, m.size, m.size}),
+          torch::tensor(member_labels).view({m.batch, m.k}),
+          torch::from_blob(m.weights.data(), {m.batch, m.k})};
+}
+
+double Trainer::teacher_loss(Batch& batch) {
+  const BatchTensors t = tensors(batch);
+  torch::NoGradGuard no_grad;
+  teacher_->train(false);
+  return teacher_->head->loss(teacher_->backbone->forward(t.x), t.labels, t.weights).item<double>();
+}
+
+double Trainer::train_step(Batch& batch, double lr) {
+  auto mark = std::chrono::steady_clock::now();
+  const BatchTensors t = tensors(batch);
   torch::Tensor embedding;
   {
     const CpuAutocast autocast(config_.train.precision == "bf16");
-    embedding = model_->backbone->forward(x).to(torch::kFloat);
+    embedding = model_->backbone->forward(t.x).to(torch::kFloat);
   }
-  const torch::Tensor loss = model_->head->loss(embedding, labels, weights);
+  const torch::Tensor loss = model_->head->loss(embedding, t.labels, t.weights);
   stages_.forward += since(mark);
   loss.backward();
   stages_.backward += since(mark);
@@ -338,14 +438,16 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
                           ? std::min<int64_t>(total_steps_, config_.train.stop_after)
                           : total_steps_;
   const bool adaptive = policy_ != nullptr;
-  const bool guarded = adaptive && config_.policy.guard_floor > 0;
+  const int64_t val_every =
+      config_.train.val_every > 0 ? config_.train.val_every : config_.train.log_every;
   keep_freed_memory();
 
-  double penalty = 0, loss_value = 0, window_images = 0;
+  double loss_value = 0, window_images = 0;
   const auto loop_start = std::chrono::steady_clock::now();
   stages_ = {};
   // The summary, with where the loop's time went (logged and written to stages.json by rank 0).
   auto summary = [&](bool finished) {
+    actions_.flush();
     stages_.total =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();
     if (leader() && stages_.steps > 0) {
@@ -354,7 +456,8 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
       spdlog::info("time per step (ms): {} | waiting for data {:.1f}% of the loop",
                    j["ms_per_step"].dump(), 100 * j["data_wait_share"].get<double>());
     }
-    return TrainSummary{step_, total_steps_, loss_value, finished, stages_};
+    return TrainSummary{step_,    total_steps_, loss_value,
+                        finished, stages_,      policy_ ? policy_report() : nlohmann::json()};
   };
   auto window_start = std::chrono::steady_clock::now();
   const PreprocessOptions pre = preprocess_options(config_);
@@ -404,8 +507,17 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
         ++step_;
         continue;
       }
-      const std::array<float, nn::kStateSize> state =
-          tracker_.state(double(step_) / std::max<int64_t>(1, total_steps_));
+      const double progress = double(step_) / std::max<int64_t>(1, total_steps_);
+      const std::array<float, nn::kStateSize> state = tracker_.state(progress);
+      double shortfall = std::numeric_limits<double>::quiet_NaN();
+      if (!val_indices_.empty() && step_ % val_every == 0) {
+        val_accuracy_ = validation_accuracy();
+        if (validation_.is_open())
+          validation_ << fmt::format("{},{:.4f},{:.6f}\n", step_, double(step_) / steps_per_epoch_,
+                                     val_accuracy_)
+                      << std::flush;
+        if (!reference_.empty()) shortfall = reference_accuracy(progress) - 100 * val_accuracy_;
+      }
       MixAction action = fixed;
       const double lr = learning_rate(step_);
       for (auto& group : optimizer_->param_groups())
@@ -419,22 +531,36 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
         nn::ActionIndex index{};
         if (coordinator_) {  // adopt the newest central policy, never waiting for one
           coordinator_->set_step(uint64_t(step_));
-          if (auto update = coordinator_->newer_policy(policy_->version()))
+          if (auto update = coordinator_->newer_policy(policy_->version())) {
             policy_->set_parameters(update->second, update->first);
+            ++versions_adopted_;
+          }
         }
+        nn::PolicyRecord record;
         if (adaptive) {
           index = policy_->sample(state, uint64_t(step_));
           action = policy_->to_mix_action(index);
           auto mask_start = std::chrono::steady_clock::now();
           masker_.apply(batch->pixels.data(), batch->keys, uint64_t(step_), action, batch->masked);
+          // What the in-loop linear attacker sees: each sample against its main face alone.
+          MaskedBatch alone;
+          masker_.apply(batch->pixels.data(), batch->keys, uint64_t(step_),
+                        {1, action.weights, action.drop_level}, alone);
+          record.leak = last_leak_ = main_constituent_similarity(batch->masked, alone);
           stages_.mask_in_loop += since(mask_start);
+          actions_ << fmt::format("{},{},{},{}\n", step_, action.k,
+                                  weight_scheme_name(action.weights), action.drop_level);
+          if (teacher_) record.teacher_loss = teacher_loss(*batch);
         }
         loss_value = train_step(*batch, lr);
         if (adaptive) {
-          if (guarded && step_ % config_.policy.guard_every == 0)
-            penalty = config_.policy.guard_penalty *
-                      std::max(0.0, config_.policy.guard_floor - guard_accuracy());
-          pending_.push_back({policy_->version(), state, index, loss_value - penalty});
+          if (teacher_) teacher_->follow(*model_, config_.policy.teacher_momentum);
+          record.version = policy_->version();
+          record.state = state;
+          record.action = index;
+          record.loss = loss_value;
+          record.shortfall = shortfall;
+          pending_.push_back(record);
           if (int64_t(pending_.size()) >= config_.policy.update_every) {
             if (coordinator_)
               coordinator_->report(pending_);
@@ -505,11 +631,14 @@ void Trainer::log_progress(double loss, double images_per_second, const MixActio
                            {"loss", loss},
                            {"lr", learning_rate(step_ - 1)},
                            {"images_per_s", images_per_second}};
+  if (val_accuracy_ >= 0) record["val_accuracy"] = val_accuracy_;
   std::string actions;
   if (policy_) {
     const auto p = policy_->probabilities(state);
     record["policy"] = {{"version", policy_->version()},
                         {"baseline", policy_->baseline()},
+                        {"multiplier", policy_->multiplier()},
+                        {"leak", last_leak_},
                         {"k", p[0]},
                         {"weights", p[1]},
                         {"drop_level", p[2]}};
@@ -520,9 +649,11 @@ void Trainer::log_progress(double loss, double images_per_second, const MixActio
                           action.drop_level);
   }
   metrics_ << record.dump() << "\n" << std::flush;
-  spdlog::info("step {}/{} epoch {:.2f} | {:.0f} img/s | loss {:.4f} | lr {:.4f} | {}", step_,
+  actions_ << std::flush;
+  spdlog::info("step {}/{} epoch {:.2f} | {:.0f} img/s | loss {:.4f} | lr {:.4f} | {}{}", step_,
                total_steps_, record["epoch"].get<double>(), images_per_second, loss,
-               record["lr"].get<double>(), actions);
+               record["lr"].get<double>(), actions,
+               val_accuracy_ >= 0 ? fmt::format(" | val {:.1f}%", 100 * val_accuracy_) : "");
 }
 
 void Trainer::save_checkpoint() {
@@ -540,20 +671,25 @@ void Trainer::save_checkpoint() {
     torch::serialize::OutputArchive policy;
     policy_->save(policy);
     archive.write("policy", policy);
+    if (teacher_) {
+      torch::serialize::OutputArchive teacher;
+      teacher_->save(teacher);
+      archive.write("teacher", teacher);
+    }
     const int64_t p = int64_t(pending_.size());
     std::vector<float> states;
     std::vector<int64_t> actions, versions;
-    std::vector<double> rewards;
+    std::vector<double> measured;  // loss, teacher loss, leak, shortfall per record
     for (const auto& r : pending_) {
       states.insert(states.end(), r.state.begin(), r.state.end());
       actions.insert(actions.end(), r.action.begin(), r.action.end());
       versions.push_back(int64_t(r.version));
-      rewards.push_back(r.reward);
+      measured.insert(measured.end(), {r.loss, r.teacher_loss, r.leak, r.shortfall});
     }
     archive.write("pending_states", torch::tensor(states).view({p, nn::kStateSize}));
     archive.write("pending_actions", torch::tensor(actions).view({p, nn::kHeads}));
     archive.write("pending_versions", torch::tensor(versions));
-    archive.write("pending_rewards", torch::tensor(rewards, torch::kFloat64));
+    archive.write("pending_measured", torch::tensor(measured, torch::kFloat64).view({p, 4}));
   }
   std::ostringstream bytes;
   archive.save_to(bytes);
@@ -575,18 +711,25 @@ void Trainer::load_checkpoint() {
     torch::serialize::InputArchive policy;
     archive.read("policy", policy);
     policy_->load(policy);
-    torch::Tensor states, actions, versions, rewards;
+    if (teacher_) {
+      torch::serialize::InputArchive teacher;
+      archive.read("teacher", teacher);
+      teacher_->load(teacher);
+    }
+    torch::Tensor states, actions, versions, measured;
     archive.read("pending_states", states);
     archive.read("pending_actions", actions);
     archive.read("pending_versions", versions);
-    archive.read("pending_rewards", rewards);
+    archive.read("pending_measured", measured);
     pending_.clear();
-    for (int64_t i = 0; i < rewards.size(0); ++i) {
+    for (int64_t i = 0; i < measured.size(0); ++i) {
       nn::PolicyRecord r;
       r.version = uint64_t(versions[i].item<int64_t>());
       for (int j = 0; j < nn::kStateSize; ++j) r.state[j] = states[i][j].item<float>();
       for (int j = 0; j < nn::kHeads; ++j) r.action[j] = int(actions[i][j].item<int64_t>());
-      r.reward = rewards[i].item<double>();
+      const torch::Tensor row = measured[i];
+      auto m = row.accessor<double, 1>();
+      r.loss = m[0], r.teacher_loss = m[1], r.leak = m[2], r.shortfall = m[3];
       pending_.push_back(r);
     }
   }
@@ -605,6 +748,25 @@ Config checkpoint_config(const fs::path& checkpoint) {
   return config_from_yaml(tensor_string(text), checkpoint.string());
 }
 
+TrainedPolicy load_checkpoint_policy(const fs::path& checkpoint, const Config& config) {
+  TrainedPolicy trained;
+  trained.policy = std::make_shared<nn::Policy>(nn::policy_options(config), config.seed);
+  try {
+    torch::serialize::InputArchive archive, policy;
+    archive.load_from(checkpoint.string());
+    archive.read("policy", policy);
+    trained.policy->load(policy);
+    nn::LossTracker tracker;
+    tracker.load(archive);
+    trained.state = tracker.state(1.0);
+  } catch (const c10::Error& e) {
+    throw Error("cannot load the policy of " + checkpoint.string() +
+                ": not the checkpoint of a mask.method=adaptive run (" +
+                e.what_without_backtrace() + ")");
+  }
+  return trained;
+}
+
 void load_checkpoint_model(const fs::path& checkpoint, FaceModel& model) {
   torch::serialize::InputArchive archive, m;
   try {
@@ -615,6 +777,59 @@ void load_checkpoint_model(const fs::path& checkpoint, FaceModel& model) {
     throw Error("cannot load the model of " + checkpoint.string() +
                 ": not a hymask checkpoint of this config (" + e.what_without_backtrace() + ")");
   }
+}
+
+}  // namespace hymask
+
+namespace hymask {
+
+ActionHistory read_action_history(const fs::path& run_dir) {
+  ActionHistory history;
+  std::vector<fs::path> files;
+  if (fs::is_directory(run_dir))
+    for (const auto& entry : fs::directory_iterator(run_dir)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("actions-rank", 0) == 0 && entry.path().extension() == ".csv")
+        files.push_back(entry.path());
+    }
+  std::sort(files.begin(), files.end());
+  for (const fs::path& file : files) {
+    std::ifstream in(file);
+    std::string line;
+    std::getline(in, line);
+    for (int row = 2; std::getline(in, line); ++row) {
+      long long step;
+      int k, drop;
+      char scheme[16];
+      if (std::sscanf(line.c_str(), "%lld,%d,%15[a-z],%d", &step, &k, scheme, &drop) != 4)
+        throw Error(
+            fmt::format("{} line {}: not a step,k,weights,drop_level row", file.string(), row));
+      history.steps.push_back(step);
+      history.actions.push_back({k, parse_weight_scheme(scheme), drop});
+    }
+  }
+  return history;
+}
+
+nlohmann::json action_distribution(const ActionHistory& history) {
+  std::map<std::string, double> k, weights, drop;
+  const double n = double(std::max<size_t>(1, history.actions.size()));
+  for (const MixAction& a : history.actions) {
+    k[std::to_string(a.k)] += 1 / n;
+    weights[weight_scheme_name(a.weights)] += 1 / n;
+    drop[std::to_string(a.drop_level)] += 1 / n;
+  }
+  return {{"steps", history.actions.size()}, {"k", k}, {"weights", weights}, {"drop_level", drop}};
+}
+
+nlohmann::json Trainer::policy_report() const {
+  nlohmann::json report = {{"source", coordinator_ ? "coordinator" : "local"},
+                           {"reward", config_.policy.reward},
+                           {"last_version", policy_->version()},
+                           {"multiplier", policy_->multiplier()}};
+  if (coordinator_) report["versions_adopted"] = versions_adopted_;
+  if (leader()) report["actions"] = action_distribution(read_action_history(run_dir_));
+  return report;
 }
 
 }  // namespace hymask

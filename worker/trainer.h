@@ -10,15 +10,17 @@
 // its optimiser, baseline, loss statistics, pending rewards).
 //
 // Run folder: config.yaml (resolved), checkpoint.pt, metrics.jsonl (one JSON record per log step),
-// stages.json (where the loop's time went, rank 0).
+// stages.json (where the loop's time went, rank 0), validation.csv (train.val_samples: the held-out
+// slice's accuracy, rank 0), actions-rankR.csv (adaptive: every step's action on rank R, which is
+// what the attacks sample their targets from).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
 
@@ -37,11 +39,11 @@ namespace hymask {
 // Where the time of the training loop goes, summed over the steps of this process. The loader's
 // stages run in its threads, ahead of the loop: they cost the loop only what it waits for data.
 struct StageTimes {
-  double decode = 0, preprocess = 0, mask = 0;        // loader threads (mask: fixed methods)
-  double data_wait = 0;                                // the loop waiting for the next batch
-  double mask_in_loop = 0;                             // adaptive: masking at the step boundary
+  double decode = 0, preprocess = 0, mask = 0;  // loader threads (mask: fixed methods)
+  double data_wait = 0;                         // the loop waiting for the next batch
+  double mask_in_loop = 0;                      // adaptive: masking at the step boundary
   double forward = 0, backward = 0, allreduce_wait = 0, optimizer = 0;
-  double total = 0;                                    // the whole loop
+  double total = 0;  // the whole loop
   int64_t steps = 0, images = 0;
   nlohmann::json to_json() const;
 };
@@ -52,7 +54,17 @@ struct TrainSummary {
   double last_loss = 0;
   bool finished = false;  // reached the end of the schedule
   StageTimes stages;      // this run's loop (not the steps before a resume)
+  nlohmann::json policy;  // adaptive: the policy the run trained with (Trainer::policy_report)
 };
+
+// The actions of an adaptive run, step by step, as its actions-rankR.csv files hold them.
+struct ActionHistory {
+  std::vector<int64_t> steps;
+  std::vector<MixAction> actions;
+};
+ActionHistory read_action_history(const std::filesystem::path& run_dir);
+// Counts of each k, weight scheme and drop level in a history, as shares.
+nlohmann::json action_distribution(const ActionHistory& history);
 
 class Trainer {
  public:
@@ -76,12 +88,24 @@ class Trainer {
   void save_checkpoint();
   void load_checkpoint();
   double learning_rate(int64_t step) const;
-  double guard_accuracy();
+  // Top-1 on the held-out validation slice, masked with k = 1.
+  double validation_accuracy();
+  // The reference run's validation accuracy (points) at this run's progress (0..1).
+  double reference_accuracy(double progress) const;
+  void open_history_files(bool resume);
+  // What the run's policy was: source, versions, multiplier, actions over the whole run.
+  nlohmann::json policy_report() const;
   void log_progress(double loss, double images_per_second, const MixAction& action,
                     const std::array<float, nn::kStateSize>& state);
   std::vector<size_t> step_order(int64_t epoch) const;
+  struct BatchTensors {
+    torch::Tensor x, labels, weights;  // samples; B x k labels and weights of the constituents
+  };
+  BatchTensors tensors(Batch& batch) const;
   // Forward, backward, gradient averaging and the optimiser step on a masked batch; the loss.
   double train_step(Batch& batch, double lr);
+  // The EMA teacher's loss on a masked batch (no gradient).
+  double teacher_loss(Batch& batch);
   bool leader() const { return rank_ == 0; }
 
   Config config_;
@@ -101,7 +125,15 @@ class Trainer {
   std::unique_ptr<class CoordinatorClient> coordinator_;  // adaptive with coordinator.address
   nn::LossTracker tracker_;
   std::vector<nn::PolicyRecord> pending_;
-  std::optional<Batch> guard_batch_;  // the utility guard's masked samples, made once
+  std::vector<size_t> val_indices_;                   // the held-out validation slice
+  std::optional<Batch> val_batch_;                    // ... decoded and masked once
+  double val_accuracy_ = -1;                          // its last measurement (-1: none yet)
+  double last_leak_ = 0;                              // the in-loop attacker's last measurement
+  std::vector<std::pair<double, double>> reference_;  // (progress, val accuracy %) of
+                                                      // policy.reference
+  std::unique_ptr<FaceModel> teacher_;                // policy.reward teacher: EMA of model_
+  int64_t versions_adopted_ = 0;                      // policy versions taken from the coordinator
+  std::ofstream actions_, validation_;
   int64_t step_ = 0;
   int64_t steps_per_epoch_ = 0;
   int64_t total_steps_ = 0;
@@ -114,6 +146,13 @@ std::filesystem::path checkpoint_path(const std::filesystem::path& run_dir);
 
 // The config a checkpoint was trained with.
 Config checkpoint_config(const std::filesystem::path& checkpoint);
+
+// The trained policy of an adaptive run's checkpoint, and the state its training ended in.
+struct TrainedPolicy {
+  std::shared_ptr<nn::Policy> policy;
+  std::array<float, nn::kStateSize> state{};
+};
+TrainedPolicy load_checkpoint_policy(const std::filesystem::path& checkpoint, const Config& config);
 
 // Loads the model weights of a checkpoint into `model`.
 void load_checkpoint_model(const std::filesystem::path& checkpoint, FaceModel& model);

@@ -75,12 +75,13 @@ int main(int argc, char** argv) {
                    summary.steps, summary.total_steps, out);
     } else if (launch.rank == 0) {
       if (evaluate && !hymask::evaluation_protocol(config).empty()) {
-        const nlohmann::json result =
-            hymask::evaluate(config, trainer->model(), trainer->masker());
+        nlohmann::json result = hymask::evaluate(config, trainer->model(), trainer->masker());
+        if (!summary.policy.is_null()) result["policy"] = summary.policy;
         hymask::write_file_atomic(out + "/eval.json", result.dump(2) + "\n");
         spdlog::info("evaluation: {}", hymask::format_evaluation(result));
       }
-      const nlohmann::json finished = {{"steps", summary.steps}, {"loss", summary.last_loss}};
+      nlohmann::json finished = {{"steps", summary.steps}, {"loss", summary.last_loss}};
+      if (!summary.policy.is_null()) finished["policy"] = summary.policy;
       hymask::write_file_atomic(out + "/finished.json", finished.dump() + "\n");
     }
     trainer.reset();

@@ -16,7 +16,7 @@
 
 namespace hymask::protocol {
 
-constexpr uint16_t kVersion = 1;
+constexpr uint16_t kVersion = 2;  // 2: reward records carry measurements, not rewards
 constexpr size_t kHeaderSize = 10;
 constexpr uint32_t kDefaultMaxFrame = 16u << 20;
 

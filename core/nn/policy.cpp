@@ -2,6 +2,7 @@
 
 #include <torch/nn/functional/activation.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -10,8 +11,17 @@
 
 namespace hymask::nn {
 
+RewardDesign parse_reward_design(const std::string& name) {
+  if (name == "loss") return RewardDesign::kLoss;
+  if (name == "teacher") return RewardDesign::kTeacher;
+  if (name == "constrained") return RewardDesign::kConstrained;
+  throw ConfigError("unknown policy.reward '" + name + "' (loss, teacher or constrained)");
+}
+
 PolicyOptions policy_options(const Config& c) {
   PolicyOptions p;
+  p.reward = parse_reward_design(c.policy.reward);
+  p.k_min = c.policy.k_min;
   p.k_max = c.policy.k_max;
   p.base_drop_level = c.mask.drop_level;
   p.drop_levels = c.policy.drop_levels;
@@ -19,11 +29,15 @@ PolicyOptions policy_options(const Config& c) {
   p.lr = c.policy.lr;
   p.entropy = c.policy.entropy;
   p.baseline_momentum = c.policy.baseline_momentum;
+  p.max_accuracy_drop = c.policy.max_accuracy_drop;
+  p.lambda_lr = c.policy.lambda_lr;
   return p;
 }
 
-PolicyNetImpl::PolicyNetImpl(const PolicyOptions& o) : categories{o.k_max, 2, o.drop_levels} {
+PolicyNetImpl::PolicyNetImpl(const PolicyOptions& o)
+    : categories{o.k_max - o.k_min + 1, 2, o.drop_levels} {
   if (o.k_max < 1 || o.k_max > 16) throw ConfigError("policy.k_max must be in 1..16");
+  if (o.k_min < 1 || o.k_min > o.k_max) throw ConfigError("policy.k_min must be in 1..k_max");
   if (o.drop_levels < 1 || o.base_drop_level + o.drop_levels - 1 > 13)
     throw ConfigError(
         "policy.drop_levels must be >= 1, and mask.drop_level + policy.drop_levels "
@@ -116,7 +130,7 @@ ActionIndex Policy::sample(const std::array<float, kStateSize>& state, uint64_t 
 }
 
 MixAction Policy::to_mix_action(const ActionIndex& a) const {
-  return {a[0] + 1, a[1] == 0 ? WeightScheme::kDirichlet : WeightScheme::kGaussian,
+  return {a[0] + options_.k_min, a[1] == 0 ? WeightScheme::kDirichlet : WeightScheme::kGaussian,
           options_.base_drop_level + a[2]};
 }
 
@@ -130,28 +144,71 @@ torch::Tensor Policy::log_prob(const torch::Tensor& states, const torch::Tensor&
   return total;
 }
 
-double Policy::update(const std::vector<PolicyRecord>& records,
-                      const std::vector<double>& weights) {
+double Policy::reward(const PolicyRecord& r) const {
+  switch (options_.reward) {
+    case RewardDesign::kLoss:
+      return r.loss;
+    case RewardDesign::kTeacher:
+      return r.loss - r.teacher_loss;
+    case RewardDesign::kConstrained:
+      // Losses of margin heads are O(10): scaled to the leak's O(1).
+      return -r.leak - lambda_ * r.loss / 10;
+  }
+  return 0;
+}
+
+bool Policy::finite(const PolicyRecord& r) {
+  return std::isfinite(r.loss) && std::isfinite(r.teacher_loss) && std::isfinite(r.leak) &&
+         !std::isinf(r.shortfall);
+}
+
+namespace {
+double median_of(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+}  // namespace
+
+double Policy::update(const std::vector<PolicyRecord>& records, const std::vector<double>& weights,
+                      double reward_clip) {
   if (records.empty()) return 0;
   HYMASK_CHECK(weights.empty() || weights.size() == records.size(), weights.size());
   const int64_t n = int64_t(records.size());
+  // The slow timescale first: the multiplier follows the measured shortfalls.
+  double shortfall = 0;
+  int measured = 0;
+  for (const PolicyRecord& r : records)
+    if (std::isfinite(r.shortfall)) shortfall += r.shortfall, ++measured;
+  if (measured > 0)
+    lambda_ = std::max(
+        0.0, lambda_ + options_.lambda_lr * (shortfall / measured - options_.max_accuracy_drop));
   std::vector<float> states;
   std::vector<int64_t> actions;
+  std::vector<double> rewards;
   double mean_reward = 0;
   for (const PolicyRecord& r : records) {
     states.insert(states.end(), r.state.begin(), r.state.end());
     actions.insert(actions.end(), r.action.begin(), r.action.end());
-    mean_reward += r.reward / n;
+    rewards.push_back(reward(r));
   }
+  if (reward_clip > 0) {
+    const double median = median_of(rewards);
+    std::vector<double> deviations;
+    for (double r : rewards) deviations.push_back(std::abs(r - median));
+    const double mad = std::max(median_of(deviations), 1e-6);
+    for (double& r : rewards)
+      r = std::clamp(r, median - reward_clip * mad, median + reward_clip * mad);
+  }
+  for (double r : rewards) mean_reward += r / n;
   if (!has_baseline_) {
     baseline_ = mean_reward;
     has_baseline_ = true;
   }
   std::vector<float> advantages;
   double magnitude = 0;
-  for (const PolicyRecord& r : records) {
-    advantages.push_back(float(r.reward - baseline_));
-    magnitude += std::abs(r.reward - baseline_) / n;
+  for (double r : rewards) {
+    advantages.push_back(float(r - baseline_));
+    magnitude += std::abs(r - baseline_) / n;
   }
   scale_ += options_.baseline_momentum * (magnitude - scale_);
   const auto dtype = net_->trunk_dtype();
@@ -214,9 +271,9 @@ void Policy::save(torch::serialize::OutputArchive& archive) const {
   optimizer_->save(optimizer);
   archive.write("net", net);
   archive.write("optimizer", optimizer);
-  archive.write("scalars",
-                torch::tensor({double(version_), baseline_, scale_, has_baseline_ ? 1.0 : 0.0},
-                              torch::kFloat64));
+  archive.write("scalars", torch::tensor({double(version_), baseline_, scale_,
+                                          has_baseline_ ? 1.0 : 0.0, lambda_},
+                                         torch::kFloat64));
 }
 
 void Policy::load(torch::serialize::InputArchive& archive) {
@@ -229,6 +286,7 @@ void Policy::load(torch::serialize::InputArchive& archive) {
   archive.read("scalars", scalars);
   auto s = scalars.accessor<double, 1>();
   version_ = uint64_t(s[0]), baseline_ = s[1], scale_ = s[2], has_baseline_ = s[3] != 0;
+  lambda_ = scalars.size(0) > 4 ? s[4] : 0.0;
 }
 
 }  // namespace hymask::nn

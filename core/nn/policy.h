@@ -2,11 +2,19 @@
 // action space, and its REINFORCE learner.
 //
 // Action a = (k, weight scheme, drop level), one categorical head each:
-//   k in 1..k_max, scheme in {dirichlet, gaussian}, drop level in base..base + drop_levels - 1.
+//   k in k_min..k_max, scheme in {dirichlet, gaussian}, drop level in base..base + drop_levels - 1.
 // State s (kStateSize values): training progress, recent FR-loss mean, spread and trend, the last
 // loss, and a constant 1.
-// Reward: the FR loss of the mini-batch the action was applied to (the policy maximises it, the FR
-// network minimises it), optionally less a utility-guard penalty.
+// Reward, from what the worker measured on the batch the action made (PolicyRecord):
+//   loss         the batch's FR loss (the paper: the policy maximises it, the FR network
+//                minimises it);
+//   teacher      the FR loss less an EMA teacher's loss on the same batch: hard for the model,
+//                still recognisable to its slower copy (after TeachAugment, CVPR 2022);
+//   constrained  privacy first: minus the in-loop linear attacker's similarity of each sample to
+//                its main constituent, minus lambda x the FR loss; lambda is a Lagrange
+//                multiplier on a slower timescale that rises while validation accuracy falls
+//                more than the budget below a reference run's, and relaxes when it recovers
+//                (after RCPO, ICLR 2019).
 // Update: REINFORCE with a moving-average baseline, advantages scaled by a moving average of their
 // magnitude, and an entropy bonus; Adam.
 #pragma once
@@ -19,6 +27,7 @@
 
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "core/config.h"
@@ -29,7 +38,12 @@ namespace hymask::nn {
 constexpr int kStateSize = 6;
 constexpr int kHeads = 3;
 
+enum class RewardDesign { kLoss, kTeacher, kConstrained };
+RewardDesign parse_reward_design(const std::string& name);  // loss | teacher | constrained
+
 struct PolicyOptions {
+  RewardDesign reward = RewardDesign::kLoss;
+  int k_min = 2;
   int k_max = 6;
   int base_drop_level = 0;
   int drop_levels = 4;
@@ -37,19 +51,27 @@ struct PolicyOptions {
   double lr = 0.01;
   double entropy = 0.01;
   double baseline_momentum = 0.1;
+  double max_accuracy_drop = 3.0;  // points (constrained)
+  double lambda_lr = 0.005;        // per point beyond the budget, per measurement
 };
 
 // The policy settings of a config (policy.* and the base drop level).
 PolicyOptions policy_options(const Config& config);
 
-// Chosen category per head: {k - 1, scheme, drop level - base}.
+// Chosen category per head: {k - k_min, scheme, drop level - base}.
 using ActionIndex = std::array<int, kHeads>;
 
+// What a worker measured on the batch an action made; the reward is composed from it where the
+// policy is trained (Policy::reward), so that the coordinator can hold the multiplier.
 struct PolicyRecord {
   uint64_t version = 0;  // policy version that chose the action
   std::array<float, kStateSize> state{};
   ActionIndex action{};
-  double reward = 0;
+  double loss = 0;          // the batch's FR loss
+  double teacher_loss = 0;  // the EMA teacher's loss on the same batch (reward teacher)
+  double leak = 0;          // mean cosine of each sample to its main constituent, both masked
+  // Points of validation accuracy below the reference, when measured at this step; NaN otherwise.
+  double shortfall = std::numeric_limits<double>::quiet_NaN();
 };
 
 class PolicyNetImpl : public torch::nn::Module {
@@ -90,13 +112,22 @@ class Policy {
   std::array<std::vector<float>, kHeads> probabilities(
       const std::array<float, kStateSize>& state) const;
 
+  // Whether every measurement of a record is a finite number (reports from the network).
+  static bool finite(const PolicyRecord& record);
+
   // log pi(a | s) for a batch: states B x kStateSize, actions B x kHeads (int64).
   torch::Tensor log_prob(const torch::Tensor& states, const torch::Tensor& actions);
 
-  // One REINFORCE step on these records; returns the policy loss. `weights` (one per record,
+  // The reward of a record under this policy's design and current multiplier.
+  double reward(const PolicyRecord& record) const;
+  // One REINFORCE step on these records (first the multiplier's step from the shortfalls they
+  // carry); returns the policy loss. `weights` (one per record,
   // default all equal) set each record's share of the gradient: the coordinator gives every
   // worker the same total, so that no worker moves the policy more than its share.
-  double update(const std::vector<PolicyRecord>& records, const std::vector<double>& weights = {});
+  // `reward_clip` > 0 clips the rewards to median +- reward_clip x MAD of the batch (the
+  // coordinator's defence against a worker that reports absurd values).
+  double update(const std::vector<PolicyRecord>& records, const std::vector<double>& weights = {},
+                double reward_clip = 0);
 
   // The network's parameters as one vector (what a policy update carries), and back.
   std::vector<float> parameters() const;
@@ -104,6 +135,7 @@ class Policy {
 
   uint64_t version() const { return version_; }
   double baseline() const { return baseline_; }
+  double multiplier() const { return lambda_; }
   const PolicyOptions& options() const { return options_; }
   PolicyNet& net() { return net_; }
 
@@ -119,6 +151,7 @@ class Policy {
   double baseline_ = 0;
   double scale_ = 1;
   bool has_baseline_ = false;
+  double lambda_ = 0;  // the constraint's Lagrange multiplier (constrained)
 };
 
 }  // namespace hymask::nn
