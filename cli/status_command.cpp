@@ -51,7 +51,9 @@ std::string render(const nlohmann::json& s) {
                      p["records_used"].get<uint64_t>(), p["dropped_stale"].get<uint64_t>());
   out << "pi(k):";
   const auto& k = p["k"];
-  for (size_t i = 0; i < k.size(); ++i) out << fmt::format(" {}:{:.2f}", i + 1, k[i].get<double>());
+  const int k_min = p.value("k_min", 1);
+  for (size_t i = 0; i < k.size(); ++i)
+    out << fmt::format(" {}:{:.2f}", int(i) + k_min, k[i].get<double>());
   out << fmt::format("   connections refused {}  bad frames {}\n\n",
                      s["connections"]["refused"].get<uint64_t>(),
                      s["connections"]["bad_frames"].get<uint64_t>());
@@ -72,16 +74,29 @@ void add_status_command(CLI::App& app) {
   struct Args {
     std::string coordinator = "127.0.0.1:7778";
     bool watch = false;
+    bool json = false;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("status", "Show the coordinator's workers and policy");
   cmd->add_option("--coordinator", args->coordinator,
                   "host:port of the coordinator's console (coordinator.console)")
       ->capture_default_str();
-  cmd->add_flag("--watch", args->watch, "Redraw every two seconds until Ctrl-C");
+  cmd->add_flag("--watch", args->watch,
+                "Redraw every two seconds until Ctrl-C (riding out a coordinator that restarts)");
+  cmd->add_flag("--json", args->json, "Print the console's /status JSON as it is");
   cmd->callback([args] {
+    if (args->json) {
+      std::cout << fetch_status(args->coordinator).dump(1) << "\n";
+      return;
+    }
     do {
-      const std::string table = render(fetch_status(args->coordinator));
+      std::string table;
+      try {
+        table = render(fetch_status(args->coordinator));
+      } catch (const Error& e) {
+        if (!args->watch) throw;
+        table = std::string(e.what()) + "\nreconnecting in 2 s (Ctrl-C to quit)\n";
+      }
       if (args->watch) std::cout << "\033[H\033[2J";  // home, clear
       std::cout << table << std::flush;
       if (args->watch) std::this_thread::sleep_for(std::chrono::seconds(2));

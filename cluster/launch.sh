@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Launches a hymask job on this host or on the hosts of an MPI hostfile: the coordinator (which
 # trains the masking policy) on this host, then N hymask-worker ranks under mpirun, connected to
-# it with a fresh shared secret. Ctrl-C (or SIGTERM) stops everything cleanly: the workers
+# it with a fresh shared secret. Ctrl-C (or SIGTERM, or SIGHUP) stops everything cleanly: the workers
 # checkpoint at their next step, then the coordinator checkpoints and exits. Run it again with
 # the same --out to resume.
 #
@@ -49,6 +49,7 @@ done
 console_port=$(( port + 1 ))
 address="$bind:$port"
 . "$(dirname "$0")/coordinator.sh"
+lock_run_folder "$out"
 [ "$tls" -eq 0 ] || tls_overrides "$out" "$bind"
 start_coordinator "$bin" "$config" "$out" "$address" "$console_port" "${overrides[@]}"
 workers=""
@@ -57,7 +58,7 @@ stop() {
   # mpirun forwards SIGUSR1 to every rank (SIGTERM it would escalate to SIGKILL).
   [ -n "$workers" ] && kill -USR1 "$workers" 2>/dev/null || true
 }
-trap stop INT TERM
+trap stop INT TERM HUP  # HUP: the terminal closed; the job stops as on Ctrl-C, with a checkpoint
 echo "launch.sh: coordinator on $address ($([ "$tls" -eq 1 ] && echo TLS || echo plain TCP)), console http://127.0.0.1:$console_port/"
 
 # mpirun, too, runs in a session of its own: the script stops it (and the coordinator) in order.
@@ -75,9 +76,11 @@ setsid mpirun "${mpirun_args[@]}" "${launcher[@]}" "$bin/hymask-worker" \
   "${overrides[@]}" &
 workers=$!
 wait_for_workers $workers
-if [ -f "$out/finished.json" ]; then
+if [ "$status" -eq 0 ] && [ -f "$out/finished.json" ]; then
   echo "launch.sh: finished; run folder $out"
+elif [ "$status" -eq 0 ]; then
+  echo "launch.sh: stopped before the end; continue with the same command" >&2
 else
-  echo "launch.sh: stopped before the end (exit $status); continue with the same command" >&2
+  echo "launch.sh: the workers failed (exit $status): see the errors above; run folder $out" >&2
 fi
 exit $status

@@ -87,13 +87,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 }  // namespace
 
 Console::Console(asio::io_context& io, const std::string& address, uint16_t port, Server& server,
-                 PolicyTrainer& trainer, std::string token)
+                 PolicyTrainer& trainer, std::string token, std::string run_id)
     : io_(io),
       server_(server),
       trainer_(trainer),
       acceptor_(io),
       timer_(io),
-      token_(std::move(token)) {
+      token_(std::move(token)),
+      run_id_(std::move(run_id)) {
   const tcp::endpoint endpoint(asio::ip::make_address(address), port);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
@@ -153,9 +154,12 @@ nlohmann::json Console::status() const {
          {"seconds_since_seen", std::chrono::duration<double>(now - w.last_seen).count()}});
   const auto p = trainer_.policy().probabilities(neutral_state());
   const ServerCounters& c = server_.counters();
-  return {{"policy",
+  return {{"run_id", run_id_},
+          {"policy",
            {{"version", trainer_.version()},
             {"baseline", trainer_.policy().baseline()},
+            {"multiplier", trainer_.policy().multiplier()},
+            {"k_min", trainer_.policy().options().k_min},
             {"records_used", trainer_.records_used()},
             {"dropped_stale", trainer_.dropped_stale()},
             {"k", p[0]},

@@ -20,9 +20,10 @@ namespace hymask::coordinator {
 
 class Console {
  public:
-  // `token`: what POST /control needs; empty disables control.
+  // `token`: what POST /control needs; empty disables control. `run_id`: reported in /status,
+  // so that a launcher can tell its own coordinator from another job's on the same port.
   Console(boost::asio::io_context& io, const std::string& address, uint16_t port, Server& server,
-          PolicyTrainer& trainer, std::string token = "");
+          PolicyTrainer& trainer, std::string token = "", std::string run_id = "");
   uint16_t port() const;
   nlohmann::json status() const;
   std::string metrics() const;
@@ -40,6 +41,7 @@ class Console {
   boost::asio::steady_timer timer_;
   std::deque<nlohmann::json> history_;
   std::string token_;
+  std::string run_id_;
 };
 
 // The dashboard page.

@@ -18,7 +18,7 @@
 #include "core/environment.h"
 
 int main(int argc, char** argv) {
-  std::string config_file, listen, console, secret_file, state = "runs/coordinator";
+  std::string config_file, listen, console, secret_file, run_id, state = "runs/coordinator";
   std::vector<std::string> overrides;
   CLI::App app{"hymask-coordinator: central training of the masking policy for hymask workers"};
   app.add_option("--config", config_file, "YAML config, the same as the workers'");
@@ -31,6 +31,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--secret-file", secret_file,
                  "File holding the shared secret (default: $HYMASK_SECRET_FILE or $HYMASK_SECRET)");
+  app.add_option("--run-id", run_id,
+                 "An id the console's /status reports, so that a launcher knows it talks to this "
+                 "coordinator and not another job's");
   app.add_option("overrides", overrides, "key=value config overrides");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_pattern("[%H:%M:%S] [coordinator] %^%l%$ %v");
@@ -62,7 +65,13 @@ int main(int argc, char** argv) {
         hymask::protocol::parse_address(console.empty() ? config.coordinator.console : console);
     hymask::coordinator::Console status(
         io, console_host, console_port, server, trainer,
-        hymask::environment::get(hymask::environment::kConsoleToken));
+        hymask::environment::get(hymask::environment::kConsoleToken), run_id);
+    if (!options.tls.enabled && !boost::asio::ip::make_address(options.address).is_loopback())
+      spdlog::warn(
+          "listening on {} without TLS: rewards, policies and commands cross the network "
+          "unencrypted (authenticated, but readable); set coordinator.tls=true "
+          "(cluster/launch.sh --tls) off a trusted network",
+          options.address);
     spdlog::info("listening on {}:{} for workers ({}); console at http://{}:{}/", options.address,
                  server.port(), options.tls.enabled ? "TLS" : "plain TCP: coordinator.tls is off",
                  console_host, status.port());

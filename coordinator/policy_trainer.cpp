@@ -5,6 +5,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/archive_check.h"
 #include "core/error.h"
 #include "core/files.h"
 
@@ -57,6 +58,12 @@ void PolicyTrainer::save(const std::string& path) const {
 }
 
 void PolicyTrainer::load(const std::string& path) {
+  try {
+    verify_archive(path);
+  } catch (const Error& e) {
+    throw Error("cannot resume the coordinator: " + std::string(e.what()) +
+                " (move it away to start the policy afresh)");
+  }
   try {
     torch::serialize::InputArchive archive, policy;
     archive.load_from(path);

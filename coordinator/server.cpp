@@ -180,6 +180,7 @@ class Server::Session : public std::enable_shared_from_this<Session> {
       if (hello.client_nonce().size() != protocol::kNonceSize || hello.rank() < 0)
         return refuse("malformed hello");
       rank_ = hello.rank();
+      instance_ = hello.instance().substr(0, 64);
       client_nonce_ = hello.client_nonce();
       server_nonce_ = protocol::random_nonce();
       control::Envelope challenge;
@@ -196,14 +197,19 @@ class Server::Session : public std::enable_shared_from_this<Session> {
                       short_hex(server_.options_.config_hash) +
                       " (start both with the same config file and overrides)");
       worker_id_ = uint32_t(rank_);
-      auto existing = server_.workers_.find(worker_id_);
-      if (existing != server_.workers_.end() && existing->second.connected)
-        for (auto& [raw, weak] : server_.sessions_)
-          if (auto other = weak.lock(); other && other.get() != this && other->authenticated_ &&
-                                        other->worker_id_ == worker_id_) {
-            other->close("replaced by a new connection of the same worker");
-            break;
-          }
+      // One live connection per rank: the same process reconnecting replaces its old one; another
+      // process claiming the rank (a second job on this coordinator) is refused.
+      for (auto& [raw, weak] : server_.sessions_)
+        if (auto other = weak.lock(); other && other.get() != this && other->authenticated_ &&
+                                      !other->closed_ && other->worker_id_ == worker_id_) {
+          if (other->instance_ != instance_)
+            return refuse("rank " + std::to_string(rank_) + " is already connected from " +
+                          other->peer_ +
+                          " by another worker process (is a second job using this "
+                          "coordinator? give it its own coordinator and run folder)");
+          other->close("replaced by a new connection of the same worker");
+          break;
+        }
       authenticated_ = true;
       timer_.cancel();
       WorkerInfo& info = server_.workers_[worker_id_];
@@ -232,6 +238,7 @@ class Server::Session : public std::enable_shared_from_this<Session> {
   std::deque<std::string> outbox_;
   std::string peer_, server_nonce_, client_nonce_;
   int32_t rank_ = -1;
+  std::string instance_;  // the worker process's random id
   uint32_t worker_id_ = 0;
   bool authenticated_ = false;
   bool closed_ = false;

@@ -200,6 +200,7 @@ void validate(const Config& c) {
   require(c.coordinator.max_connections >= 1, c, "coordinator.max_connections", "must be >= 1");
   require(c.coordinator.heartbeat_timeout_s > 0, c, "coordinator.heartbeat_timeout_s",
           "must be positive");
+  require(c.coordinator.give_up_s > 0, c, "coordinator.give_up_s", "must be positive");
   require(c.eval.synthetic_probes >= 1, c, "eval.synthetic_probes", "must be >= 1");
 }
 

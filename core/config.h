@@ -100,6 +100,7 @@ struct Config {
     int broadcast_every = 64;
     double broadcast_seconds = 10.0;
     double heartbeat_timeout_s = 30.0;
+    double give_up_s = 600.0;
     int max_connections = 1024;
     bool tls = false;
     std::string tls_certificate;
@@ -270,6 +271,10 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "Also update and broadcast the policy this often while records wait (0 = by count only).");
   visit("coordinator.heartbeat_timeout_s", c.coordinator.heartbeat_timeout_s,
         "A worker silent this long is marked lost.");
+  visit("coordinator.give_up_s", c.coordinator.give_up_s,
+        "A worker that cannot reach its coordinator this long ends the run with a checkpoint and "
+        "an error, rather than train on with a policy nobody updates (resume it once the "
+        "coordinator is back). A refusal (wrong secret, other config) ends it at once.");
   visit("coordinator.max_connections", c.coordinator.max_connections,
         "Connections the coordinator accepts at once (workers plus handshakes in progress); more "
         "are closed at once. Raise it above the number of worker ranks.");

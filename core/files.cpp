@@ -1,6 +1,7 @@
 #include "core/files.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,7 +64,8 @@ void AtomicFile::write(const void* data, size_t size) {
   try {
     write_all(fd_, data, size);
   } catch (const Error& e) {
-    throw Error("writing " + path_.string() + " failed: " + e.what());
+    throw Error("writing " + path_.string() + " failed: " + e.what() + " (" + path_.string() +
+                " itself is as it was before)");
   }
 }
 
@@ -88,7 +90,12 @@ void AtomicFile::commit() {
 
 void write_file_atomic(const fs::path& path, const std::function<void(int fd)>& write) {
   AtomicFile file(path);
-  write(file.fd());
+  try {
+    write(file.fd());
+  } catch (const Error& e) {
+    throw Error("writing " + path.string() + " failed: " + e.what() + " (" + path.string() +
+                " itself is as it was before)");
+  }
   file.commit();
 }
 
@@ -98,6 +105,35 @@ void write_file_atomic(const fs::path& path, const void* data, size_t size) {
 
 void write_file_atomic(const fs::path& path, const std::string& text) {
   write_file_atomic(path, text.data(), text.size());
+}
+
+RunFolderLock::RunFolderLock(const fs::path& dir, const std::string& holder) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const fs::path path = dir / "lock";
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0)
+    throw Error("cannot create " + path.string() + ": " + std::strerror(errno) +
+                " (check that the folder is writable)");
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    std::string who(256, '\0');
+    const ssize_t n = ::pread(fd_, who.data(), who.size(), 0);
+    who.resize(n > 0 ? size_t(n) : 0);
+    while (!who.empty() && (who.back() == '\n' || who.back() == '\0')) who.pop_back();
+    ::close(fd_);
+    fd_ = -1;
+    throw Error(dir.string() + " is in use by another job (" +
+                (who.empty() ? std::string("holder unknown") : who) +
+                "): wait for it to end, or choose another --out");
+  }
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  const std::string text = holder + " pid " + std::to_string(::getpid()) + " on " + host + "\n";
+  if (::ftruncate(fd_, 0) == 0) ::pwrite(fd_, text.data(), text.size(), 0);
+}
+
+RunFolderLock::~RunFolderLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
 
 bool shared_with_others(const std::filesystem::path& path) {

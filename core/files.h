@@ -35,6 +35,19 @@ void write_file_atomic(const std::filesystem::path& path, const std::function<vo
 void write_file_atomic(const std::filesystem::path& path, const void* data, size_t size);
 void write_file_atomic(const std::filesystem::path& path, const std::string& text);
 
+// An exclusive lock on a run folder (flock on DIR/lock) for the object's life: one run folder,
+// one job. The holder writes who it is into the file; a second job gets an Error that names it.
+class RunFolderLock {
+ public:
+  RunFolderLock(const std::filesystem::path& dir, const std::string& holder);
+  ~RunFolderLock();
+  RunFolderLock(const RunFolderLock&) = delete;
+  RunFolderLock& operator=(const RunFolderLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 // write(2) until done; throws on error.
 void write_all(int fd, const void* data, size_t size);
 

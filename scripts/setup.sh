@@ -15,7 +15,7 @@ fi
 packages=(
   build-essential cmake ccache pkg-config libtorch-dev
   libspdlog-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
-  libturbojpeg0-dev libpng-dev libgtest-dev
+  libturbojpeg0-dev libpng-dev zlib1g-dev libgtest-dev
   libopenmpi-dev openmpi-bin libprotobuf-dev protobuf-compiler libssl-dev libboost-dev
   libopenblas0-openmp                      # LibTorch's matrix products: 2.4x faster training than
                                            # the reference BLAS libtorch-dev brings

@@ -149,9 +149,10 @@ TEST(Server, HostileConnectionsAreClosedAndRealWorkersCarryOn) {
   for (char& c : noise) c = char(rng.below(256));
   EXPECT_TRUE(closed_after(port, noise));
   std::string huge = "HYMK";
-  huge += std::string("\x00\x01\x7f\xff\xff\xff", 6);
+  const std::string version{'\0', char(protocol::kVersion)};
+  huge += version + std::string("\x7f\xff\xff\xff", 4);  // 2 GiB declared
   EXPECT_TRUE(closed_after(port, huge));
-  EXPECT_TRUE(closed_after(port, std::string("HYMK\x00\x01\x00\x00\x00\x40", 10) + "abc"));
+  EXPECT_TRUE(closed_after(port, "HYMK" + version + std::string("\x00\x00\x00\x40", 4) + "abc"));
   ClientOptions intruder = good;
   intruder.secret = "not-the-secret-at-all!";
   intruder.rank = 1;
@@ -566,6 +567,59 @@ TEST(Coordinator, WorkersTrainWithTheCentralPolicy) {
   for (size_t i = 0; i < k_probabilities.front().size(); ++i)
     moved += std::abs(k_probabilities.back()[i] - k_probabilities.front()[i]);
   EXPECT_GT(moved, 0.05) << "the worker's policy over k did not change";
+}
+
+// One live connection per rank: a second process claiming a connected rank is refused for good
+// (and says why), while the same process reconnecting is let in.
+TEST(Server, ASecondProcessForAConnectedRankIsRefused) {
+  RunningServer s;
+  const uint16_t port = s.server->port();
+  CoordinatorClient first({"127.0.0.1", port, kSecret, "hash", 3});
+  for (int i = 0; i < 200 && !first.connected(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(first.connected());
+  CoordinatorClient second({"127.0.0.1", port, kSecret, "hash", 3});
+  for (int i = 0; i < 200 && !second.refusal(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(second.refusal().has_value());
+  EXPECT_NE(second.refusal()->find("rank 3 is already connected"), std::string::npos)
+      << *second.refusal();
+  EXPECT_FALSE(second.connected());
+  EXPECT_TRUE(first.connected());
+  EXPECT_FALSE(first.refusal().has_value());
+  EXPECT_TRUE(policy_after_rewards(first, 8).has_value());
+}
+
+// A worker whose coordinator refuses it, or stays unreachable past coordinator.give_up_s, ends
+// the run with the reason and a checkpoint, instead of training on with an unchanging policy.
+TEST(Coordinator, AWorkerWithoutAPolicySourceEndsTheRunWithTheReason) {
+  ::setenv("HYMASK_SECRET", kSecret, 1);
+  const std::vector<std::string> args = {"mask.method=adaptive",
+                                         "data.synthetic_identities=6",
+                                         "data.synthetic_images_per_identity=8",
+                                         "data.image_size=32",
+                                         "train.batch_size=8",
+                                         "train.epochs=400",
+                                         "train.threads=1",
+                                         "model.embedding=32",
+                                         "train.log_every=50",
+                                         "train.checkpoint_every=0",
+                                         "coordinator.give_up_s=0.5"};
+  Config config = load_config("", args);
+  RunningServer s(4, "another config's hash");
+  for (const uint16_t port : {s.server->port(), uint16_t(1)}) {  // refused; nobody listening
+    config.coordinator.address = "127.0.0.1:" + std::to_string(port);
+    testing::TempDir dir;
+    try {
+      Trainer(config, dir.path(), false).run();
+      ADD_FAILURE() << "trained to the end without a coordinator on port " << port;
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(port == 1 ? "unreachable for" : "refused: config"), std::string::npos)
+          << what;
+      EXPECT_NE(what.find("continue with --resume"), std::string::npos) << what;
+    }
+    EXPECT_TRUE(std::filesystem::exists(checkpoint_path(dir.path())));
+  }
+  ::unsetenv("HYMASK_SECRET");
 }
 
 }  // namespace

@@ -10,7 +10,11 @@
 #include <map>
 #include <numeric>
 
+#include <unistd.h>
+
+#include "core/archive_check.h"
 #include "core/error.h"
+#include "core/files.h"
 #include "tests/test_util.h"
 #include "worker/evaluate.h"
 
@@ -199,6 +203,83 @@ TEST(Trainer, RefusesToOverwriteOrToResumeWithAnotherConfig) {
   }
   testing::TempDir empty;
   EXPECT_THROW(Trainer(load_config("", tiny("mixup")), empty.path(), true), Error);
+}
+
+// One damaged byte anywhere in a checkpoint (model, optimiser, policy, teacher, loss statistics,
+// pending records, config) is found before anything is loaded, names the damaged member, and
+// points at the intact previous checkpoint.
+TEST(Checkpoint, EveryDamagedMemberIsRefusedWithTheFallbackNamed) {
+  testing::TempDir reference, dir;
+  std::vector<std::string> args = tiny_with_reward("adaptive:teacher", reference.path());
+  args.erase(
+      std::remove_if(args.begin(), args.end(),
+                     [](const std::string& a) { return a.rfind("policy.reference", 0) == 0; }),
+      args.end());
+  args.push_back("train.stop_after=5");
+  Trainer(load_config("", args), dir.path(), false).run();
+  args.back() = "train.stop_after=9";
+  Trainer(load_config("", args), dir.path(), true).run();
+  const fs::path checkpoint = checkpoint_path(dir.path());
+  ASSERT_TRUE(fs::exists(previous_checkpoint_path(dir.path())));
+  const std::vector<uint8_t> intact = read_file(checkpoint);
+  const std::vector<ArchiveMember> members = archive_members(checkpoint);
+  ASSERT_GT(members.size(), 20u);
+  int checked = 0;
+  for (const ArchiveMember& m : members) {
+    if (m.size == 0) continue;
+    std::vector<uint8_t> damaged = intact;
+    damaged[m.offset + m.size / 2] ^= 0x01;
+    write_file_atomic(checkpoint, damaged.data(), damaged.size());
+    try {
+      // The first through --resume itself, the rest through the reader every tool uses.
+      if (checked == 0)
+        Trainer(load_config("", args), dir.path(), true);
+      else
+        open_checkpoint(checkpoint);
+      ADD_FAILURE() << "read a checkpoint with member " << m.name << " damaged";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("member " + m.name + " fails"), std::string::npos) << what;
+      EXPECT_NE(what.find("checkpoint-previous.pt, is intact"), std::string::npos) << what;
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 20);
+  // A truncated file, and a foreign format.
+  write_file_atomic(checkpoint, intact.data(), intact.size() / 2);
+  EXPECT_THROW(checkpoint_config(checkpoint), Error);
+  torch::serialize::OutputArchive future;
+  future.write("format", torch::tensor(int64_t(kCheckpointFormat + 1)));
+  future.save_to(checkpoint.string());
+  try {
+    checkpoint_config(checkpoint);
+    ADD_FAILURE() << "read a checkpoint of another format";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("checkpoint format"), std::string::npos) << e.what();
+  }
+  write_file_atomic(checkpoint, intact.data(), intact.size());
+  EXPECT_EQ(Trainer(load_config("", args), dir.path(), true).step(), 9);
+}
+
+// One run folder, one job: a second trainer into a folder in use is refused, naming the holder;
+// once the first is gone the folder can be resumed.
+TEST(Trainer, ASecondJobInTheSameRunFolderIsRefused) {
+  testing::TempDir dir;
+  std::vector<std::string> args = tiny("mixup");
+  args.push_back("train.stop_after=2");
+  {
+    Trainer first(load_config("", args), dir.path(), false);
+    try {
+      Trainer second(load_config("", args), dir.path(), false);
+      FAIL() << "two trainers in one run folder";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("is in use by another job"), std::string::npos) << what;
+      EXPECT_NE(what.find("pid " + std::to_string(::getpid())), std::string::npos) << what;
+    }
+    first.run();
+  }
+  EXPECT_EQ(Trainer(load_config("", args), dir.path(), true).step(), 2);
 }
 
 TEST(Backbones, AcceptAnyMaskedShape) {

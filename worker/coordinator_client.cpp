@@ -19,7 +19,8 @@ using asio::ip::tcp;
 CoordinatorClient::CoordinatorClient(ClientOptions options)
     : options_(std::move(options)),
       tls_context_(options_.tls.enabled ? protocol::client_tls_context(options_.tls)
-                                        : asio::ssl::context(asio::ssl::context::tls_client)) {
+                                        : asio::ssl::context(asio::ssl::context::tls_client)),
+      instance_(protocol::random_nonce()) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -46,6 +47,17 @@ void CoordinatorClient::statistics(uint64_t step, double images_per_second, doub
   pending_statistics_ = protocol::encode_frame(message);
 }
 
+std::optional<std::string> CoordinatorClient::refusal() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return refusal_;
+}
+
+double CoordinatorClient::seconds_unreachable() const {
+  if (connected_) return 0;
+  std::lock_guard<std::mutex> lock(mutex_);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - last_connected_).count();
+}
+
 std::optional<std::pair<uint64_t, std::vector<float>>> CoordinatorClient::newer_policy(
     uint64_t version) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -64,8 +76,12 @@ void CoordinatorClient::run() {
       spdlog::warn("coordinator {}:{}: {} (retrying in {} ms)", options_.host, options_.port,
                    e.what(), backoff.count());
     }
+    if (connected_) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      last_connected_ = std::chrono::steady_clock::now();
+    }
     connected_ = false;
-    if (refused) backoff = options_.max_backoff;  // a refusal will not fix itself quickly
+    if (refused) return;  // a refusal does not heal: the trainer ends the run with its reason
     for (auto waited = std::chrono::milliseconds(0); waited < backoff && !stopping_;
          waited += std::chrono::milliseconds(50))
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -146,6 +162,7 @@ bool CoordinatorClient::session() {
   hello.mutable_hello()->set_protocol_version(protocol::kVersion);
   hello.mutable_hello()->set_rank(options_.rank);
   hello.mutable_hello()->set_client_nonce(client_nonce);
+  hello.mutable_hello()->set_instance(instance_);
   send(protocol::encode_frame(hello));
   std::string server_nonce;
   try {
@@ -165,6 +182,8 @@ bool CoordinatorClient::session() {
   } catch (const Error& e) {
     if (std::string(e.what()).rfind("refused", 0) == 0) {
       spdlog::error("coordinator {}:{} {}", options_.host, options_.port, e.what());
+      std::lock_guard<std::mutex> lock(mutex_);
+      refusal_ = e.what();
       return false;
     }
     throw;

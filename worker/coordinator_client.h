@@ -43,6 +43,11 @@ class CoordinatorClient {
   // The newest policy received, if newer than `version`.
   std::optional<std::pair<uint64_t, std::vector<float>>> newer_policy(uint64_t version);
   bool connected() const { return connected_; }
+  // Why the coordinator refused this worker (wrong secret, another config, its rank taken by
+  // another process): a refusal does not heal, so the client stops trying.
+  std::optional<std::string> refusal() const;
+  // Seconds since the client was last connected (or was created), 0 while connected.
+  double seconds_unreachable() const;
   // Operator commands from the console: pause and resume hold, stop and checkpoint are taken
   // once (take_* resets them).
   bool paused() const { return paused_; }
@@ -60,7 +65,10 @@ class CoordinatorClient {
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> step_{0};
   std::atomic<bool> paused_{false}, stop_{false}, checkpoint_{false};
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
+  std::optional<std::string> refusal_;
+  std::chrono::steady_clock::time_point last_connected_ = std::chrono::steady_clock::now();
+  const std::string instance_;  // random, this process's (control.proto, Hello)
   std::deque<nn::PolicyRecord> records_;
   std::optional<std::string> pending_statistics_;  // a serialised Envelope
   uint64_t policy_version_ = 0;

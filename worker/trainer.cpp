@@ -31,16 +31,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-torch::Tensor string_tensor(const std::string& text) {
-  return torch::from_blob(const_cast<char*>(text.data()), {int64_t(text.size())}, torch::kUInt8)
-      .clone();
-}
-
-std::string tensor_string(const torch::Tensor& t) {
-  const torch::Tensor c = t.contiguous();
-  return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), size_t(c.numel()));
-}
-
 // The first line of the experiment that differs (a key whose change breaks exact resumption),
 // or "".
 std::string resumable_difference(const Config& a, const Config& b) {
@@ -94,10 +84,6 @@ std::string format_probabilities(const std::vector<float>& p) {
 }
 
 }  // namespace
-
-fs::path checkpoint_path(const fs::path& run_dir) {
-  return run_dir / "checkpoint.pt";
-}
 
 Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
                  comm::Communicator* communicator)
@@ -171,6 +157,9 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
     if (p.reward == nn::RewardDesign::kConstrained) reference_ = load_reference(config_);
   }
   fs::create_directories(run_dir_);
+  if (leader())
+    lock_ = std::make_unique<RunFolderLock>(
+        run_dir_, fmt::format("{} (rank 0 of {})", program_invocation_short_name, world_));
   if (resume) {
     if (!fs::exists(checkpoint_path(run_dir_)))
       throw Error("cannot resume: no checkpoint at " + checkpoint_path(run_dir_).string() +
@@ -278,6 +267,19 @@ double Trainer::validation_accuracy() {
       torch::tensor(std::vector<int64_t>(val_batch_->labels.begin(), val_batch_->labels.end())) +
       label_offset_;
   return predicted.eq(labels).to(torch::kFloat64).mean().item<double>();
+}
+
+std::string Trainer::lost_coordinator() const {
+  if (!coordinator_) return "";
+  if (auto reason = coordinator_->refusal())
+    return "the coordinator at " + config_.coordinator.address + " " + *reason;
+  const double away = coordinator_->seconds_unreachable();
+  if (away > config_.coordinator.give_up_s)
+    return fmt::format(
+        "the coordinator at {} has been unreachable for {:.0f} s "
+        "(coordinator.give_up_s {})",
+        config_.coordinator.address, away, config_.coordinator.give_up_s);
+  return "";
 }
 
 double Trainer::reference_accuracy(double progress) const {
@@ -598,19 +600,30 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
       // same step on every rank, or the others would wait for the missing one.
       bool stopping = (stop && stop->load()) || (coordinator_ && coordinator_->take_stop());
       if (coordinator_ && coordinator_->take_checkpoint()) save_checkpoint();
+      // A worker without a policy source ends the run (every rank, with a checkpoint) rather
+      // than train on with a policy nobody updates.
+      std::string lost = lost_coordinator();
       for (;;) {
         const bool paused = coordinator_ && coordinator_->paused() && !stopping;
-        double flags[2] = {stopping ? 1.0 : 0.0, paused ? 1.0 : 0.0};
+        double flags[3] = {stopping ? 1.0 : 0.0, paused ? 1.0 : 0.0, lost.empty() ? 0.0 : 1.0};
         if (comm_) {
-          torch::Tensor t = torch::tensor({flags[0], flags[1]}, torch::kFloat64);
+          torch::Tensor t = torch::tensor({flags[0], flags[1], flags[2]}, torch::kFloat64);
           comm_->allreduce(t, comm::ReduceOp::kSum, timeout_);
-          flags[0] = t[0].item<double>(), flags[1] = t[1].item<double>();
+          for (int i = 0; i < 3; ++i) flags[i] = t[i].item<double>();
+        }
+        if (flags[2] > 0) {
+          save_checkpoint();
+          throw Error((lost.empty() ? std::string("another rank lost its coordinator") : lost) +
+                      fmt::format("; stopped at step {} with a checkpoint: continue with "
+                                  "--resume once the coordinator accepts this run",
+                                  step_));
         }
         stopping = flags[0] > 0;
         if (stopping || flags[1] == 0) break;
         if (leader()) spdlog::info("paused at step {} by the coordinator", step_);
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
         if (stop && stop->load()) stopping = true;
+        lost = lost_coordinator();
       }
       if (stopping) {
         save_checkpoint();
@@ -659,7 +672,6 @@ void Trainer::log_progress(double loss, double images_per_second, const MixActio
 void Trainer::save_checkpoint() {
   if (!leader()) return;  // rank 0 holds the same model as every rank
   torch::serialize::OutputArchive archive, model, optimizer;
-  archive.write("format", torch::tensor(int64_t(1)));
   archive.write("step", torch::tensor(int64_t(step_)));
   archive.write("config", string_tensor(config_to_yaml(config_, false)));
   model_->save(model);
@@ -691,14 +703,12 @@ void Trainer::save_checkpoint() {
     archive.write("pending_versions", torch::tensor(versions));
     archive.write("pending_measured", torch::tensor(measured, torch::kFloat64).view({p, 4}));
   }
-  std::ostringstream bytes;
-  archive.save_to(bytes);
-  write_file_atomic(checkpoint_path(run_dir_), bytes.str());
+  write_checkpoint(run_dir_, archive);
 }
 
 void Trainer::load_checkpoint() {
-  torch::serialize::InputArchive archive, model, optimizer;
-  archive.load_from(checkpoint_path(run_dir_).string());
+  torch::serialize::InputArchive archive = open_checkpoint(checkpoint_path(run_dir_)), model,
+                                 optimizer;
   torch::Tensor step;
   archive.read("step", step);
   step_ = step.item<int64_t>();
@@ -734,54 +744,6 @@ void Trainer::load_checkpoint() {
     }
   }
 }
-
-Config checkpoint_config(const fs::path& checkpoint) {
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(checkpoint.string());
-  } catch (const c10::Error& e) {
-    throw Error("cannot read checkpoint " + checkpoint.string() +
-                ": not a hymask checkpoint or damaged");
-  }
-  torch::Tensor text;
-  archive.read("config", text);
-  return config_from_yaml(tensor_string(text), checkpoint.string());
-}
-
-TrainedPolicy load_checkpoint_policy(const fs::path& checkpoint, const Config& config) {
-  TrainedPolicy trained;
-  trained.policy = std::make_shared<nn::Policy>(nn::policy_options(config), config.seed);
-  try {
-    torch::serialize::InputArchive archive, policy;
-    archive.load_from(checkpoint.string());
-    archive.read("policy", policy);
-    trained.policy->load(policy);
-    nn::LossTracker tracker;
-    tracker.load(archive);
-    trained.state = tracker.state(1.0);
-  } catch (const c10::Error& e) {
-    throw Error("cannot load the policy of " + checkpoint.string() +
-                ": not the checkpoint of a mask.method=adaptive run (" +
-                e.what_without_backtrace() + ")");
-  }
-  return trained;
-}
-
-void load_checkpoint_model(const fs::path& checkpoint, FaceModel& model) {
-  torch::serialize::InputArchive archive, m;
-  try {
-    archive.load_from(checkpoint.string());
-    archive.read("model", m);
-    model.load(m);
-  } catch (const c10::Error& e) {
-    throw Error("cannot load the model of " + checkpoint.string() +
-                ": not a hymask checkpoint of this config (" + e.what_without_backtrace() + ")");
-  }
-}
-
-}  // namespace hymask
-
-namespace hymask {
 
 ActionHistory read_action_history(const fs::path& run_dir) {
   ActionHistory history;

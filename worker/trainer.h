@@ -28,10 +28,12 @@
 #include "comm/reducer.h"
 #include "core/config.h"
 #include "core/data_source.h"
+#include "core/files.h"
 #include "core/loader.h"
 #include "core/masking.h"
 #include "core/nn/policy.h"
 #include "core/nn/sgd.h"
+#include "worker/checkpoint.h"
 #include "worker/face_model.h"
 
 namespace hymask {
@@ -93,6 +95,8 @@ class Trainer {
   // The reference run's validation accuracy (points) at this run's progress (0..1).
   double reference_accuracy(double progress) const;
   void open_history_files(bool resume);
+  // Why the coordinator can no longer give this worker a policy, or "".
+  std::string lost_coordinator() const;
   // What the run's policy was: source, versions, multiplier, actions over the whole run.
   nlohmann::json policy_report() const;
   void log_progress(double loss, double images_per_second, const MixAction& action,
@@ -110,6 +114,7 @@ class Trainer {
 
   Config config_;
   std::filesystem::path run_dir_;
+  std::unique_ptr<RunFolderLock> lock_;  // rank 0: one run folder, one job
   comm::Communicator* comm_;
   int rank_ = 0;
   int world_ = 1;
@@ -140,21 +145,5 @@ class Trainer {
   std::ofstream metrics_;
   StageTimes stages_;
 };
-
-// Path of the checkpoint in a run folder.
-std::filesystem::path checkpoint_path(const std::filesystem::path& run_dir);
-
-// The config a checkpoint was trained with.
-Config checkpoint_config(const std::filesystem::path& checkpoint);
-
-// The trained policy of an adaptive run's checkpoint, and the state its training ended in.
-struct TrainedPolicy {
-  std::shared_ptr<nn::Policy> policy;
-  std::array<float, nn::kStateSize> state{};
-};
-TrainedPolicy load_checkpoint_policy(const std::filesystem::path& checkpoint, const Config& config);
-
-// Loads the model weights of a checkpoint into `model`.
-void load_checkpoint_model(const std::filesystem::path& checkpoint, FaceModel& model);
 
 }  // namespace hymask

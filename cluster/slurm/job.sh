@@ -35,9 +35,12 @@ if [ "${SLURM_JOB_NUM_NODES:-1}" -gt 1 ]; then
 else
   bind="${HYMASK_BIND:-127.0.0.1}"
 fi
-port=$(( 20000 + (SLURM_JOB_ID * 2) % 40000 ))  # two jobs on one node do not collide
 
 . "$(dirname "$0")/../coordinator.sh"
+lock_run_folder "$out"
+# A free pair (coordinator, console) near a job-specific start; another job that takes it
+# between this check and the coordinator's bind makes start_coordinator fail with its error.
+port=$(free_port_pair $(( 20000 + (SLURM_JOB_ID * 2) % 40000 )))
 [ "${HYMASK_TLS:-0}" != 1 ] || tls_overrides "$out" "$bind"
 start_coordinator "$bin" "$config" "$out" "$bind:$port" "$((port + 1))" "${overrides[@]}"
 workers="" interrupted=0
@@ -57,7 +60,7 @@ srun --mpi="${HYMASK_SRUN_MPI:-pmix}" --kill-on-bad-exit=1 "${wrapper[@]}" "$bin
 workers=$!
 wait_for_workers $workers
 
-if [ -f "$out/finished.json" ]; then
+if [ "$status" -eq 0 ] && [ -f "$out/finished.json" ]; then
   log "finished: $(cat "$out/finished.json")"
   exit 0
 fi
