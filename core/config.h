@@ -79,7 +79,7 @@ struct Config {
     std::string reward = "loss";
     int k_min = 2;
     int k_max = 6;
-    int drop_levels = 4;
+    int drop_levels = 1;
     int hidden = 32;
     double lr = 0.01;
     double entropy = 0.01;
@@ -88,6 +88,7 @@ struct Config {
     double max_accuracy_drop = 3.0;
     std::string reference;
     double lambda_lr = 0.005;
+    double lambda_gain = 0.0;
   } policy;
   struct Eval {
     int batch_size = 128;
@@ -240,7 +241,10 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "unmixed (only masked) faces through.");
   visit("policy.k_max", c.policy.k_max, "Largest k the policy may choose.");
   visit("policy.drop_levels", c.policy.drop_levels,
-        "The policy chooses a drop level in mask.drop_level .. mask.drop_level + this - 1.");
+        "The policy chooses a drop level in mask.drop_level .. mask.drop_level + this - 1. 1 "
+        "(the default): the level stays mask.drop_level; more trains on zeroed channels that "
+        "evaluation (at mask.drop_level) keeps, which costs far more accuracy than it buys privacy "
+        "(docs/RESULTS.md).");
   visit("policy.hidden", c.policy.hidden, "Hidden units of the policy network.");
   visit("policy.lr", c.policy.lr, "Adam learning rate of the policy.");
   visit("policy.entropy", c.policy.entropy, "Entropy bonus weight (keeps exploring).");
@@ -257,6 +261,9 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("policy.lambda_lr", c.policy.lambda_lr,
         "reward constrained: the Lagrange multiplier's step per point of validation accuracy "
         "beyond the budget, per measurement (the slow timescale).");
+  visit("policy.lambda_gain", c.policy.lambda_gain,
+        "reward constrained: the multiplier's proportional part per point beyond the budget at "
+        "the last measurement (a PI controller; 0 = RCPO's integral alone).");
   visit("coordinator.address", c.coordinator.address,
         "host:port of hymask-coordinator, which then trains one policy from every worker's "
         "rewards; empty: each process trains its own (local policy mode). The shared secret "

@@ -1,27 +1,35 @@
 #!/usr/bin/env bash
-# The privacy/utility comparison of docs/RESULTS.md, regenerated end to end: every method row is
-# trained on ORL-id and on LFW-disjoint-5 with the same budget, evaluated, attacked
-# (`hymask attack`: linear, multi-observation, learned reconstruction, model inversion), and the
-# table, plots and image grid are written. Every finished piece is kept and skipped on a rerun, so
-# an interrupted report continues where it stopped. Needs ../shared/data.
+# The privacy/utility comparison of docs/RESULTS.md, regenerated end to end: every row (a method,
+# a grid of fixed MixUp settings, and the adaptive policy under each reward design and several
+# settings of its accuracy budget) is trained on ORL-id and on LFW-disjoint-5 with the same
+# budget, evaluated, attacked (`hymask attack`: linear, multi-observation, learned
+# reconstruction, model inversion), and the table, the Pareto-front plot and the image grid are
+# written. Every finished piece is kept and skipped on a rerun, so an interrupted report
+# continues where it stopped. Needs ../shared/data.
 #
-#   scripts/report.sh [--profile cpu|gpu] [--runs DIR] [--stage train|attack|table|all]
+#   scripts/report.sh [--profile cpu|gpu] [--runs DIR] [--seeds "1 2"] [--stage train|attack|table|all]
 #
-# Profiles: cpu (default) is sized for a 2-core machine, about two hours in all (LFW: 4 epochs
-# per method); gpu is the
-# full-size run (IResNet-50, 30 LFW epochs, every auxiliary image) for a machine with a GPU.
+# ORL rows run once per seed (the spread between seeds is part of the table); LFW rows run with
+# the first seed, the adaptive rows with every seed. Every row holds out the same validation
+# slice (train.val_samples), so that the `mask` row is the constrained policy's reference and
+# all rows train on the same images.
+# Profiles: cpu (default) is sized for a 2-core machine (LFW: 4 epochs per row, attacks on 560
+# of its training images); gpu is the full-size run (IResNet-50, 30 LFW epochs, every auxiliary
+# image) for a machine with a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 profile=cpu
 runs=runs/report
 stage=all
+seeds="1 2"
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) profile="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
+    --seeds) seeds="$2"; shift 2 ;;
     --stage) stage="$2"; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -36,19 +44,35 @@ if [ ! -d ../shared/data/orl ] || [ ! -d ../shared/data/lfw ]; then
   echo "the report needs ../shared/data/orl and ../shared/data/lfw (see ../shared/data/README.md)" >&2
   exit 1
 fi
+orl_val="train.val_samples=40 train.val_every=8"
+lfw_val="train.val_samples=256 train.val_every=25"
+lfw_attack="attack.targets=560 attack.inversion_identities=40"
 
-# The rows of the table: name, then the config overrides that make the method.
+# The rows of the table: name, then the config overrides that make it. {REF} stands for the
+# run folder of the same dataset's and seed's `mask` row (the constrained policy's reference).
 rows=(
   "none       mask.method=none"
   "mask       mask.method=mask"
   "dp         mask.method=dp mask.dp_epsilon=8 mask.dp_clip=32"
   "instahide  mask.method=instahide mask.k=4 mask.weights=gaussian mask.weight_cap=0.65"
-  "mixup-k2   mask.method=mixup mask.k=2"
-  "mixup-k4   mask.method=mixup mask.k=4"
-  "mixup-k6   mask.method=mixup mask.k=6"
-  "adaptive   mask.method=adaptive"
 )
-# The attacks' evaluator: an independent FR model trained on the raw ORL training images (another
+for k in 2 3 4 6; do
+  for w in dirichlet gaussian; do
+    for t in 0 3; do
+      rows+=("mixup-k$k-${w:0:1}-t$t mask.method=mixup mask.k=$k mask.weights=$w mask.drop_level=$t")
+    done
+  done
+done
+adaptive="mask.method=adaptive"
+constrained="$adaptive policy.reward=constrained policy.reference={REF}"
+rows+=(
+  "adaptive-loss     $adaptive policy.reward=loss"
+  "adaptive-teacher  $adaptive policy.reward=teacher"
+  "adaptive-c3       $constrained policy.max_accuracy_drop=3"
+  "adaptive-c10      $constrained policy.max_accuracy_drop=10"
+  "adaptive-c20      $constrained policy.max_accuracy_drop=20"
+)
+# The attacks' evaluator: an independent FR model trained on the raw training images (another
 # seed, head and embedding size than the `none` row's model).
 evaluator="mask.method=none seed=7 model.head=cosface model.scale=32 model.margin=0.35 model.embedding=256"
 
@@ -59,47 +83,61 @@ bin="$runs/bin-$stage/hymask"
 mkdir -p "$(dirname "$bin")"
 cp build/bin/hymask "$bin"
 
-train() {  # name config overrides...
-  local name="$1" config="$2"; shift 2
-  local dir="$runs/$name"
+train() {  # dir config overrides...
+  local dir="$1" config="$2"; shift 2
   if [ -f "$dir/eval.json" ]; then return; fi
   rm -rf "$dir"
   local start; start=$(date +%s)
   "$bin" train --config "$config" --out "$dir" "$@" > "$dir.log" 2>&1 \
-    || { echo "$name: training failed, see $dir.log" >&2; exit 1; }
-  echo "$name: trained in $(( $(date +%s) - start )) s: $(tail -1 "$dir.log" | sed 's/.*evaluation: //')"
+    || { echo "$(basename "$dir"): training failed, see $dir.log" >&2; exit 1; }
+  echo "$(basename "$dir"): trained in $(( $(date +%s) - start )) s: $(tail -1 "$dir.log" | sed 's/.*evaluation: //')"
+}
+
+attack() {  # dir evaluator overrides...
+  local dir="$1" evaluator_dir="$2"; shift 2
+  if [ -f "$dir/attack/attack.json" ]; then return; fi
+  local start; start=$(date +%s)
+  "$bin" attack --run "$dir" --evaluator "$evaluator_dir" --out "$dir/attack" "$@" \
+    > "$dir/attack.log" 2>&1 || { echo "$(basename "$dir"): attack failed, see $dir/attack.log" >&2; exit 1; }
+  echo "$(basename "$dir"): attacked in $(( $(date +%s) - start )) s"
+}
+
+first_seed=${seeds%% *}
+# Each (dataset, seed, row) to run: ORL for every seed, LFW for the first seed and, for the
+# adaptive rows, every seed.
+plan() {
+  for seed in $seeds; do
+    for row in "${rows[@]}"; do
+      read -r name _ <<< "$row"
+      echo "orl $seed $row"
+      if [ "$seed" = "$first_seed" ] || [[ "$name" == adaptive* ]]; then echo "lfw $seed $row"; fi
+    done
+  done
 }
 
 if [ "$stage" = all ] || [ "$stage" = train ]; then
   # shellcheck disable=SC2086
-  train orl-evaluator configs/orl.yaml $evaluator $orl_extra
-  for row in "${rows[@]}"; do
-    read -r name overrides <<< "$row"
+  train "$runs/orl-evaluator" configs/orl.yaml $evaluator $orl_extra
+  # shellcheck disable=SC2086
+  train "$runs/lfw-evaluator" configs/lfw.yaml $evaluator $lfw_extra
+  plan | sort -s -k1,1 | while read -r data seed name overrides; do  # ORL first: quick answers
+    [ "$data" = orl ] && extra="$orl_extra $orl_val" || extra="$lfw_extra $lfw_val"
+    overrides="${overrides//\{REF\}/$runs/$data-mask-s$seed}"
     # shellcheck disable=SC2086
-    train "orl-$name" configs/orl.yaml $overrides $orl_extra
-  done
-  for row in "${rows[@]}"; do
-    read -r name overrides <<< "$row"
-    # shellcheck disable=SC2086
-    train "lfw-$name" configs/lfw.yaml $overrides $lfw_extra
+    train "$runs/$data-$name-s$seed" "configs/$data.yaml" $overrides seed=$seed $extra
   done
 fi
 
 if [ "$stage" = all ] || [ "$stage" = attack ]; then
-  for row in "${rows[@]}"; do
-    read -r name _ <<< "$row"
-    dir="$runs/orl-$name"
-    if [ -f "$dir/attack/attack.json" ]; then continue; fi
-    start=$(date +%s)
+  plan | sort -s -k1,1 | while read -r data seed name _; do
+    [ "$data" = orl ] && extra="$attack_extra" || extra="$attack_extra $lfw_attack"
     # shellcheck disable=SC2086
-    "$bin" attack --run "$dir" --evaluator "$runs/orl-evaluator" --out "$dir/attack" $attack_extra \
-      > "$dir/attack.log" 2>&1 || { echo "$name: attack failed, see $dir/attack.log" >&2; exit 1; }
-    echo "$name: attacked in $(( $(date +%s) - start )) s"
+    attack "$runs/$data-$name-s$seed" "$runs/$data-evaluator" $extra
   done
 fi
 
 if [ "$stage" = all ] || [ "$stage" = table ]; then
   names=()
   for row in "${rows[@]}"; do read -r name _ <<< "$row"; names+=("$name"); done
-  python3 scripts/report_table.py "$runs" docs "${names[@]}"
+  python3 scripts/report_table.py "$runs" docs "$seeds" "${names[@]}"
 fi

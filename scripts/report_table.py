@@ -1,11 +1,18 @@
 #!/usr/bin/env python3
 """Builds the privacy/utility comparison from the runs of scripts/report.sh.
 
-usage: scripts/report_table.py RUNS_DIR DOCS_DIR ROW...   (needs matplotlib)
+usage: scripts/report_table.py RUNS_DIR DOCS_DIR "SEEDS" ROW...   (needs matplotlib)
 
-Reads RUNS/orl-ROW/eval.json, RUNS/lfw-ROW/eval.json and RUNS/orl-ROW/attack/attack.json, and
-writes the table into DOCS/RESULTS.md between the report markers, DOCS/privacy_utility.png and
-DOCS/attack_grid.png. A missing piece is shown as a dash, so a partial report still renders.
+Reads RUNS/{orl,lfw}-ROW-sSEED/eval.json and .../attack/attack.json and writes, into DOCS:
+the table into RESULTS.md between the report markers, report_data.json (every number, so that the
+committed docs keep what the runs measured), privacy_utility.png (the Pareto front of the fixed
+settings with the adaptive rows placed against it) and attack_grid.png. A missing piece is shown
+as a dash, so a partial report still renders.
+
+The front: the fixed settings (every row not named adaptive*) that no other fixed setting beats
+in both accuracy and leakage. An adaptive row lies beyond it when, at the row's accuracy, the
+front's linear interpolation between its two neighbouring points leaks more than the row does;
+the margin is that difference, and it counts only when larger than the row's spread over seeds.
 """
 import json
 import os
@@ -31,14 +38,6 @@ def load(path):
         return None
 
 
-def pct(value):
-    return "-" if value is None else f"{100 * value:.1f}"
-
-
-def num(value, digits=3):
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def get(record, *keys):
     for key in keys:
         if record is None:
@@ -47,71 +46,115 @@ def get(record, *keys):
     return record
 
 
+def accuracy(data, ev):
+    return get(ev, "top1") if data == "orl" else get(ev, "accuracy_mean")
+
+
+def measure(runs, data, row, seeds):
+    """Per seed: accuracy, learned-attack hits, model-inversion top-1 (all in %)."""
+    out = []
+    for seed in seeds:
+        ev = load(f"{runs}/{data}-{row}-s{seed}/eval.json")
+        at = load(f"{runs}/{data}-{row}-s{seed}/attack/attack.json")
+        acc = accuracy(data, ev)
+        if acc is None:
+            continue
+        out.append({"seed": seed, "accuracy": 100 * acc,
+                    "learned_hit": None if at is None else 100 * at["reconstruction"]["identity_hit"],
+                    "learned_ssim": None if at is None else at["reconstruction"]["ssim"],
+                    "inversion_top1": None if at is None else 100 * at["model_inversion"]["top1"],
+                    "policy": get(ev, "policy", "actions")})
+    return out
+
+
+def mean(values):
+    values = [v for v in values if v is not None]
+    return None if not values else sum(values) / len(values)
+
+
+def spread(values):
+    values = [v for v in values if v is not None]
+    return None if len(values) < 2 else (max(values) - min(values)) / 2
+
+
+def summary(points, key):
+    return mean([p[key] for p in points]), spread([p[key] for p in points])
+
+
+def front(points):
+    """Pareto front of (accuracy up, leak down), sorted by accuracy."""
+    best = [p for p in points
+            if not any(q[0] >= p[0] and q[1] <= p[1] and q != p for q in points)]
+    return sorted(set(best))
+
+
+def front_leak_at(curve, acc):
+    """The front's leak at this accuracy: linear between its neighbours (None outside it)."""
+    for (a0, l0), (a1, l1) in zip(curve, curve[1:]):
+        if a0 <= acc <= a1:
+            return l0 + (l1 - l0) * (acc - a0) / max(a1 - a0, 1e-9)
+    return None
+
+
+def fmt(value, half=None, digits=1):
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" + ("" if half is None else f" ± {half:.{digits}f}")
+
+
 def main():
-    runs, docs, rows = sys.argv[1], sys.argv[2], sys.argv[3:]
-    data = {}
-    for row in rows:
-        data[row] = {
-            "orl": load(f"{runs}/orl-{row}/eval.json"),
-            "lfw": load(f"{runs}/lfw-{row}/eval.json"),
-            "attack": load(f"{runs}/orl-{row}/attack/attack.json"),
-        }
-    evaluator = load(f"{runs}/orl-evaluator/eval.json")
-    any_attack = next((d["attack"] for d in data.values() if d["attack"]), None)
+    runs, docs, seeds, rows = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4:]
+    data = {d: {row: measure(runs, d, row, seeds) for row in rows} for d in ("orl", "lfw")}
+    fixed = [r for r in rows if not r.startswith("adaptive")]
+    planes = (("learned_hit", "learned-attack identity hits %"),
+              ("inversion_top1", "model-inversion top-1 %"))
+    report = {"seeds": seeds, "rows": data, "fronts": {}, "adaptive": {}}
 
     lines = [BEGIN, ""]
-    lines.append(
-        "| method | ORL-id top-1 % | LFW-d5 acc % | linear SSIM / PSNR / hit % | "
-        "multi-obs recovered % / SSIM / hit % | learned SSIM / PSNR / hit % | "
-        "model inversion top-1 / top-5 % |")
+    lines.append("| row | ORL-id top-1 % | ORL learned hits % | ORL inversion top-1 % | "
+                 "LFW-d5 acc % | LFW learned hits % | LFW inversion top-1 % |")
     lines.append("| --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
-        d = data[row]
-        a = d["attack"]
-        lfw = d["lfw"]
-        lfw_text = "-" if lfw is None else (
-            f"{100 * lfw['accuracy_mean']:.1f} +- {100 * lfw['accuracy_std']:.1f}")
-        lines.append(
-            f"| {row} | {pct(get(d['orl'], 'top1'))} | {lfw_text} | "
-            f"{num(get(a, 'linear', 'ssim'))} / {num(get(a, 'linear', 'psnr'), 1)} / "
-            f"{pct(get(a, 'linear', 'identity_hit'))} | "
-            f"{pct(get(a, 'multi_observation', 'recovered_share'))} / "
-            f"{num(get(a, 'multi_observation', 'ssim'))} / "
-            f"{pct(get(a, 'multi_observation', 'identity_hit'))} | "
-            f"{num(get(a, 'reconstruction', 'ssim'))} / "
-            f"{num(get(a, 'reconstruction', 'psnr'), 1)} / "
-            f"{pct(get(a, 'reconstruction', 'identity_hit'))} | "
-            f"{pct(get(a, 'model_inversion', 'top1'))} / "
-            f"{pct(get(a, 'model_inversion', 'top5'))} |")
+        cells = []
+        for d in ("orl", "lfw"):
+            for key in ("accuracy", "learned_hit", "inversion_top1"):
+                cells.append(fmt(*summary(data[d][row], key)))
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
     lines.append("")
-    if any_attack:
-        chance = any_attack["chance"]
-        lines.append(
-            f"Chance levels: the public mean face scores SSIM "
-            f"{chance['ssim_of_mean_public_face']:.3f} against the training images; a guessed "
-            f"identity hits {100 * chance['identity_hit']:.1f} %. Multi-observation: a face "
-            f"counts as recovered at SSIM >= "
-            f"{any_attack['multi_observation']['ssim_threshold']}, from "
-            f"{any_attack['multi_observation']['epochs']} observed epochs. Evaluator: an "
-            f"independent FR model trained on the raw ORL training images"
-            + (f" (ORL-id top-1 {100 * evaluator['top1']:.1f} %)." if evaluator else "."))
-        lines.append("")
-    lines.append("Per-sample details (best-matching constituent, hits on any constituent, run "
-                 "times): `runs/report/orl-METHOD/attack/attack.json`.")
+    lines.append(f"Mean ± half the range over seeds {', '.join(seeds)} where a row ran with "
+                 "several (LFW: the first seed, and every seed for the adaptive rows).")
     lines.append("")
-    lines.append("Published anchors, **measured elsewhere** on other data with far larger budgets "
-                 "(U-Net reconstruction attacks as reported by PartialFace, ICCV 2023, and "
-                 "MinusFace, CVPR 2024; see ../shared/DESIGN.md), not comparable number for "
-                 "number:")
-    lines.append("")
-    lines.append("| method | reconstruction SSIM / PSNR | LFW accuracy |")
-    lines.append("| --- | --- | --- |")
-    for name, attack, lfw in (("unprotected ArcFace IR-50", "-", "99.77 %"),
-                              ("PPFR-FD", "0.70 / 15.7", "99.68 %"),
-                              ("DuetFace", "0.87 / 19.9", "-"),
-                              ("PartialFace", "0.59 / 13.7", "-"),
-                              ("MinusFace", "0.50 / 11.0", "-")):
-        lines.append(f"| {name} | {attack} | {lfw} |")
+
+    # Adaptive against the front of the fixed settings, per dataset and plane.
+    lines.append("| adaptive row | data | plane | accuracy % | its leak % | front's leak there % | "
+                 "margin (points) | seed spread | beyond the front |")
+    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for d in ("orl", "lfw"):
+        for key, label in planes:
+            points = [(summary(data[d][r], "accuracy")[0], summary(data[d][r], key)[0])
+                      for r in fixed]
+            points = [p for p in points if None not in p]
+            curve = front(points)
+            report["fronts"][f"{d}/{key}"] = curve
+            for row in rows:
+                if not row.startswith("adaptive"):
+                    continue
+                acc, acc_spread = summary(data[d][row], "accuracy")
+                leak, leak_spread = summary(data[d][row], key)
+                if acc is None or leak is None:
+                    continue
+                there = front_leak_at(curve, acc)
+                margin = None if there is None else there - leak
+                noise = max(leak_spread or 0, 0)
+                beyond = ("-" if margin is None else
+                          "yes" if margin > noise and len(data[d][row]) > 1 else
+                          "yes (one seed)" if margin > 0 and len(data[d][row]) == 1 else "no")
+                report["adaptive"][f"{d}/{key}/{row}"] = {
+                    "accuracy": acc, "leak": leak, "front": there, "margin": margin,
+                    "spread": leak_spread, "accuracy_spread": acc_spread}
+                lines.append(f"| {row} | {d} | {label} | {fmt(acc, acc_spread)} | "
+                             f"{fmt(leak, leak_spread)} | {fmt(there)} | {fmt(margin)} | "
+                             f"{fmt(leak_spread)} | {beyond} |")
     lines.append("")
     lines.append(END)
     table = "\n".join(lines)
@@ -124,39 +167,49 @@ def main():
         text = text.rstrip() + "\n\n" + table + "\n"
     with open(results, "w") as f:
         f.write(text)
+    with open(os.path.join(docs, "report_data.json"), "w") as f:
+        json.dump(report, f, indent=1)
+        f.write("\n")
 
-    # Accuracy against what the attacks recover, one point per method.
-    points = [(r, data[r]) for r in rows if data[r]["orl"] and data[r]["attack"]]
-    if points:
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-        for ax, key, label in (
-                (axes[0], ("reconstruction", "ssim"), "learned reconstruction SSIM"),
-                (axes[1], ("reconstruction", "identity_hit"),
-                 "learned reconstruction identity-hit rate")):
-            for row, d in points:
-                x = get(d["attack"], *key)
-                y = 100 * d["orl"]["top1"]
-                ax.scatter(x, y, s=40)
-                ax.annotate(row, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=9)
+    # The planes: fixed settings and their front in grey, adaptive rows in colour.
+    fig, axes = plt.subplots(2, 2, figsize=(12, 9))
+    for i, d in enumerate(("orl", "lfw")):
+        for j, (key, label) in enumerate(planes):
+            ax = axes[i][j]
+            for row in rows:
+                acc = summary(data[d][row], "accuracy")[0]
+                leak, leak_spread = summary(data[d][row], key)
+                if acc is None or leak is None:
+                    continue
+                is_adaptive = row.startswith("adaptive")
+                ax.errorbar(leak, acc, xerr=leak_spread, fmt="o" if is_adaptive else ".",
+                            color="C3" if is_adaptive else "0.45", ms=7 if is_adaptive else 6)
+                ax.annotate(row, (leak, acc), textcoords="offset points", xytext=(4, 3),
+                            fontsize=7, color="C3" if is_adaptive else "0.3")
+            curve = report["fronts"][f"{d}/{key}"]
+            if curve:
+                ax.plot([p[1] for p in curve], [p[0] for p in curve], "-", color="0.6",
+                        label="front of the fixed settings")
+                ax.legend(loc="lower right", fontsize=8)
             ax.set_xlabel(label + " (lower is more private)")
-            ax.set_ylabel("ORL-id top-1 accuracy %")
+            ax.set_ylabel(("ORL-id top-1" if d == "orl" else "LFW-disjoint-5 accuracy") + " %")
             ax.grid(alpha=0.3)
-        fig.suptitle("Privacy/utility: every method on ORL-id, attacked white-box")
-        fig.tight_layout()
-        fig.savefig(os.path.join(docs, "privacy_utility.png"), dpi=110)
-        plt.close(fig)
+    fig.suptitle("Privacy/utility: fixed settings, their Pareto front, and the adaptive policy")
+    fig.tight_layout()
+    fig.savefig(os.path.join(docs, "privacy_utility.png"), dpi=100)
+    plt.close(fig)
 
-    # Four samples per method: original, protected sample in pixels, linear, learned.
-    grids = [(r, f"{runs}/orl-{r}/attack/grid.png") for r in rows
-             if os.path.exists(f"{runs}/orl-{r}/attack/grid.png")]
+    # Four samples per method row (first seed, ORL): original, protected, linear, learned.
+    shown = [r for r in ("none", "mask", "dp", "instahide", "mixup-k2-d-t0", "mixup-k4-d-t0",
+                         "mixup-k6-d-t0", "adaptive-c3") if r in rows]
+    grids = [(r, f"{runs}/orl-{r}-s{seeds[0]}/attack/grid.png") for r in shown
+             if os.path.exists(f"{runs}/orl-{r}-s{seeds[0]}/attack/grid.png")]
     if grids:
         fig, axes = plt.subplots(len(grids), 1, figsize=(12, 0.85 * len(grids) + 0.4))
         axes = axes if len(grids) > 1 else [axes]
         for ax, (row, path) in zip(axes, grids):
             image = mpimg.imread(path)
-            # Rows 0 (original), 1 (protected), 2 (linear), 4 (learned); first 4 columns.
             strips = [image[r * TILE:(r + 1) * TILE + 2, :4 * TILE + 2] for r in (0, 1, 2, 4)]
-
             ax.imshow(np.concatenate(strips, axis=1))
             ax.set_xticks([])
             ax.set_yticks([])

@@ -195,6 +195,27 @@ TEST(RewardDesigns, MultiplierRisesBelowTheBudgetAndRelaxesWhenItRecovers) {
   EXPECT_EQ(policy.multiplier(), before);
 }
 
+// With a proportional gain the multiplier answers the last measurement at once (a PI
+// controller): up with a shortfall beyond the budget, back to its integral part when within it.
+TEST(RewardDesigns, ProportionalGainAnswersTheLastMeasurement) {
+  PolicyOptions o;
+  o.reward = RewardDesign::kConstrained;
+  o.max_accuracy_drop = 3;
+  o.lambda_lr = 0.01;
+  o.lambda_gain = 0.1;
+  Policy policy(o, 1);
+  PolicyRecord r;
+  r.shortfall = 10;
+  policy.update({r});
+  EXPECT_NEAR(policy.multiplier(), 0.07 + 0.7, 1e-12);
+  r.shortfall = 1;
+  policy.update({r});
+  EXPECT_NEAR(policy.multiplier(), 0.0, 1e-12);  // 0.05 integral - 0.2 proportional
+  r.shortfall = 4;
+  policy.update({r});
+  EXPECT_NEAR(policy.multiplier(), 0.06 + 0.1, 1e-12);
+}
+
 TEST(RewardDesigns, ConstrainedRewardTradesLeakAgainstTheLossAtTheMultiplier) {
   PolicyOptions o;
   o.reward = RewardDesign::kConstrained;

@@ -31,9 +31,27 @@ log() { echo "[$(date +%H:%M:%S)] job $SLURM_JOB_ID (restart ${SLURM_RESTART_COU
 
 if [ -f "$out/finished.json" ]; then log "$out is finished already"; exit 0; fi
 if [ "${SLURM_JOB_NUM_NODES:-1}" -gt 1 ]; then
-  bind="${HYMASK_BIND:-$(getent ahostsv4 "$(hostname)" | awk 'NR == 1 { print $1 }')}"
+  # The address of the interface that reaches the other nodes: the route to the second node.
+  # Never a loopback address (getent gives 127.0.1.1 for the own name on Debian-style nodes).
+  if [ -z "${HYMASK_BIND:-}" ]; then
+    second=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | sed -n 2p)
+    second_ip=$(getent ahostsv4 "$second" | awk 'NR == 1 { print $1 }')
+    HYMASK_BIND=$(ip -4 route get "$second_ip" 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
+  fi
+  bind="$HYMASK_BIND"
+  case "$bind" in
+    ""|127.*) echo "job.sh: no address of this node reaches $second (got '${bind}'): set" \
+                "HYMASK_BIND to this node's cluster address" >&2; exit 1 ;;
+  esac
 else
   bind="${HYMASK_BIND:-127.0.0.1}"
+fi
+# Threads follow the allocation (srun no longer passes --cpus-per-task on since Slurm 22.05),
+# unless the config or the command line sets train.threads itself.
+cpus="${SLURM_CPUS_PER_TASK:-}"
+if [ -n "$cpus" ] && ! printf '%s\n' "${overrides[@]}" | grep -q '^train.threads=' &&
+   [ "$("$bin/hymask" config check "$config" | awk '/^train:/ { t = 1 } t && /^  threads:/ { print $2; exit }')" = 2 ]; then
+  overrides=("train.threads=$cpus" "${overrides[@]}")
 fi
 
 . "$(dirname "$0")/../coordinator.sh"
@@ -54,7 +72,8 @@ log "coordinator on $bind:$port; $SLURM_NTASKS workers on $SLURM_JOB_NODELIST"
 
 wrapper=()  # e.g. cluster/gpu-rank.sh: one GPU per task
 [ -n "${HYMASK_WORKER_WRAPPER:-}" ] && wrapper=("$HYMASK_WORKER_WRAPPER")
-srun --mpi="${HYMASK_SRUN_MPI:-pmix}" --kill-on-bad-exit=1 "${wrapper[@]}" "$bin/hymask-worker" \
+srun --mpi="${HYMASK_SRUN_MPI:-pmix}" --kill-on-bad-exit=1 ${cpus:+--cpus-per-task="$cpus"} \
+  "${wrapper[@]}" "$bin/hymask-worker" \
   --config "$config" --out "$out" --auto-resume coordinator.address="$bind:$port" \
   "${overrides[@]}" &
 workers=$!

@@ -31,6 +31,7 @@ PolicyOptions policy_options(const Config& c) {
   p.baseline_momentum = c.policy.baseline_momentum;
   p.max_accuracy_drop = c.policy.max_accuracy_drop;
   p.lambda_lr = c.policy.lambda_lr;
+  p.lambda_gain = c.policy.lambda_gain;
   return p;
 }
 
@@ -179,9 +180,11 @@ double Policy::update(const std::vector<PolicyRecord>& records, const std::vecto
   int measured = 0;
   for (const PolicyRecord& r : records)
     if (std::isfinite(r.shortfall)) shortfall += r.shortfall, ++measured;
-  if (measured > 0)
-    lambda_ = std::max(
-        0.0, lambda_ + options_.lambda_lr * (shortfall / measured - options_.max_accuracy_drop));
+  if (measured > 0) {  // a PI controller (Stooke et al. 2020): the integral is RCPO's multiplier
+    const double excess = shortfall / measured - options_.max_accuracy_drop;
+    integral_ = std::max(0.0, integral_ + options_.lambda_lr * excess);
+    lambda_ = std::max(0.0, integral_ + options_.lambda_gain * excess);
+  }
   std::vector<float> states;
   std::vector<int64_t> actions;
   std::vector<double> rewards;
@@ -272,7 +275,7 @@ void Policy::save(torch::serialize::OutputArchive& archive) const {
   archive.write("net", net);
   archive.write("optimizer", optimizer);
   archive.write("scalars", torch::tensor({double(version_), baseline_, scale_,
-                                          has_baseline_ ? 1.0 : 0.0, lambda_},
+                                          has_baseline_ ? 1.0 : 0.0, lambda_, integral_},
                                          torch::kFloat64));
 }
 
@@ -286,7 +289,8 @@ void Policy::load(torch::serialize::InputArchive& archive) {
   archive.read("scalars", scalars);
   auto s = scalars.accessor<double, 1>();
   version_ = uint64_t(s[0]), baseline_ = s[1], scale_ = s[2], has_baseline_ = s[3] != 0;
-  lambda_ = scalars.size(0) > 4 ? s[4] : 0.0;
+  lambda_ = scalars.size(0) > 5 ? s[4] : 0.0;
+  integral_ = scalars.size(0) > 5 ? s[5] : 0.0;
 }
 
 }  // namespace hymask::nn

@@ -52,7 +52,8 @@ struct PolicyOptions {
   double entropy = 0.01;
   double baseline_momentum = 0.1;
   double max_accuracy_drop = 3.0;  // points (constrained)
-  double lambda_lr = 0.005;        // per point beyond the budget, per measurement
+  double lambda_lr = 0.005;        // integral gain: per point beyond the budget, per measurement
+  double lambda_gain = 0.0;        // proportional gain: per point beyond the budget
 };
 
 // The policy settings of a config (policy.* and the base drop level).
@@ -151,7 +152,8 @@ class Policy {
   double baseline_ = 0;
   double scale_ = 1;
   bool has_baseline_ = false;
-  double lambda_ = 0;  // the constraint's Lagrange multiplier (constrained)
+  double lambda_ = 0;    // the constraint's Lagrange multiplier (constrained)
+  double integral_ = 0;  // its integral part
 };
 
 }  // namespace hymask::nn
