@@ -37,7 +37,13 @@ struct Args {
 void run_train(const Args& args) {
   const fs::path run_dir = args.out;
   std::string config_file = args.config_file;
-  if (args.resume && config_file.empty()) config_file = (run_dir / "config.yaml").string();
+  if (args.resume && config_file.empty()) {
+    config_file = (run_dir / "config.yaml").string();
+    if (!fs::exists(config_file))
+      throw Error("there is no run to resume in " + run_dir.string() +
+                  " (no config.yaml): start one with `hymask train --config FILE --out " +
+                  run_dir.string() + "`");
+  }
   const Config config = load_config(config_file, args.overrides);
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
@@ -48,8 +54,12 @@ void run_train(const Args& args) {
                  run_dir.string(), summary.steps, summary.total_steps, run_dir.string());
     return;
   }
-  spdlog::info("training finished: {} steps, last loss {:.4f}; checkpoint {}", summary.steps,
-               summary.last_loss, checkpoint_path(run_dir).string());
+  if (summary.stages.steps == 0)
+    spdlog::info("run {} had finished already: {} steps; checkpoint {}", run_dir.string(),
+                 summary.steps, checkpoint_path(run_dir).string());
+  else
+    spdlog::info("training finished: {} steps, last loss {:.4f}; checkpoint {}", summary.steps,
+                 summary.last_loss, checkpoint_path(run_dir).string());
   if (!args.evaluate) return;
   if (evaluation_protocol(config).empty()) {
     spdlog::info("no evaluation: data.split '{}' of an image folder has no protocol",

@@ -134,6 +134,15 @@ void validate(const Config& c) {
   require((c.data.image_size * u) % 8 == 0 && c.data.image_size * u >= 24, c, "mask.upsample",
           "data.image_size x mask.upsample must be a multiple of 8 and at least 24");
   require(c.mask.k >= 1 && c.mask.k <= 16, c, "mask.k", "must be in 1..16");
+  // Partners come from the same batch: a batch of B mixes at most B faces.
+  const bool adaptive = c.mask.method == "adaptive";
+  const bool mixes = c.mask.method == "mixup" || c.mask.method == "instahide";
+  require(!mixes || c.mask.k <= c.train.batch_size, c, "mask.k",
+          "must be at most train.batch_size (" + std::to_string(c.train.batch_size) +
+              "): mixing partners come from the same batch");
+  require(!adaptive || c.policy.k_max <= c.train.batch_size, c, "policy.k_max",
+          "must be at most train.batch_size (" + std::to_string(c.train.batch_size) +
+              "): mixing partners come from the same batch");
   require(c.mask.dirichlet_alpha > 0, c, "mask.dirichlet_alpha", "must be positive");
   require(c.mask.weight_cap <= 1.0 && c.mask.weight_cap * c.mask.k >= 1.0 - 1e-9, c,
           "mask.weight_cap", "must lie in [1/k, 1]");

@@ -445,7 +445,7 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
   keep_freed_memory();
 
   double loss_value = 0, window_images = 0;
-  const auto loop_start = std::chrono::steady_clock::now();
+  const auto loop_start = loop_start_ = std::chrono::steady_clock::now();
   stages_ = {};
   // The summary, with where the loop's time went (logged and written to stages.json by rank 0).
   auto summary = [&](bool finished) {
@@ -455,8 +455,11 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
     if (leader() && stages_.steps > 0) {
       const nlohmann::json j = stages_.to_json();
       write_file_atomic(run_dir_ / "stages.json", j.dump(1) + "\n");
-      spdlog::info("time per step (ms): {} | waiting for data {:.1f}% of the loop",
-                   j["ms_per_step"].dump(), 100 * j["data_wait_share"].get<double>());
+      std::string table;
+      for (const auto& [stage, ms] : j["ms_per_step"].items())
+        table += fmt::format("\n  {:<36} {:8.2f}", stage, ms.get<double>());
+      spdlog::info("time per step (ms), waiting for data {:.1f}% of the loop:{}",
+                   100 * j["data_wait_share"].get<double>(), table);
     }
     return TrainSummary{step_,    total_steps_, loss_value,
                         finished, stages_,      policy_ ? policy_report() : nlohmann::json()};
@@ -663,9 +666,15 @@ void Trainer::log_progress(double loss, double images_per_second, const MixActio
   }
   metrics_ << record.dump() << "\n" << std::flush;
   actions_ << std::flush;
-  spdlog::info("step {}/{} epoch {:.2f} | {:.0f} img/s | loss {:.4f} | lr {:.4f} | {}{}", step_,
-               total_steps_, record["epoch"].get<double>(), images_per_second, loss,
-               record["lr"].get<double>(), actions,
+  // ETA from this process's own pace so far.
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start_).count();
+  const double eta = elapsed / std::max<int64_t>(1, stages_.steps) * double(total_steps_ - step_);
+  spdlog::info("step {}/{} epoch {:.2f} | ETA {} | {:.0f} img/s | loss {:.4f} | lr {:.4f} | {}{}",
+               step_, total_steps_, record["epoch"].get<double>(),
+               eta >= 3600 ? fmt::format("{}h{:02d}m", int(eta / 3600), int(eta / 60) % 60)
+                           : fmt::format("{}m{:02d}s", int(eta / 60), int(eta) % 60),
+               images_per_second, loss, record["lr"].get<double>(), actions,
                val_accuracy_ >= 0 ? fmt::format(" | val {:.1f}%", 100 * val_accuracy_) : "");
 }
 

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -144,6 +145,7 @@ class Trainer {
   int64_t total_steps_ = 0;
   std::ofstream metrics_;
   StageTimes stages_;
+  std::chrono::steady_clock::time_point loop_start_;  // of this process's loop (the ETA)
 };
 
 }  // namespace hymask

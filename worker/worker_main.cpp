@@ -10,6 +10,7 @@
 //
 // Exit codes: 0 done or stopped with a checkpoint, 1 runtime failure, 2 configuration error,
 // 3 a collective timed out (a rank died or hangs: restart the job; it resumes).
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -51,6 +52,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   const hymask::comm::LaunchInfo launch = hymask::comm::launch_info();
+  // No colour codes: mpirun and srun hand ranks a pseudo-terminal, but their output ends up in
+  // log files.
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "worker", std::make_shared<spdlog::sinks::stdout_sink_mt>()));
   spdlog::set_pattern(fmt::format("[%H:%M:%S] [rank {}] %^%l%$ %v", launch.rank));
   if (launch.rank != 0) spdlog::set_level(spdlog::level::warn);  // rank 0 speaks for the job
   std::signal(SIGINT, request_stop);
