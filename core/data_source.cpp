@@ -105,7 +105,8 @@ DataSource open_data(const Config& config, int rank, int world) {
                          "): " + std::to_string(folder->num_classes()) + " identities, " +
                          std::to_string(folder->size()) + " images";
     if (!source.skipped.empty())
-      source.description += ", " + std::to_string(source.skipped.size()) + " bad files skipped";
+      source.description +=
+          ", " + std::to_string(source.skipped.size()) + " bad files or folders skipped";
     source.dataset = folder;
   }
   if (shards > 1)

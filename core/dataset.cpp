@@ -73,6 +73,9 @@ FolderListing FolderListing::read(const fs::path& root) {
         any = true;
         listing.entries.push_back({file, int(listing.identities.size()) - 1});
       }
+    if (!any)
+      listing.empty_folders.push_back(dir.string() +
+                                      ": identity folder holds no image (.jpg, .png or .pgm)");
   }
   if (listing.entries.empty())
     throw DataError("data folder " + root.string() +
@@ -84,6 +87,7 @@ FolderListing FolderListing::read(const fs::path& root) {
 FolderListing FolderListing::select(const std::vector<size_t>& indices) const {
   FolderListing out;
   out.root = root;
+  out.empty_folders = empty_folders;
   std::map<int, int> renumber;
   for (size_t i : indices) renumber.emplace(entries.at(i).label, 0);
   for (auto& [old_label, label] : renumber) {
@@ -110,6 +114,11 @@ std::shared_ptr<ImageFolderDataset> ImageFolderDataset::open(const FolderListing
   auto dataset = std::shared_ptr<ImageFolderDataset>(new ImageFolderDataset());
   dataset->root_ = listing.root;
   dataset->identities_ = listing.identities;
+  for (const std::string& empty : listing.empty_folders) {
+    if (policy == BadFilePolicy::kFail)
+      throw DataError(empty + " (set data.on_bad_file: skip to skip it)");
+    dataset->skipped_.push_back(empty);
+  }
   std::vector<std::string> problems(selected.size());
   std::atomic<size_t> next{0};
   auto probe = [&] {

@@ -43,6 +43,7 @@ struct FolderListing {
   std::filesystem::path root;
   std::vector<std::string> identities;
   std::vector<Entry> entries;
+  std::vector<std::string> empty_folders;  // identity folders without an image: reported as bad
 
   // Throws DataError when the folder is missing or holds no image file.
   static FolderListing read(const std::filesystem::path& root);

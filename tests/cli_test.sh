@@ -22,6 +22,17 @@ cmp -s "$work/a/protected.npy" "$work/c/protected.npy" && fail "another seed gav
 [ "$(find "$work/faces" -name '*.png' | wc -l)" -eq 12 ] || fail "synth did not write 12 faces"
 "$bin" mask --data "$work/faces" --out "$work/d" data.image_size=32 mask.method=mask
 grep -q '"count": 12' "$work/d/manifest.json" || fail "manifest does not count 12 samples"
+# Bad files and empty identity folders: training names every one of them.
+mkdir -p "$work/faces/s_empty"
+printf 'not a jpeg' > "$work/faces/$(ls "$work/faces" | head -1)/broken.jpg"
+printf 'nor this' > "$work/faces/$(ls "$work/faces" | head -1)/broken2.png"
+"$bin" train --out "$work/bad" data.root="$work/faces" data.image_size=32 \
+  mask.method=mask train.batch_size=4 train.epochs=1 --no-eval > "$work/logb" 2>&1 ||
+  fail "training with bad files failed: $(cat "$work/logb")"
+for name in broken.jpg broken2.png "s_empty: identity folder holds no image"; do
+  grep -q "skipped .*$name" "$work/logb" || fail "training did not name $name: $(cat "$work/logb")"
+done
+rm -rf "$work/faces/s_empty" "$work/faces"/*/broken*
 
 # Bad input: exit code 2 and a message naming the key and file, or the folder.
 printf 'mask:\n  kk: 1\n' > "$work/bad.yaml"
@@ -58,11 +69,11 @@ assert min(int(r["k"]) for r in rows) >= 2, "an unmixed face was emitted"
 PY
 # mask --checkpoint: the run's trained policy chooses each batch's action; the same seed gives the
 # same bytes, and the actions in the manifest follow the policy's distribution (chi-square).
-"$bin" mask --checkpoint "$work/run/checkpoint.pt" --out "$work/m1" train.batch_size=2 \
-  data.synthetic_identities=100 data.synthetic_images_per_identity=30 > "$work/logm" 2>&1 ||
+"$bin" mask --checkpoint "$work/run/checkpoint.pt" --out "$work/m1" train.batch_size=6 \
+  data.synthetic_identities=100 data.synthetic_images_per_identity=60 > "$work/logm" 2>&1 ||
   fail "mask --checkpoint failed: $(cat "$work/logm")"
-"$bin" mask --checkpoint "$work/run/checkpoint.pt" --out "$work/m2" train.batch_size=2 \
-  data.synthetic_identities=100 data.synthetic_images_per_identity=30 > /dev/null 2>&1
+"$bin" mask --checkpoint "$work/run/checkpoint.pt" --out "$work/m2" train.batch_size=6 \
+  data.synthetic_identities=100 data.synthetic_images_per_identity=60 > /dev/null 2>&1
 for f in protected.npy labels.npy weights.npy manifest.json; do
   cmp -s "$work/m1/$f" "$work/m2/$f" || fail "mask --checkpoint: $f differs between two runs"
 done
@@ -71,7 +82,7 @@ import json, sys
 manifest = json.load(open(sys.argv[1]))
 samples = manifest["samples"]
 p = manifest["policy"]["probabilities"]["k"]
-batches = [s["action"]["k"] for s in samples[::2]]  # one action per batch of 2
+batches = [s["action"]["k"] for s in samples[::6]]  # one action per batch of 6
 n = len(batches)
 assert n >= 1000, n
 chi2 = sum((batches.count(k) - n * q) ** 2 / (n * q) for k, q in zip(range(2, 2 + len(p)), p))

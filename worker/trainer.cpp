@@ -472,6 +472,8 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
                  data_.description, config_.mask.method, world_, world_ > 1 ? "s" : "",
                  total_steps_, config_.train.epochs, steps_per_epoch_,
                  step_ > 0 ? fmt::format(", resuming at step {}", step_) : "");
+  if (leader())
+    for (const std::string& problem : data_.skipped) spdlog::warn("skipped {}", problem);
   if (leader() && config_.train.precision == "bf16" && !cpu_has_bf16())
     spdlog::warn(
         "train.precision bf16 on a CPU without AVX512-BF16 or AMX: emulated, likely "
