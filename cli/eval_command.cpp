@@ -32,12 +32,26 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--out", args->out, "Also write the JSON result to this file");
   cmd->add_option("overrides", args->overrides, "key=value config overrides");
   cmd->callback([args] {
-    const Config config = args->config_file.empty() && args->overrides.empty()
-                              ? checkpoint_config(args->checkpoint)
-                              : load_config(args->config_file, args->overrides);
+    // The checkpoint's own config, with the overrides on top; or another config, which must
+    // build the same model.
+    const Config trained = checkpoint_config(args->checkpoint);
+    Config config = trained;
+    if (args->config_file.empty())
+      apply_overrides(config, args->overrides);
+    else
+      config = load_config(args->config_file, args->overrides);
     const Masker masker = make_masker(config);
     FaceModel model(config, masker, open_data(config).dataset->num_classes());
-    load_checkpoint_model(args->checkpoint, model);
+    try {
+      load_checkpoint_model(args->checkpoint, model);
+    } catch (const Error&) {
+      const std::string key = experiment_difference(trained, config);
+      throw ConfigError(args->checkpoint +
+                        " was trained with another model than this config "
+                        "builds" +
+                        (key.empty() ? std::string() : ": '" + key + "' differs") +
+                        " (evaluate with the checkpoint's own config: omit --config)");
+    }
     const nlohmann::json result = evaluate(config, model, masker);
     if (!args->out.empty()) write_file_atomic(args->out, result.dump(2) + "\n");
     std::cout << format_evaluation(result) << "\n" << result.dump(2) << "\n";

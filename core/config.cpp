@@ -331,6 +331,19 @@ std::string experiment_yaml(const Config& config) {
   return config_to_yaml(c, false);
 }
 
+std::string experiment_difference(const Config& a, const Config& b) {
+  std::istringstream la(experiment_yaml(a)), lb(experiment_yaml(b));
+  std::string line_a, line_b, section;
+  while (std::getline(la, line_a) && std::getline(lb, line_b)) {
+    if (!line_a.empty() && line_a[0] != ' ') section = line_a.substr(0, line_a.find(':'));
+    if (line_a == line_b) continue;
+    std::string key = line_a.substr(0, line_a.find(':'));
+    key.erase(0, key.find_first_not_of(' '));
+    return line_a[0] == ' ' ? section + "." + key : key;
+  }
+  return "";
+}
+
 MaskOptions mask_options(const Config& c) {
   MaskOptions o;
   o.method = parse_method(c.mask.method);

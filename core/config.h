@@ -76,7 +76,7 @@ struct Config {
   } train;
   struct Policy {
     int update_every = 16;
-    std::string reward = "loss";
+    std::string reward = "teacher";
     int k_min = 2;
     int k_max = 6;
     int drop_levels = 1;
@@ -232,10 +232,11 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("policy.update_every", c.policy.update_every,
         "R: REINFORCE update of the masking policy every R steps (adaptive).");
   visit("policy.reward", c.policy.reward,
-        "What the policy maximises (docs/RESULTS.md compares them): loss (the paper: the batch's "
-        "FR loss), teacher (the FR loss less an EMA teacher's loss on the same batch: hard but "
-        "still recognisable, after TeachAugment), or constrained (privacy measured in the loop, "
-        "subject to policy.max_accuracy_drop; a Lagrange multiplier on the FR loss, after RCPO).");
+        "What the policy maximises (docs/RESULTS.md compares them): teacher (the FR loss less an "
+        "EMA teacher's loss on the same batch: hard but still recognisable, after TeachAugment), "
+        "loss (the paper: the batch's FR loss), or constrained (privacy measured in the loop, "
+        "subject to policy.max_accuracy_drop against policy.reference; a Lagrange multiplier on "
+        "the FR loss, after RCPO).");
   visit("policy.k_min", c.policy.k_min,
         "Smallest k the policy may choose. 2: every emitted sample mixes faces; 1 also lets "
         "unmixed (only masked) faces through.");
@@ -339,6 +340,9 @@ Config config_from_yaml(const std::string& text, const std::string& origin);
 // cadence, stop point, timeouts, addresses) at their defaults, as YAML: two runs with the same
 // experiment_yaml compute the same thing. Resumption and the coordinator's config check use it.
 std::string experiment_yaml(const Config& config);
+
+// The first key whose value differs between two experiments (experiment_yaml), or "".
+std::string experiment_difference(const Config& a, const Config& b);
 
 // The resolved configuration as YAML, every key present, with its meaning as a comment.
 std::string config_to_yaml(const Config& config, bool with_help = true);

@@ -115,24 +115,24 @@ plan() {
   done
 }
 
-if [ "$stage" = all ] || [ "$stage" = train ]; then
+if [ "$stage" != table ]; then
   # shellcheck disable=SC2086
-  train "$runs/orl-evaluator" configs/orl.yaml $evaluator $orl_extra
-  # shellcheck disable=SC2086
-  train "$runs/lfw-evaluator" configs/lfw.yaml $evaluator $lfw_extra
-  plan | sort -s -k1,1 | while read -r data seed name overrides; do  # ORL first: quick answers
-    [ "$data" = orl ] && extra="$orl_extra $orl_val" || extra="$lfw_extra $lfw_val"
+  [ "$stage" = attack ] || train "$runs/orl-evaluator" configs/orl.yaml $evaluator $orl_extra
+  # ORL first, each row trained and attacked before the next: quick answers, and an interrupted
+  # report keeps whole rows.
+  plan | sort -s -k1,1r | while read -r data seed name overrides; do
+    if [ "$data" = orl ]; then
+      extra="$orl_extra $orl_val" attack_args="$attack_extra"
+    else
+      extra="$lfw_extra $lfw_val" attack_args="$attack_extra $lfw_attack"
+      # shellcheck disable=SC2086
+      [ "$stage" = attack ] || train "$runs/lfw-evaluator" configs/lfw.yaml $evaluator $lfw_extra
+    fi
     overrides="${overrides//\{REF\}/$runs/$data-mask-s$seed}"
     # shellcheck disable=SC2086
-    train "$runs/$data-$name-s$seed" "configs/$data.yaml" $overrides seed=$seed $extra
-  done
-fi
-
-if [ "$stage" = all ] || [ "$stage" = attack ]; then
-  plan | sort -s -k1,1 | while read -r data seed name _; do
-    [ "$data" = orl ] && extra="$attack_extra" || extra="$attack_extra $lfw_attack"
+    [ "$stage" = attack ] || train "$runs/$data-$name-s$seed" "configs/$data.yaml" $overrides seed=$seed $extra
     # shellcheck disable=SC2086
-    attack "$runs/$data-$name-s$seed" "$runs/$data-evaluator" $extra
+    [ "$stage" = train ] || attack "$runs/$data-$name-s$seed" "$runs/$data-evaluator" $attack_args
   done
 fi
 

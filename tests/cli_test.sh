@@ -59,6 +59,12 @@ grep -q "resuming at step 4" "$work/log2" || fail "did not resume at step 4"
 [ -s "$work/run/eval.json" ] || fail "no eval.json after training"
 "$bin" eval --checkpoint "$work/run/checkpoint.pt" > "$work/eval" || fail "eval failed"
 grep -q "synthetic-id" "$work/eval" || fail "eval printed no result"
+# eval with a config that builds another model: one line naming the key, no LibTorch trace.
+set +e
+out=$("$bin" eval --checkpoint "$work/run/checkpoint.pt" model.embedding=64 2>&1); code=$?
+set -e
+[ $code -eq 2 ] && [ "$(echo "$out" | wc -l)" -eq 1 ] && echo "$out" | grep -q "'model.embedding' differs" ||
+  fail "eval with another model: exit $code: $out"
 # An adaptive run records every step's action, and never emits an unmixed face (k >= 2) unless
 # policy.k_min=1 asks for it.
 python3 - "$work/run/actions-rank0.csv" <<'PY' || fail "action history"

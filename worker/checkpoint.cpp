@@ -88,6 +88,9 @@ Config checkpoint_config(const fs::path& checkpoint) {
 
 void load_checkpoint_model(const fs::path& checkpoint, FaceModel& model) {
   torch::serialize::InputArchive archive = open_checkpoint(checkpoint), m;
+  // LibTorch's load replaces a parameter of another shape without a word: compare them.
+  std::vector<std::vector<int64_t>> shapes;
+  for (const torch::Tensor& p : model.parameters()) shapes.push_back(p.sizes().vec());
   try {
     archive.read("model", m);
     model.load(m);
@@ -95,6 +98,11 @@ void load_checkpoint_model(const fs::path& checkpoint, FaceModel& model) {
     throw Error("cannot load the model of " + checkpoint.string() +
                 ": not a checkpoint of this config (" + e.what_without_backtrace() + ")");
   }
+  const std::vector<torch::Tensor> loaded = model.parameters();
+  for (size_t i = 0; i < loaded.size(); ++i)
+    if (loaded[i].sizes().vec() != shapes[i])
+      throw Error("cannot load the model of " + checkpoint.string() +
+                  ": its parameters have other shapes than this config's model");
 }
 
 TrainedPolicy load_checkpoint_policy(const fs::path& checkpoint, const Config& config) {

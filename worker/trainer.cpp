@@ -31,21 +31,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The first line of the experiment that differs (a key whose change breaks exact resumption),
-// or "".
-std::string resumable_difference(const Config& a, const Config& b) {
-  std::istringstream la(experiment_yaml(a)), lb(experiment_yaml(b));
-  std::string line_a, line_b, section;
-  while (std::getline(la, line_a) && std::getline(lb, line_b)) {
-    if (!line_a.empty() && line_a[0] != ' ') section = line_a.substr(0, line_a.find(':'));
-    if (line_a == line_b) continue;
-    std::string key = line_a.substr(0, line_a.find(':'));
-    key.erase(0, key.find_first_not_of(' '));
-    return line_a[0] == ' ' ? section + "." + key : key;
-  }
-  return "";
-}
-
 // epoch_order's "epoch" for drawing the validation slice: no training epoch reaches it.
 constexpr uint64_t kValidationEpoch = uint64_t(1) << 62;
 
@@ -165,7 +150,7 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
       throw Error("cannot resume: no checkpoint at " + checkpoint_path(run_dir_).string() +
                   " (start without --resume)");
     const std::string diff =
-        resumable_difference(checkpoint_config(checkpoint_path(run_dir_)), config_);
+        experiment_difference(checkpoint_config(checkpoint_path(run_dir_)), config_);
     if (!diff.empty())
       throw ConfigError("cannot resume " + run_dir_.string() + ": key '" + diff +
                         "' differs from the checkpoint's config (resume with the same config, "

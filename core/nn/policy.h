@@ -42,7 +42,7 @@ enum class RewardDesign { kLoss, kTeacher, kConstrained };
 RewardDesign parse_reward_design(const std::string& name);  // loss | teacher | constrained
 
 struct PolicyOptions {
-  RewardDesign reward = RewardDesign::kLoss;
+  RewardDesign reward = RewardDesign::kTeacher;
   int k_min = 2;
   int k_max = 6;
   int base_drop_level = 0;
