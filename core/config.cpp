@@ -354,6 +354,7 @@ MaskOptions mask_options(const Config& c) {
   o.dirichlet_alpha = c.mask.dirichlet_alpha;
   o.weight_cap = c.mask.weight_cap;
   o.sign_flip = c.mask.sign_flip;
+  o.normalize_mixture = c.mask.normalize;
   o.channel_subset = c.mask.channel_subset;
   o.permute_channels = c.mask.permute_channels;
   o.dp_epsilon = c.mask.dp_epsilon;

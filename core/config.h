@@ -41,6 +41,7 @@ struct Config {
     double dirichlet_alpha = 1.0;
     double weight_cap = 1.0;
     bool sign_flip = false;
+    bool normalize = false;
     int channel_subset = 0;
     bool permute_channels = false;
     double dp_epsilon = 8.0;
@@ -174,6 +175,10 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("mask.weight_cap", c.mask.weight_cap, "Largest allowed mixing weight, in [1/k, 1].");
   visit("mask.sign_flip", c.mask.sign_flip,
         "Flip the sign of each coefficient at random (secret, per sample).");
+  visit("mask.normalize", c.mask.normalize,
+        "Rescale each mixture of k faces by 1 / sqrt(sum of squared weights), to the energy of "
+        "one face: the network then sees samples of the same scale whatever k is, and as "
+        "evaluation's unmixed ones.");
   visit("mask.channel_subset", c.mask.channel_subset,
         "If > 0, each sample keeps only this many randomly chosen channels (PartialFace-like).");
   visit("mask.permute_channels", c.mask.permute_channels,

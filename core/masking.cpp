@@ -210,6 +210,14 @@ void Masker::apply(const float* pixels, const std::vector<uint64_t>& keys, uint6
         for (size_t e = 0; e < plane; ++e) d[e] += w * s[e];
       }
     }
+    if (options_.normalize_mixture && action.k > 1) {
+      // A mixture of k independent faces has sqrt(sum w^2) of one face's energy: restore it, so
+      // that every k feeds the network samples of the same scale as evaluation's unmixed ones.
+      double energy = 0;
+      for (int j = 0; j < action.k; ++j) energy += double(weights[j]) * weights[j];
+      const float gain = float(1.0 / std::sqrt(std::max(energy, 1e-12)));
+      for (size_t e = 0; e < sample; ++e) dst[e] *= gain;
+    }
     if (options_.method == Method::kDp) {
       const double clip = options_.dp_clip, scale = 2.0 * clip / options_.dp_epsilon;
       Rng rng = Rng::stream(options_.seed, step, keys[i], Purpose::kNoise);

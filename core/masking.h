@@ -40,6 +40,7 @@ struct MaskOptions {
   double dirichlet_alpha = 1.0;
   double weight_cap = 1.0;        // no weight above this (1 = no cap)
   bool sign_flip = false;         // a secret random sign per coefficient
+  bool normalize_mixture = false;  // rescale each mixture to one face's expected energy
   int channel_subset = 0;         // > 0: each sample keeps only this many random channels
   bool permute_channels = false;  // a secret channel order, fixed for the run
   // dp: each kept coefficient is clipped to [-dp_clip, dp_clip] and gets Laplace noise of scale

@@ -49,7 +49,8 @@ echo "federated: 2 ranks, a folder each, 7 people in all"
 (umask 077 && head -c 32 /dev/urandom | base64 > "$work/secret")
 export HYMASK_SECRET_FILE="$work/secret"
 port=$(( 20000 + RANDOM % 20000 ))
-central=(mask.method=adaptive policy.update_every=2 coordinator.broadcast_every=8 train.epochs=8)
+central=(mask.method=adaptive policy.k_max=4 policy.update_every=2 coordinator.broadcast_every=8
+         train.epochs=8)
 "$1/hymask-coordinator" --listen "127.0.0.1:$port" --console "127.0.0.1:$((port + 1))" \
   --state "$work/coordinator" "${args[@]}" "${central[@]}" > "$work/coordinator.log" 2>&1 &
 coordinator=$!
