@@ -7,6 +7,7 @@ namespace hymask::cli {
 
 void add_synth_command(CLI::App& app);
 void add_mask_command(CLI::App& app);
+void add_pack_command(CLI::App& app);
 void add_config_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);

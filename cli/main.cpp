@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Help for every subcommand");
   hymask::cli::add_synth_command(app);
   hymask::cli::add_mask_command(app);
+  hymask::cli::add_pack_command(app);
   hymask::cli::add_train_command(app);
   hymask::cli::add_eval_command(app);
   hymask::cli::add_status_command(app);

@@ -133,6 +133,10 @@ void validate(const Config& c) {
   require(u == 1 || u == 2 || u == 4 || u == 8, c, "mask.upsample", "must be 1, 2, 4 or 8");
   require((c.data.image_size * u) % 8 == 0 && c.data.image_size * u >= 24, c, "mask.upsample",
           "data.image_size x mask.upsample must be a multiple of 8 and at least 24");
+  require(c.data.format == "folder" || c.data.format == "recordio", c, "data.format",
+          "must be folder or recordio");
+  require(c.data.format == "folder" || c.data.split == "all", c, "data.split",
+          "must be all with data.format recordio (the protocol splits read image folders)");
   require(c.mask.k >= 1 && c.mask.k <= 16, c, "mask.k", "must be in 1..16");
   // Partners come from the same batch: a batch of B mixes at most B faces.
   const bool adaptive = c.mask.method == "adaptive";

@@ -18,6 +18,7 @@ namespace hymask {
 struct Config {
   uint64_t seed = 1;
   struct Data {
+    std::string format = "folder";
     std::string root;  // empty: the built-in synthetic faces
     std::string split = "all";
     std::string pairs;
@@ -132,6 +133,9 @@ struct Config {
 template <typename Visitor>
 void visit_config_fields(Config& c, Visitor&& visit) {
   visit("seed", c.seed, "Seed of every random draw: synthetic faces, masking, shuffling.");
+  visit("data.format", c.data.format,
+        "folder (one subfolder per identity) or recordio (InsightFace's PREFIX.rec/.idx, as "
+        "faces_emore/train: data.root is then the PREFIX).");
   visit("data.root", c.data.root,
         "Image folder, one subfolder per identity (JPEG/PNG/PGM). Empty: built-in synthetic "
         "faces.");

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/recordio.h"
 #include "core/splits.h"
 #include "core/synth.h"
 
@@ -72,6 +73,21 @@ DataSource open_data(const Config& config, int rank, int world) {
                          " identities x " +
                          std::to_string(config.data.synthetic_images_per_identity) + " images";
     source.dataset = faces;
+  } else if (config.data.format == "recordio") {
+    auto records =
+        RecordIoDataset::open(config.data.root, parse_bad_file_policy(config.data.on_bad_file));
+    // Only the rank's own records are ever read (the labels came from the identity ranges).
+    for (size_t i = 0; i < records->size(); ++i) {
+      const int slot = slot_of(shard_of(config, i, records->label(i), shards));
+      if (slot >= 0) source.shards[slot].push_back(i);
+    }
+    source.skipped = records->skipped();
+    source.description = config.data.root +
+                         ".rec (RecordIO): " + std::to_string(records->num_classes()) +
+                         " identities, " + std::to_string(records->size()) + " images";
+    if (!source.skipped.empty())
+      source.description += ", " + std::to_string(source.skipped.size()) + " bad records skipped";
+    source.dataset = records;
   } else {
     std::string root = config.data.root;
     const size_t placeholder = root.find("{rank}");
