@@ -20,7 +20,7 @@ const char* const kDashboardHtml = R"HTML(<!doctype html>
  <div><b>FR loss (mean of workers)</b><br><canvas id="loss" width="460" height="160"></canvas></div>
  <div><b>throughput (images/s, all workers)</b><br><canvas id="throughput" width="460" height="160"></canvas></div>
  <div><b>reward baseline</b><br><canvas id="baseline" width="460" height="160"></canvas></div>
- <div><b>policy: pi(k), k = 1..K</b><br><canvas id="policy" width="460" height="160"></canvas></div>
+ <div><b>policy: pi(k)</b><br><canvas id="policy" width="460" height="160"></canvas></div>
 </div>
 <script>
 function line(id, values, color) {
@@ -37,13 +37,13 @@ function line(id, values, color) {
   g.stroke(); g.fillStyle = '#555';
   g.fillText(hi.toPrecision(4), 5, 12); g.fillText(lo.toPrecision(4), 5, c.height - 3);
 }
-function bars(id, probs) {
+function bars(id, probs, first) {
   const c = document.getElementById(id), g = c.getContext('2d');
   g.clearRect(0, 0, c.width, c.height);
   const w = (c.width - 20) / probs.length;
   probs.forEach((p, i) => {
     g.fillStyle = '#4a7fb5'; g.fillRect(10 + i * w + 4, c.height - 20 - p * (c.height - 40), w - 8, p * (c.height - 40));
-    g.fillStyle = '#333'; g.fillText('k=' + (i + 1) + ' ' + p.toFixed(2), 10 + i * w + 4, c.height - 5);
+    g.fillStyle = '#333'; g.fillText('k=' + (i + first) + ' ' + p.toFixed(2), 10 + i * w + 4, c.height - 5);
   });
 }
 async function refresh() {
@@ -57,10 +57,13 @@ async function refresh() {
       `<tr><td>${w.id}</td><td class="${w.state}">${w.state}</td><td>${w.step}</td>` +
       `<td>${w.images_per_second.toFixed(0)}</td><td>${w.loss.toFixed(3)}</td>` +
       `<td>${w.records}</td><td>${w.seconds_since_seen.toFixed(1)}</td></tr>`).join('');
-    line('loss', s.history.map(h => h.loss), '#b5524a');
-    line('throughput', s.history.map(h => h.images_per_second), '#4a9b5b');
-    line('baseline', s.history.map(h => h.baseline), '#7a5ab5');
-    bars('policy', s.policy.k);
+    // The curves start at the first real report, not at the zeros before it.
+    const from = s.history.findIndex(h => h.images_per_second > 0);
+    const history = from < 0 ? [] : s.history.slice(from);
+    line('loss', history.map(h => h.loss), '#b5524a');
+    line('throughput', history.map(h => h.images_per_second), '#4a9b5b');
+    line('baseline', history.map(h => h.baseline), '#7a5ab5');
+    bars('policy', s.policy.k, s.policy.k_min);
   } catch (e) {
     document.getElementById('summary').textContent = 'coordinator unreachable';
   }

@@ -493,7 +493,9 @@ TEST(Console, ServesStatusMetricsAndTheDashboard) {
   EXPECT_EQ(json["workers"][0]["rank"], 3);
   EXPECT_EQ(json["workers"][0]["step"], 42);
   EXPECT_EQ(json["workers"][0]["state"], "connected");
-  EXPECT_EQ(json["policy"]["k"].size(), 6u);
+  EXPECT_EQ(json["policy"]["k"].size(), 5u);  // k in 2..6
+  EXPECT_EQ(json["policy"]["k_min"], 2);
+  EXPECT_EQ(json["run_id"], "");
   const std::string metrics = http_get(port, "/metrics");
   EXPECT_NE(metrics.find("hymask_worker_step{worker=\"3\"} 42"), std::string::npos) << metrics;
   EXPECT_NE(http_get(port, "/").find("<title>hymask coordinator</title>"), std::string::npos);
