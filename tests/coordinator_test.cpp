@@ -523,21 +523,26 @@ TEST(Console, ServesStatusMetricsAndTheDashboard) {
   std::this_thread::sleep_for(50ms);
 }
 
+// A tiny adaptive run on synthetic faces, for the trainer wired to a coordinator.
+std::vector<std::string> tiny_adaptive(int epochs, int log_every) {
+  return {"mask.method=adaptive",
+          "data.synthetic_identities=6",
+          "data.synthetic_images_per_identity=8",
+          "data.image_size=32",
+          "train.batch_size=8",
+          "train.epochs=" + std::to_string(epochs),
+          "train.threads=1",
+          "model.embedding=32",
+          "model.scale=16",
+          "model.margin=0.2",
+          "policy.update_every=2",
+          "train.log_every=" + std::to_string(log_every),
+          "train.checkpoint_every=0"};
+}
+
 TEST(Coordinator, WorkersTrainWithTheCentralPolicy) {
   ::setenv("HYMASK_SECRET", kSecret, 1);
-  const std::vector<std::string> args = {"mask.method=adaptive",
-                                         "data.synthetic_identities=6",
-                                         "data.synthetic_images_per_identity=8",
-                                         "data.image_size=32",
-                                         "train.batch_size=8",
-                                         "train.epochs=12",
-                                         "train.threads=1",
-                                         "model.embedding=32",
-                                         "model.scale=16",
-                                         "model.margin=0.2",
-                                         "policy.update_every=2",
-                                         "train.log_every=6",
-                                         "train.checkpoint_every=0"};
+  const std::vector<std::string> args = tiny_adaptive(12, 6);
   Config config = load_config("", args);
   RunningServer s(4, protocol::config_hash(experiment_yaml(config)));
   config.coordinator.address = "127.0.0.1:" + std::to_string(s.server->port());
@@ -594,17 +599,8 @@ TEST(Server, ASecondProcessForAConnectedRankIsRefused) {
 // the run with the reason and a checkpoint, instead of training on with an unchanging policy.
 TEST(Coordinator, AWorkerWithoutAPolicySourceEndsTheRunWithTheReason) {
   ::setenv("HYMASK_SECRET", kSecret, 1);
-  const std::vector<std::string> args = {"mask.method=adaptive",
-                                         "data.synthetic_identities=6",
-                                         "data.synthetic_images_per_identity=8",
-                                         "data.image_size=32",
-                                         "train.batch_size=8",
-                                         "train.epochs=400",
-                                         "train.threads=1",
-                                         "model.embedding=32",
-                                         "train.log_every=50",
-                                         "train.checkpoint_every=0",
-                                         "coordinator.give_up_s=0.5"};
+  std::vector<std::string> args = tiny_adaptive(400, 50);
+  args.push_back("coordinator.give_up_s=0.5");
   Config config = load_config("", args);
   RunningServer s(4, "another config's hash");
   for (const uint16_t port : {s.server->port(), uint16_t(1)}) {  // refused; nobody listening
