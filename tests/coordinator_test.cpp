@@ -38,6 +38,7 @@ TEST(PolicyTrainer, OneAdversarialWorkerCannotTakeThePolicyOver) {
   nn::PolicyOptions o;
   o.lr = 0.05;
   o.entropy = 0.001;
+  o.drop_levels = 4;  // three heads of several choices each
   PolicyTrainer trainer(o, 3, {64, 3.0, 4});
   const nn::ActionIndex honest_best{3, 1, 2}, attacker_wants{0, 0, 0};
   Rng rng(9);

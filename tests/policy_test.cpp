@@ -53,6 +53,7 @@ TEST(Policy, LogProbGradientMatchesFiniteDifferences) {
   torch::manual_seed(5);
   PolicyOptions o;
   o.k_min = 1;
+  o.drop_levels = 4;
   Policy policy(o, 1);
   policy.net()->to(torch::kFloat64);
   {

@@ -46,7 +46,7 @@ struct PolicyOptions {
   int k_min = 2;
   int k_max = 6;
   int base_drop_level = 0;
-  int drop_levels = 4;
+  int drop_levels = 1;
   int hidden = 32;
   double lr = 0.01;
   double entropy = 0.01;
