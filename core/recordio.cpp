@@ -87,9 +87,9 @@ RecordIoReader::RecordIoReader(const fs::path& prefix) : prefix_(prefix) {
                       std::to_string(index) + " at byte " + std::to_string(offset) +
                       " lies past the end of " + rec.string() + " (" + std::to_string(size_) +
                       " bytes): the .rec is truncated or belongs to another index");
-    if (index > 1u << 31)
+    if (index > size_ / 8)  // every record takes 8 bytes or more: bounds the table below
       throw DataError(idx.string() + " line " + std::to_string(number) + ": record index " +
-                      std::to_string(index) + " is implausibly large");
+                      std::to_string(index) + " is larger than " + rec.string() + " could hold");
     if (index >= offsets_.size()) offsets_.resize(index + 1, kAbsent);
     if (offsets_[index] != kAbsent)
       throw DataError(idx.string() + ": record " + std::to_string(index) + " is listed twice");

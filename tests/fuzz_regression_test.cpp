@@ -44,6 +44,9 @@ TEST(FuzzRegressions, ConfigParser) {
 TEST(FuzzRegressions, ImageDecoder) {
   EXPECT_GE(replay("image", fuzz::image_decoder), 3u);
 }
+TEST(FuzzRegressions, RecordIoReader) {
+  EXPECT_GE(replay("recordio", fuzz::recordio_reader), 3u);
+}
 
 }  // namespace
 }  // namespace hymask

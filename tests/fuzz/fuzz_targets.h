@@ -5,15 +5,21 @@
 // crash, a sanitizer report, another exception type) is a bug.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "comm/protocol/frame.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/image.h"
+#include "core/recordio.h"
 
 namespace hymask::fuzz {
 
@@ -46,6 +52,31 @@ inline void image_decoder(const uint8_t* data, size_t size) {
   try {
     const Image image = decode_image(std::vector<uint8_t>(data, data + size), "<fuzz>");
     (void)image;
+  } catch (const DataError&) {
+  }
+}
+
+// An InsightFace RecordIO set: the first two bytes say how much of the rest is PREFIX.idx's text,
+// the remainder is PREFIX.rec. Opened as a dataset and every image loaded: DataError is the only
+// allowed failure.
+inline void recordio_reader(const uint8_t* data, size_t size) {
+  const size_t split = size >= 2 ? std::min<size_t>(size - 2, data[0] | size_t(data[1]) << 8) : 0;
+  const uint8_t* body = data + std::min<size_t>(size, 2);
+  const std::filesystem::path prefix = std::filesystem::temp_directory_path() /
+                                       ("hymask-fuzz-recordio-" + std::to_string(::getpid()));
+  std::ofstream(prefix.string() + ".idx", std::ios::binary)
+      .write(reinterpret_cast<const char*>(body), std::streamsize(split));
+  std::ofstream(prefix.string() + ".rec", std::ios::binary)
+      .write(reinterpret_cast<const char*>(body + split),
+             std::streamsize(size - std::min<size_t>(size, 2) - split));
+  try {
+    const auto set = RecordIoDataset::open(prefix, BadFilePolicy::kSkip);
+    for (size_t i = 0; i < set->size(); ++i) {
+      try {
+        (void)set->load(i, true);
+      } catch (const DataError&) {
+      }
+    }
   } catch (const DataError&) {
   }
 }
