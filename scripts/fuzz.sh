@@ -30,7 +30,7 @@ for src in "${sources[@]}"; do
   fi
   objects+=("$obj")
 done
-libs=(-lyaml-cpp -lspdlog -lfmt -lturbojpeg -lpng -lprotobuf -lcrypto -lpthread)
+libs=(-lyaml-cpp -lspdlog -lfmt -lturbojpeg -lpng -lz -lprotobuf -lcrypto -lpthread)
 echo "| target | seconds | executions | new crashes |"
 echo "| --- | --- | --- | --- |"
 status=0
