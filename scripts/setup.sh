@@ -22,6 +22,7 @@ packages=(
   libdnnl-dev                              # oneDNN's headers: resnet-s's trunk trains through it
                                            # directly (core/nn/onednn_trunk.h)
   openssl                                  # cluster/tls-certificate.sh: a certificate per run
+  iproute2                                 # cluster/: ss (a free port), ip (the node's address)
 )
 if [ "$with_tests" -eq 1 ]; then
   packages+=(
