@@ -15,6 +15,7 @@ cluster/launch.sh --config configs/demo.yaml --out "$out" -n 2 --tls train.threa
 
 echo; echo "coordinator at the end (its log: $out/coordinator.log):"
 tail -1 "$out/coordinator.log"
-build/bin/hymask mask --config configs/demo.yaml mask.method=mixup mask.drop_level=2 \
-  --limit 256 --out "$out/protected" --preview "$out/preview.png"
+# The run's own protected samples: its config, and each batch's action drawn from its trained policy.
+build/bin/hymask mask --checkpoint "$out/checkpoint.pt" --limit 256 --out "$out/protected" \
+  --preview "$out/preview.png"
 echo "demo: run folder $out (metrics.jsonl, checkpoint.pt, eval.json, coordinator.log, preview.png)"
