@@ -89,7 +89,13 @@ def front(points):
 
 
 def front_leak_at(curve, acc):
-    """The front's leak at this accuracy: linear between its neighbours (None outside it)."""
+    """The front's leak at this accuracy: linear between its neighbours; below the front's least
+    accurate point, that point's leak (it is more accurate and leaks no more); above its most
+    accurate point, None (nothing fixed reaches that accuracy)."""
+    if not curve or acc > curve[-1][0]:
+        return None
+    if acc <= curve[0][0]:
+        return curve[0][1]
     for (a0, l0), (a1, l1) in zip(curve, curve[1:]):
         if a0 <= acc <= a1:
             return l0 + (l1 - l0) * (acc - a0) / max(a1 - a0, 1e-9)
@@ -176,6 +182,9 @@ def main():
     for i, d in enumerate(("orl", "lfw")):
         for j, (key, label) in enumerate(planes):
             ax = axes[i][j]
+            if not any(summary(data[d][r], key)[0] is not None for r in rows):
+                ax.text(0.5, 0.5, "no attacked runs yet", ha="center", va="center",
+                        transform=ax.transAxes, color="0.4")
             for row in rows:
                 acc = summary(data[d][row], "accuracy")[0]
                 leak, leak_spread = summary(data[d][row], key)
