@@ -187,6 +187,7 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
   metrics_.open(run_dir_ / "metrics.jsonl", std::ios::app);
 }
 
+namespace {
 // Rewrites a CSV history (header, then rows whose first column is the step) without the rows of
 // `from` on, which a resumed run computes again, and opens it for appending.
 void open_csv_history(const fs::path& path, const std::string& header, int64_t from, bool resume,
@@ -202,6 +203,7 @@ void open_csv_history(const fs::path& path, const std::string& header, int64_t f
   write_file_atomic(path, text);
   out.open(path, std::ios::app);
 }
+}  // namespace
 
 void Trainer::open_history_files(bool resume) {
   if (policy_)
@@ -666,6 +668,7 @@ void Trainer::log_progress(double loss, double images_per_second, const MixActio
 }
 
 void Trainer::save_checkpoint() {
+  actions_.flush();       // the history never lags a checkpoint, whatever kills the process after
   if (!leader()) return;  // rank 0 holds the same model as every rank
   torch::serialize::OutputArchive archive, model, optimizer;
   archive.write("step", torch::tensor(int64_t(step_)));
