@@ -131,6 +131,39 @@ def main():
                  "several (LFW: the first seed, and every seed for the adaptive rows).")
     lines.append("")
 
+    # Every attack's scores on the first seed's ORL runs.
+    lines.append(f"Every attack, ORL-id, seed {seeds[0]}:")
+    lines.append("")
+    lines.append("| row | linear SSIM / PSNR / hit % | multi-obs recovered % / SSIM / hit % | "
+                 "learned SSIM / PSNR / hit % | model inversion top-1 / top-5 % |")
+    lines.append("| --- | --- | --- | --- | --- |")
+    pct = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
+    num = lambda v, n=3: "-" if v is None else f"{v:.{n}f}"  # noqa: E731
+    for row in rows:
+        a = load(f"{runs}/orl-{row}-s{seeds[0]}/attack/attack.json")
+        lines.append(
+            f"| {row} | {num(get(a, 'linear', 'ssim'))} / {num(get(a, 'linear', 'psnr'), 1)} / "
+            f"{pct(get(a, 'linear', 'identity_hit'))} | "
+            f"{pct(get(a, 'multi_observation', 'recovered_share'))} / "
+            f"{num(get(a, 'multi_observation', 'ssim'))} / "
+            f"{pct(get(a, 'multi_observation', 'identity_hit'))} | "
+            f"{num(get(a, 'reconstruction', 'ssim'))} / {num(get(a, 'reconstruction', 'psnr'), 1)}"
+            f" / {pct(get(a, 'reconstruction', 'identity_hit'))} | "
+            f"{pct(get(a, 'model_inversion', 'top1'))} / {pct(get(a, 'model_inversion', 'top5'))} |")
+    any_attack = next((load(f"{runs}/orl-{r}-s{seeds[0]}/attack/attack.json") for r in rows
+                       if load(f"{runs}/orl-{r}-s{seeds[0]}/attack/attack.json")), None)
+    evaluator = load(f"{runs}/orl-evaluator/eval.json")
+    if any_attack:
+        chance = any_attack["chance"]
+        lines.append("")
+        lines.append(
+            f"Chance levels: the public mean face scores SSIM "
+            f"{chance['ssim_of_mean_public_face']:.3f} against the training images; a guessed "
+            f"identity hits {100 * chance['identity_hit']:.1f} %. Evaluator: an independent FR "
+            f"model trained on the raw ORL training images"
+            + (f" (ORL-id top-1 {100 * evaluator['top1']:.1f} %)." if evaluator else "."))
+    lines.append("")
+
     # Adaptive against the front of the fixed settings, per dataset and plane.
     lines.append("| adaptive row | data | plane | accuracy % | its leak % | front's leak there % | "
                  "margin (points) | seed spread | beyond the front |")
