@@ -38,7 +38,12 @@ for seed in 1 2 3; do
   point adaptive-teacher "$seed" $adaptive policy.reward=teacher
   point adaptive-constrained-3 "$seed" $adaptive policy.reward=constrained \
     policy.reference="$runs/mask-s$seed" policy.max_accuracy_drop=3
-  point adaptive-loss-drop-levels-4 "$seed" $adaptive policy.reward=loss policy.drop_levels=4
+  [ "$seed" = 1 ] || continue  # the policy choosing the drop level too: one seed was enough
+  for reward in loss teacher; do
+    point "adaptive-$reward-drop-levels-4" "$seed" $adaptive policy.reward=$reward policy.drop_levels=4
+  done
+  point adaptive-constrained-3-drop-levels-4 "$seed" $adaptive policy.reward=constrained \
+    policy.reference="$runs/mask-s$seed" policy.max_accuracy_drop=3 policy.drop_levels=4
 done
 python3 - "$runs" <<'PY'
 import glob, json, os, statistics, sys
