@@ -229,7 +229,6 @@ std::shared_ptr<RecordIoDataset> RecordIoDataset::open(const fs::path& prefix,
       for (uint64_t i = begin; i < end; ++i) label_of[i] = int(id - images_end);
     }
     d->classes_ = int(ids_end - images_end);
-    d->identity_ranges_ = true;
     for (uint64_t i = 1; i < images_end; ++i) {
       if (!r.contains(i)) {
         bad(r.where(i) + ": missing from the index");

@@ -70,7 +70,6 @@ class RecordIoWriter {
   void write(const RecordHeader& header, const std::vector<uint8_t>& image);
   // Flushes both files and checks that they were written whole.
   void close();
-  uint64_t count() const { return next_; }
 
  private:
   std::filesystem::path prefix_;
@@ -97,15 +96,12 @@ class RecordIoDataset : public FaceDataset {
   Image load(size_t index, bool grey) const override;
 
   const std::vector<std::string>& skipped() const { return skipped_; }
-  // Whether record 0 gave the identity ranges (no header was scanned for the labels).
-  bool has_identity_ranges() const { return identity_ranges_; }
 
  private:
   std::unique_ptr<RecordIoReader> reader_;
   std::vector<uint64_t> records_;
   std::vector<int> labels_;
   int classes_ = 0;
-  bool identity_ranges_ = false;
   std::vector<std::string> skipped_;
 };
 
