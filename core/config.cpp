@@ -186,7 +186,7 @@ void validate(const Config& c) {
   require(c.policy.drop_levels >= 1 && c.mask.drop_level + c.policy.drop_levels - 1 <= 13, c,
           "policy.drop_levels", "must be >= 1 with mask.drop_level + policy.drop_levels - 1 <= 13");
   require(c.policy.hidden >= 1, c, "policy.hidden", "must be >= 1");
-  require(c.policy.lr > 0, c, "policy.lr", "must be positive");
+  require(c.policy.lr >= 0, c, "policy.lr", "must be 0 or positive");
   require(c.policy.entropy >= 0, c, "policy.entropy", "must be >= 0");
   require(c.policy.baseline_momentum > 0 && c.policy.baseline_momentum <= 1, c,
           "policy.baseline_momentum", "must be in (0, 1]");

@@ -256,7 +256,9 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "evaluation (at mask.drop_level) keeps, which costs far more accuracy than it buys privacy "
         "(docs/RESULTS.md).");
   visit("policy.hidden", c.policy.hidden, "Hidden units of the policy network.");
-  visit("policy.lr", c.policy.lr, "Adam learning rate of the policy.");
+  visit("policy.lr", c.policy.lr,
+        "Adam learning rate of the policy. 0 freezes it at its uniform start: the random-policy "
+        "baseline that shows what learning adds.");
   visit("policy.entropy", c.policy.entropy, "Entropy bonus weight (keeps exploring).");
   visit("policy.baseline_momentum", c.policy.baseline_momentum,
         "Momentum of the moving-average reward baseline.");

@@ -71,6 +71,8 @@ rows+=(
   "adaptive-c3       $constrained policy.max_accuracy_drop=3"
   "adaptive-c10      $constrained policy.max_accuracy_drop=10"
   "adaptive-c20      $constrained policy.max_accuracy_drop=20"
+  "adaptive-uniform  $adaptive policy.lr=0"
+  "adaptive-uniform-k4 $adaptive policy.lr=0 policy.k_max=4"
 )
 # The attacks' evaluator: an independent FR model trained on the raw training images (another
 # seed, head and embedding size than the `none` row's model).
