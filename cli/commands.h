@@ -11,6 +11,7 @@ void add_pack_command(CLI::App& app);
 void add_config_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_embed_command(CLI::App& app);
 void add_status_command(CLI::App& app);
 void add_attack_command(CLI::App& app);
 

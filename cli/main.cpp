@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   hymask::cli::add_pack_command(app);
   hymask::cli::add_train_command(app);
   hymask::cli::add_eval_command(app);
+  hymask::cli::add_embed_command(app);
   hymask::cli::add_status_command(app);
   hymask::cli::add_attack_command(app);
   hymask::cli::add_config_command(app);

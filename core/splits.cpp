@@ -31,7 +31,12 @@ std::vector<LfwPair> read_lfw_pairs(const fs::path& path) {
   std::ifstream in(path);
   if (!in) throw DataError("cannot read LFW pairs file " + path.string());
   std::string line;
-  std::getline(in, line);  // "10\t300": folds and pairs of each kind per fold
+  // "10\t300": folds, and pairs of each kind per fold; a fold is that many same-person lines,
+  // then as many different-person lines.
+  std::getline(in, line);
+  int folds = 0, per_kind = 0;
+  if (!(std::istringstream(line) >> folds >> per_kind) || folds < 1 || per_kind < 1)
+    throw DataError(path.string() + ":1: expected the header 'folds pairs-per-kind' (LFW: 10 300)");
   std::vector<LfwPair> pairs;
   for (int index = 1; std::getline(in, line); ++index) {
     if (line.empty() || line == "\r") continue;
@@ -39,7 +44,7 @@ std::vector<LfwPair> read_lfw_pairs(const fs::path& path) {
     std::vector<std::string> parts;
     for (std::string part; fields >> part;) parts.push_back(part);
     LfwPair pair;
-    pair.fold = (index - 1) / 600;
+    pair.fold = (index - 1) / (2 * per_kind);
     try {
       if (parts.size() == 3) {
         pair = {parts[0], std::stoi(parts[1]), parts[0], std::stoi(parts[2]), true, pair.fold};

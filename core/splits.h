@@ -27,10 +27,11 @@ struct LfwPair {
   std::string name2;
   int image2;
   bool same;
-  int fold;  // (line index - 1) div 600, line 0 being the header
+  int fold;  // (line index - 1) div (2 x pairs per kind), line 0 being the header (LFW: div 600)
 };
 
-// Parses LFW View 2 pairs.txt; throws DataError naming the line of a malformed entry.
+// Parses LFW View 2 pairs.txt, or a file in its format; throws DataError naming the line of a
+// malformed entry.
 std::vector<LfwPair> read_lfw_pairs(const std::filesystem::path& path);
 
 // The image file of one side of a pair: root/Name/Name_NNNN.jpg

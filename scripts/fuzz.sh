@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Fuzzes hymask's untrusted-input parsers with libFuzzer (clang, with AddressSanitizer and
 # UndefinedBehaviorSanitizer): the control protocol's frame decoder, the config parser, the
-# image decoder and the RecordIO reader (tests/fuzz/fuzz_targets.h), each for SECONDS (default
-# 60), starting from the seed corpus in tests/fuzz/corpus/. A crashing input lands in tests/fuzz/regressions/TARGET/:
-# commit it with the fix; the test FuzzRegressions replays every such input in the normal build.
+# image decoder, the RecordIO reader and the verification .bin reader
+# (tests/fuzz/fuzz_targets.h), each for SECONDS (default 60), starting from the seed corpus in
+# tests/fuzz/corpus/. A crashing input lands in tests/fuzz/regressions/TARGET/: commit it with
+# the fix; the test FuzzRegressions replays every such input in the normal build.
 #   scripts/fuzz.sh [SECONDS [TARGET ...]]
-# targets: frame_decoder config_parser image_decoder recordio_reader
+# targets: frame_decoder config_parser image_decoder recordio_reader verification_bin
 # Needs clang and libclang-rt-14-dev (Debian packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift $(( $# > 0 ? 1 : 0 ))
-targets=(frame_decoder config_parser image_decoder recordio_reader)
+targets=(frame_decoder config_parser image_decoder recordio_reader verification_bin)
 [ $# -eq 0 ] || targets=("$@")
 out=build-fuzz
 mkdir -p "$out/gen" "$out/obj"

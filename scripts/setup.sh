@@ -28,6 +28,8 @@ if [ "$with_tests" -eq 1 ]; then
   packages+=(
     chromium                               # tests/dashboard_test.sh: the console in a browser
     slurmctld slurmd slurm-client munge    # tests/slurm_test.sh: the job scripts on a real Slurm
+    python3-numpy                          # tests/verification_bin_test.sh: .bin sets as NumPy
+                                           # arrays
   )
 fi
 

@@ -47,6 +47,9 @@ TEST(FuzzRegressions, ImageDecoder) {
 TEST(FuzzRegressions, RecordIoReader) {
   EXPECT_GE(replay("recordio", fuzz::recordio_reader), 3u);
 }
+TEST(FuzzRegressions, VerificationBin) {
+  EXPECT_GE(replay("verification", fuzz::verification_bin), 3u);
+}
 
 }  // namespace
 }  // namespace hymask

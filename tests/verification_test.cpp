@@ -4,10 +4,90 @@
 
 #include <cmath>
 
+#include "core/error.h"
 #include "core/random.h"
+#include "core/verification_bin.h"
 
 namespace hymask {
 namespace {
+
+VerificationBin parse(const std::string& pickle) {
+  return parse_verification_bin(reinterpret_cast<const uint8_t*>(pickle.data()), pickle.size(),
+                                "test.bin");
+}
+
+std::string error_of(const std::string& pickle) {
+  try {
+    parse(pickle);
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Pickle bytes from a literal that holds NULs (split where a hex escape meets a hex digit).
+template <size_t N>
+std::string bytes(const char (&literal)[N]) {
+  return std::string(literal, N - 1);
+}
+
+// What Python 2 writes for pickle.dump((["img", "imag"], [True]), f, 2): str as SHORT_BINSTRING
+// and BINSTRING, lists filled by APPENDS/APPEND, the pair as TUPLE2, memo entries throughout.
+const std::string kPython2 = bytes(
+    "\x80\x02]q\x00(U\x03imgq\x01T\x04\x00\x00\x00imagq\x02"
+    "e]q\x03\x88"
+    "a\x86q\x04.");
+
+TEST(VerificationBin, ReadsPython2Pickles) {
+  const VerificationBin bin = parse(kPython2);
+  ASSERT_EQ(bin.images.size(), 2u);
+  EXPECT_EQ(std::string(bin.images[0].begin(), bin.images[0].end()), "img");
+  EXPECT_EQ(std::string(bin.images[1].begin(), bin.images[1].end()), "imag");
+  EXPECT_EQ(bin.same, std::vector<bool>{true});
+}
+
+TEST(VerificationBin, RefusesDamagedAndForeignPickles) {
+  EXPECT_NE(error_of("hello").find("not a pickle"), std::string::npos);
+  EXPECT_NE(error_of(kPython2.substr(0, 20)).find("truncated"), std::string::npos);
+  // A set (EMPTY_SET, protocol 4) is outside the subset: the opcode and its offset are named.
+  EXPECT_NE(error_of(bytes("\x80\x04\x8f.")).find("byte 2: pickle opcode 0x8f"), std::string::npos);
+  // A call of anything but NumPy's array constructors is refused, never made.
+  const std::string call = bytes(
+      "\x80\x02"
+      "cos\nsystem\nX\x02\x00\x00\x00ls\x85R.");
+  EXPECT_NE(error_of(call).find("'os system'"), std::string::npos);
+  // Three images for one pair.
+  const std::string three = bytes(
+      "\x80\x02](C\x01"
+      "aC\x01"
+      "bC\x01"
+      "ce]\x88"
+      "a\x86.");
+  EXPECT_NE(error_of(three).find("3 images for 1 pairs"), std::string::npos);
+  // A list that holds itself (through the memo) is an error, not a hang or a leak.
+  const std::string loop = bytes(
+      "\x80\x02]q\x00h\x00"
+      "ah\x00\x86.");
+  EXPECT_NE(error_of(loop).find("1 images for 1 pairs"), std::string::npos);
+  // A NumPy array whose data is the array itself: an error, not endless recursion.
+  const std::string own_data = bytes(
+      "\x80\x02"
+      "cnumpy.core.multiarray\n_reconstruct\n)Rq\x00(K\x01)cnumpy\ndtype\n"
+      "X\x02\x00\x00\x00u1\x85R\x89h\x00tbh\x00\x86.");
+  EXPECT_NE(error_of(own_data).find("nested deeper"), std::string::npos);
+}
+
+TEST(VerificationBin, ConsecutiveFoldsAreScikitLearnsKFold) {
+  const std::vector<int> folds = consecutive_folds(25);
+  std::vector<int> sizes(10);
+  for (size_t i = 0; i < folds.size(); ++i) {
+    if (i > 0) {
+      EXPECT_GE(folds[i], folds[i - 1]);
+    }
+    ++sizes[size_t(folds[i])];
+  }
+  EXPECT_EQ(sizes, (std::vector<int>{3, 3, 3, 3, 3, 2, 2, 2, 2, 2}));
+}
 
 TEST(Verification, PerfectSeparationScoresOne) {
   std::vector<double> scores;

@@ -86,6 +86,20 @@ Config checkpoint_config(const fs::path& checkpoint) {
   return config_from_yaml(tensor_string(text), checkpoint.string());
 }
 
+int checkpoint_classes(const fs::path& checkpoint) {
+  torch::serialize::InputArchive archive = open_checkpoint(checkpoint), model, head;
+  torch::Tensor weight;
+  try {
+    archive.read("model", model);
+    model.read("head", head);
+    head.read("weight", weight);
+  } catch (const c10::Error& e) {
+    throw Error(checkpoint.string() + " holds no classifier head (" + e.what_without_backtrace() +
+                ")");
+  }
+  return int(weight.size(0));
+}
+
 void load_checkpoint_model(const fs::path& checkpoint, FaceModel& model) {
   torch::serialize::InputArchive archive = open_checkpoint(checkpoint), m;
   // LibTorch's load replaces a parameter of another shape without a word: compare them.

@@ -34,6 +34,10 @@ torch::serialize::InputArchive open_checkpoint(const std::filesystem::path& chec
 // The config a checkpoint was trained with.
 Config checkpoint_config(const std::filesystem::path& checkpoint);
 
+// The number of identities a checkpoint's classifier head was trained on (to build its model
+// without opening the training data).
+int checkpoint_classes(const std::filesystem::path& checkpoint);
+
 // Loads the model weights of a checkpoint into `model`.
 void load_checkpoint_model(const std::filesystem::path& checkpoint, FaceModel& model);
 

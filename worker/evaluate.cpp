@@ -14,38 +14,70 @@
 #include "core/splits.h"
 #include "core/synth.h"
 #include "core/verification.h"
+#include "core/verification_bin.h"
 
 namespace hymask {
 namespace fs = std::filesystem;
 
+Embedder::Embedder(const Config& config, FaceModel& model, const Masker& masker, bool flip)
+    : config_(config), model_(model), masker_(masker), flip_(flip) {
+  action_ = masker.default_action();
+  action_.k = 1;
+  model_.train(false);
+}
+
+Embedder::~Embedder() {
+  model_.train(true);
+}
+
+std::unique_ptr<BatchLoader> Embedder::loader(std::shared_ptr<const FaceDataset> dataset,
+                                              std::vector<size_t> indices) const {
+  return std::make_unique<BatchLoader>(
+      std::move(dataset), std::move(indices), config_.eval.batch_size, preprocess_options(config_),
+      BadFilePolicy::kSkip, config_.data.threads, config_.data.prefetch,
+      [this](Batch& b) { masker_.apply(b.pixels.data(), b.keys, 0, action_, b.masked); });
+}
+
+torch::Tensor Embedder::embed(Batch& batch) {
+  torch::NoGradGuard no_grad;
+  const auto forward = [&](MaskedBatch& m) {
+    return model_.backbone->forward(
+        torch::from_blob(m.data.data(), {m.batch, m.channels, m.size, m.size}));
+  };
+  torch::Tensor e = forward(batch.masked);
+  if (flip_) {
+    const size_t side = size_t(batch.masked.size);
+    std::vector<float> pixels(batch.pixels.size());
+    for (size_t row = 0; row < pixels.size(); row += side)
+      std::reverse_copy(batch.pixels.begin() + std::ptrdiff_t(row),
+                        batch.pixels.begin() + std::ptrdiff_t(row + side),
+                        pixels.begin() + std::ptrdiff_t(row));
+    MaskedBatch mirrored;
+    masker_.apply(pixels.data(), batch.keys, 0, action_, mirrored);
+    e = e + forward(mirrored);
+  }
+  return torch::nn::functional::normalize(e, torch::nn::functional::NormalizeFuncOptions().dim(1));
+}
+
 namespace {
 
-// L2-normalised embeddings (N x E) of the given samples, masked with k = 1. A sample whose file
-// is bad gets a zero row (never matches) and is counted in `missing`.
+// L2-normalised embeddings (N x E) of the given samples. A sample whose file is bad gets a zero
+// row (never matches) and is counted in `missing`.
 torch::Tensor embed(const Config& config, FaceModel& model, const Masker& masker,
                     std::shared_ptr<const FaceDataset> dataset, const std::vector<size_t>& indices,
-                    size_t& missing) {
-  torch::NoGradGuard no_grad;
-  model.train(false);
-  MixAction action = masker.default_action();
-  action.k = 1;
+                    size_t& missing, bool flip = false) {
+  Embedder embedder(config, model, masker, flip);
   torch::Tensor out = torch::zeros({int64_t(indices.size()), config.model.embedding});
   std::map<size_t, int64_t> row_of;
   for (size_t i = 0; i < indices.size(); ++i) row_of.emplace(indices[i], int64_t(i));
-  BatchLoader loader(dataset, indices, config.eval.batch_size, preprocess_options(config),
-                     BadFilePolicy::kSkip, config.data.threads, config.data.prefetch,
-                     [&](Batch& b) { masker.apply(b.pixels.data(), b.keys, 0, action, b.masked); });
+  const std::unique_ptr<BatchLoader> loader = embedder.loader(dataset, indices);
   missing = 0;
-  while (std::optional<Batch> batch = loader.next()) {
+  while (std::optional<Batch> batch = loader->next()) {
     missing += batch->skipped.size();
     if (batch->size() == 0) continue;
-    MaskedBatch& m = batch->masked;
-    const torch::Tensor x = torch::from_blob(m.data.data(), {m.batch, m.channels, m.size, m.size});
-    const torch::Tensor e = torch::nn::functional::normalize(
-        model.backbone->forward(x), torch::nn::functional::NormalizeFuncOptions().dim(1));
-    for (int i = 0; i < m.batch; ++i) out[row_of.at(batch->indices[i])] = e[i];
+    const torch::Tensor e = embedder.embed(*batch);
+    for (size_t i = 0; i < batch->size(); ++i) out[row_of.at(batch->indices[i])] = e[int64_t(i)];
   }
-  model.train(true);
   return out;
 }
 
@@ -79,6 +111,89 @@ nlohmann::json identification(const Config& config, FaceModel& model, const Mask
           {"gallery", gallery.size()},
           {"probes", probes.size()},
           {"unreadable", missing_gallery + missing_probes}};
+}
+
+// Pairs of images to verify: indices into `images`, ground truth and folds.
+struct PairSet {
+  std::shared_ptr<const FaceDataset> images;
+  std::vector<std::array<size_t, 2>> pairs;
+  std::vector<bool> same;
+  std::vector<int> folds;
+  size_t absent = 0;  // pairs dropped: an image missing from the folder, or bad
+};
+
+// The LFW-style pairs (pairs.txt entries) over an image folder; only their images are opened.
+PairSet folder_pairs(const Config& config, const FolderListing& listing,
+                     const std::vector<LfwPair>& lfw_pairs) {
+  const auto path_of = [&](const LfwPair& pair, int side) {
+    return side == 0 ? lfw_image_path(config.data.root, pair.name1, pair.image1).string()
+                     : lfw_image_path(config.data.root, pair.name2, pair.image2).string();
+  };
+  std::map<std::string, size_t> listed;
+  for (size_t i = 0; i < listing.entries.size(); ++i)
+    listed.emplace(listing.entries[i].path.string(), i);
+  std::vector<size_t> needed;
+  for (const LfwPair& pair : lfw_pairs)
+    for (int side = 0; side < 2; ++side) {
+      const auto it = listed.find(path_of(pair, side));
+      if (it != listed.end()) needed.push_back(it->second);
+    }
+  std::sort(needed.begin(), needed.end());
+  needed.erase(std::unique(needed.begin(), needed.end()), needed.end());
+  if (needed.empty())
+    throw DataError("none of the images the pairs name is under " + config.data.root +
+                    " (data.root must be the LFW folder the pairs refer to)");
+  PairSet set;
+  set.images =
+      ImageFolderDataset::open(listing, needed, parse_bad_file_policy(config.data.on_bad_file),
+                               std::max(8, config.data.crop), config.data.threads);
+  std::map<std::string, size_t> index_of;
+  for (size_t i = 0; i < set.images->size(); ++i) index_of.emplace(set.images->source(i), i);
+  for (const LfwPair& pair : lfw_pairs) {
+    const auto first = index_of.find(path_of(pair, 0)), second = index_of.find(path_of(pair, 1));
+    if (first == index_of.end() || second == index_of.end()) {
+      ++set.absent;
+      continue;
+    }
+    set.pairs.push_back({first->second, second->second});
+    set.same.push_back(pair.same);
+    set.folds.push_back(pair.fold);
+  }
+  return set;
+}
+
+// 10-fold verification accuracy (threshold chosen on the other nine folds), ROC AUC and TAR at
+// FAR = 1e-2, 1e-3 and 1e-4 of the cosine similarity of each pair's embeddings.
+nlohmann::json verify(const Config& config, FaceModel& model, const Masker& masker,
+                      const PairSet& set, const std::string& protocol, bool flip = false) {
+  if (set.absent > 0) spdlog::warn("{} pairs name images that are missing or bad", set.absent);
+  std::vector<size_t> images;
+  for (const auto& pair : set.pairs) images.insert(images.end(), pair.begin(), pair.end());
+  std::sort(images.begin(), images.end());
+  images.erase(std::unique(images.begin(), images.end()), images.end());
+  spdlog::info("evaluating {} pairs over {} images{}", set.pairs.size(), images.size(),
+               flip ? " (with mirrored images)" : "");
+  size_t missing = 0;
+  const torch::Tensor e = embed(config, model, masker, set.images, images, missing, flip);
+  const auto row = [&](size_t index) {
+    return int64_t(std::lower_bound(images.begin(), images.end(), index) - images.begin());
+  };
+  std::vector<double> scores;
+  for (const auto& pair : set.pairs)
+    scores.push_back(torch::dot(e[row(pair[0])], e[row(pair[1])]).item<double>());
+  const VerificationResult r = verify_pairs(scores, set.same, set.folds, 1e-2);
+  return {{"protocol", protocol},
+          {"pairs", set.pairs.size()},
+          {"flip", flip},
+          {"accuracy_mean", r.accuracy_mean},
+          {"accuracy_std", r.accuracy_std},
+          {"fold_accuracy", r.fold_accuracy},
+          {"auc", r.auc},
+          {"far", r.far},
+          {"tar_at_far", r.tar_at_far},
+          {"tar_at_far_1e-3", tar_at_far(scores, set.same, 1e-3)},
+          {"tar_at_far_1e-4", tar_at_far(scores, set.same, 1e-4)},
+          {"unreadable", missing + set.absent}};
 }
 
 }  // namespace
@@ -127,79 +242,37 @@ nlohmann::json evaluate(const Config& config, FaceModel& model, const Masker& ma
   }
   const LfwDisjointSplit split =
       lfw_disjoint_split(listing, read_lfw_pairs(lfw_pairs_path(config)));
-  std::map<std::string, size_t> listed;
-  for (size_t i = 0; i < listing.entries.size(); ++i)
-    listed.emplace(listing.entries[i].path.string(), i);
-  std::vector<size_t> needed;
-  for (const LfwPair& pair : split.test)
-    for (const fs::path& path : {lfw_image_path(config.data.root, pair.name1, pair.image1),
-                                 lfw_image_path(config.data.root, pair.name2, pair.image2)}) {
-      const auto it = listed.find(path.string());
-      if (it != listed.end()) needed.push_back(it->second);
-    }
-  std::sort(needed.begin(), needed.end());
-  needed.erase(std::unique(needed.begin(), needed.end()), needed.end());
-  auto folder = open(needed);
-  std::map<std::string, size_t> index_of;
-  for (size_t i = 0; i < folder->size(); ++i) index_of.emplace(folder->source(i), i);
-  std::vector<size_t> images;
-  std::map<size_t, int64_t> row_of;
-  std::vector<std::array<int64_t, 2>> pair_rows;
-  std::vector<bool> same;
-  std::vector<int> folds;
-  size_t absent = 0;
-  for (const LfwPair& pair : split.test) {
-    std::array<int64_t, 2> rows{};
-    bool found = true;
-    const std::array<fs::path, 2> paths = {
-        lfw_image_path(config.data.root, pair.name1, pair.image1),
-        lfw_image_path(config.data.root, pair.name2, pair.image2)};
-    for (int side = 0; side < 2; ++side) {
-      const auto it = index_of.find(paths[side].string());
-      if (it == index_of.end()) {
-        found = false;
-        break;
-      }
-      auto [row, inserted] = row_of.emplace(it->second, int64_t(images.size()));
-      if (inserted) images.push_back(it->second);
-      rows[side] = row->second;
-    }
-    if (!found) {
-      ++absent;
-      continue;
-    }
-    pair_rows.push_back(rows);
-    same.push_back(pair.same);
-    folds.push_back(pair.fold);
-  }
-  if (absent > 0) spdlog::warn("{} test pairs name images that are missing or bad", absent);
-  spdlog::info("evaluating {} pairs over {} images", pair_rows.size(), images.size());
-  size_t missing = 0;
-  const torch::Tensor e = embed(config, model, masker, folder, images, missing);
-  std::vector<double> scores;
-  for (const auto& rows : pair_rows)
-    scores.push_back(torch::dot(e[rows[0]], e[rows[1]]).item<double>());
-  const VerificationResult r = verify_pairs(scores, same, folds, 1e-2);
-  return {{"protocol", protocol},
-          {"pairs", pair_rows.size()},
-          {"accuracy_mean", r.accuracy_mean},
-          {"accuracy_std", r.accuracy_std},
-          {"fold_accuracy", r.fold_accuracy},
-          {"auc", r.auc},
-          {"far", r.far},
-          {"tar_at_far", r.tar_at_far},
-          {"unreadable", missing + absent}};
+  return verify(config, model, masker, folder_pairs(config, listing, split.test), protocol);
+}
+
+nlohmann::json evaluate_pairs_file(const Config& config, FaceModel& model, const Masker& masker,
+                                   const fs::path& pairs_file, bool flip) {
+  const FolderListing listing = FolderListing::read(config.data.root);
+  return verify(config, model, masker, folder_pairs(config, listing, read_lfw_pairs(pairs_file)),
+                "pairs:" + pairs_file.filename().string(), flip);
+}
+
+nlohmann::json evaluate_bin(const Config& config, FaceModel& model, const Masker& masker,
+                            const fs::path& bin_file, bool flip) {
+  VerificationBin bin = read_verification_bin(bin_file);
+  PairSet set;
+  set.same = bin.same;
+  set.folds = consecutive_folds(bin.pairs());
+  for (size_t i = 0; i < bin.pairs(); ++i) set.pairs.push_back({2 * i, 2 * i + 1});
+  set.images = std::make_shared<EncodedImageDataset>(std::move(bin.images), bin_file.string());
+  return verify(config, model, masker, set, bin_file.stem().string(), flip);
 }
 
 std::string format_evaluation(const nlohmann::json& r) {
   const std::string protocol = r.at("protocol");
-  if (protocol == "lfw-disjoint-5")
+  if (r.contains("pairs"))
     return fmt::format(
         "{:<16} {:>6} pairs | accuracy {:.2f}% +- {:.2f} (10-fold) | AUC {:.4f} | "
-        "TAR@FAR=1e-2 {:.2f}%",
+        "TAR@FAR=1e-2 {:.2f}% 1e-3 {:.2f}% 1e-4 {:.2f}%",
         protocol, r.at("pairs").get<size_t>(), 100 * r.at("accuracy_mean").get<double>(),
         100 * r.at("accuracy_std").get<double>(), r.at("auc").get<double>(),
-        100 * r.at("tar_at_far").get<double>());
+        100 * r.at("tar_at_far").get<double>(), 100 * r.at("tar_at_far_1e-3").get<double>(),
+        100 * r.at("tar_at_far_1e-4").get<double>());
   return fmt::format("{:<16} {:>6} probes | top-1 identification {:.2f}%", protocol,
                      r.at("probes").get<size_t>(), 100 * r.at("top1").get<double>());
 }

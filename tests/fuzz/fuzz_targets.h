@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "core/image.h"
 #include "core/recordio.h"
+#include "core/verification_bin.h"
 
 namespace hymask::fuzz {
 
@@ -74,6 +75,22 @@ inline void recordio_reader(const uint8_t* data, size_t size) {
     for (size_t i = 0; i < set->size(); ++i) {
       try {
         (void)set->load(i, true);
+      } catch (const DataError&) {
+      }
+    }
+  } catch (const DataError&) {
+  }
+}
+
+// A verification .bin (a pickle of images and same-person flags): DataError is the only allowed
+// failure; an accepted set's images are decoded.
+inline void verification_bin(const uint8_t* data, size_t size) {
+  try {
+    const VerificationBin bin = parse_verification_bin(data, size, "<fuzz>");
+    EncodedImageDataset set(bin.images, "<fuzz>");
+    for (size_t i = 0; i < set.size(); ++i) {
+      try {
+        (void)set.load(i, true);
       } catch (const DataError&) {
       }
     }
