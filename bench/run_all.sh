@@ -11,6 +11,8 @@ section "machine"
 lscpu | grep -E "Model name|^CPU\(s\)" ; free -g | head -2; date -u
 section "masking transform, 1 and 2 cores"
 "$bin/bench_masking" --threads 2
+section "loader images/s: RecordIO against the folder (LFW)"
+bench/loader_throughput.sh "$bin"
 section "reducer bus bandwidth against raw MPI"
 mpirun -np 2 "$bin/bench_comm" --mb 25
 mpirun -np 2 "$bin/bench_comm" --mb 12
