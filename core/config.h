@@ -73,6 +73,7 @@ struct Config {
     int log_every = 20;
     double bucket_mb = 25.0;
     double comm_timeout_s = 300.0;
+    std::string backend = "auto";
     int val_samples = 0;
     int val_every = 0;
   } train;
@@ -229,6 +230,10 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("train.log_every", c.train.log_every, "Progress line and metrics record every N steps.");
   visit("train.bucket_mb", c.train.bucket_mb,
         "Gradient bucket size of the data-parallel reducer, in MiB.");
+  visit("train.backend", c.train.backend,
+        "The communicator of hymask-worker (comm/factory.h): auto (one process alone: no MPI; "
+        "under mpirun or srun: MPI), mpi, or nccl (GPU ranks; needs training on CUDA tensors, "
+        "not built yet).");
   visit("train.comm_timeout_s", c.train.comm_timeout_s,
         "A collective that takes longer (a rank died or hangs) ends every rank with an error "
         "naming the missing ranks.");

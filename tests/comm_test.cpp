@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "comm/factory.h"
 #include "comm/fake/fake_communicator.h"
 #include "comm/reducer.h"
 
@@ -93,6 +94,28 @@ struct Net : torch::nn::Module {
   torch::Tensor forward(torch::Tensor x) { return c(torch::tanh(b(torch::tanh(a(x))))); }
   torch::nn::Linear a{nullptr}, b{nullptr}, c{nullptr};
 };
+
+// One rank alone: the collectives of a world of one, as the fake world of size 1 computes them.
+TEST(SelfCommunicator, IsAWorldOfOne) {
+  LaunchInfo alone;
+  const std::unique_ptr<Communicator> self = make_communicator(Backend::kAuto, alone);
+  EXPECT_EQ(self->backend(), "self");
+  auto world = FakeWorld::create(1);
+  const std::unique_ptr<Communicator> fake = world->communicator(0);
+  for (Communicator* comm : {self.get(), fake.get()}) {
+    torch::Tensor t = torch::tensor({1.5, -2.0}, torch::kFloat64);
+    comm->allreduce(t, ReduceOp::kSum, 1s);
+    comm->allreduce(t, ReduceOp::kAverage, 1s);
+    EXPECT_TRUE(t.equal(torch::tensor({1.5, -2.0}, torch::kFloat64))) << comm->backend();
+    comm->broadcast(t, 0, 1s);
+    const torch::Tensor g = comm->allgather(torch::tensor({7, 8}), 1s);
+    EXPECT_EQ(g.sizes(), (std::vector<int64_t>{1, 2})) << comm->backend();
+    EXPECT_TRUE(g[0].equal(torch::tensor({7, 8})));
+    comm->barrier(1s);
+  }
+  EXPECT_EQ(parse_backend("mpi"), Backend::kMpi);
+  EXPECT_THROW(parse_backend("gloo"), ConfigError);
+}
 
 TEST(Reducer, AveragesGradientsAcrossRanksInSeveralBuckets) {
   const int size = 3;

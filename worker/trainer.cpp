@@ -21,6 +21,7 @@
 
 #include "comm/protocol/auth.h"
 #include "comm/protocol/frame.h"
+#include "comm/self/self_communicator.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/loader.h"
@@ -74,9 +75,10 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
                  comm::Communicator* communicator)
     : config_(config),
       run_dir_(run_dir),
-      comm_(communicator),
-      rank_(communicator ? communicator->rank() : 0),
-      world_(communicator ? communicator->size() : 1),
+      own_comm_(communicator ? nullptr : comm::make_self_communicator()),
+      comm_(communicator ? communicator : own_comm_.get()),
+      rank_(comm_->rank()),
+      world_(comm_->size()),
       timeout_(std::chrono::milliseconds(int64_t(config.train.comm_timeout_s * 1000))),
       data_(open_data(config, rank_, world_)),
       masker_(make_masker(config)) {
@@ -100,15 +102,13 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
   int64_t shortest = INT64_MAX;
   for (const auto& shard : data_.shards) shortest = std::min<int64_t>(shortest, shard.size());
   classes_ = data_.dataset->num_classes();
-  if (comm_) {
-    const torch::Tensor all =
-        comm_->allgather(torch::tensor({shortest, int64_t(classes_)}), timeout_);
-    shortest = all.select(1, 0).min().item<int64_t>();
-    if (data_.per_rank_folder) {  // each folder holds other people: labels follow rank order
-      const torch::Tensor counts = all.select(1, 1);
-      label_offset_ = int(counts.narrow(0, 0, rank_).sum().item<int64_t>());
-      classes_ = int(counts.sum().item<int64_t>());
-    }
+  const torch::Tensor all =
+      comm_->allgather(torch::tensor({shortest, int64_t(classes_)}), timeout_);
+  shortest = all.select(1, 0).min().item<int64_t>();
+  if (data_.per_rank_folder) {  // each folder holds other people: labels follow rank order
+    const torch::Tensor counts = all.select(1, 1);
+    label_offset_ = int(counts.narrow(0, 0, rank_).sum().item<int64_t>());
+    classes_ = int(counts.sum().item<int64_t>());
   }
   if (shortest < config_.train.batch_size)
     throw ConfigError("train.batch_size " + std::to_string(config_.train.batch_size) +
@@ -161,7 +161,7 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
                 " already holds a run (checkpoint.pt): continue it with "
                 "--resume, or choose another --out");
   }
-  if (comm_) {
+  if (world_ > 1) {  // one rank has nothing to reduce: no buckets, no copies
     reducer_ = std::make_unique<comm::Reducer>(
         model_->parameters(), *comm_, size_t(config_.train.bucket_mb * (1 << 20)), timeout_);
     reducer_->broadcast_parameters();
@@ -497,7 +497,7 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
       // A batch whose files were all bad: skipped alone; with other ranks, this one contributes
       // zero gradients, so that every rank still makes the same collectives.
       const bool usable = batch->size() >= 2;
-      if (!usable && !comm_) {
+      if (!usable && world_ == 1) {
         ++step_;
         continue;
       }
@@ -572,7 +572,7 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
         const auto now = std::chrono::steady_clock::now();
         const double seconds = std::chrono::duration<double>(now - window_start).count();
         double logged_loss = loss_value, images = window_images;
-        if (comm_) {  // the mean loss and the images of all ranks
+        {  // the mean loss and the images of all ranks
           torch::Tensor totals =
               torch::tensor({loss_value / world_, window_images}, torch::kFloat64);
           comm_->allreduce(totals, comm::ReduceOp::kSum, timeout_);
@@ -598,7 +598,7 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
       for (;;) {
         const bool paused = coordinator_ && coordinator_->paused() && !stopping;
         double flags[3] = {stopping ? 1.0 : 0.0, paused ? 1.0 : 0.0, lost.empty() ? 0.0 : 1.0};
-        if (comm_) {
+        {
           torch::Tensor t = torch::tensor({flags[0], flags[1], flags[2]}, torch::kFloat64);
           comm_->allreduce(t, comm::ReduceOp::kSum, timeout_);
           for (int i = 0; i < 3; ++i) flags[i] = t[i].item<double>();

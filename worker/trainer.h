@@ -73,7 +73,7 @@ class Trainer {
  public:
   // With `resume`, continues from run_dir/checkpoint.pt (the config must match the one there,
   // except for keys that do not change the result: see resumable_difference).
-  // `communicator` null: one process.
+  // `communicator` null: one process, with a size-1 communicator of its own (the same code path).
   Trainer(const Config& config, const std::filesystem::path& run_dir, bool resume,
           comm::Communicator* communicator = nullptr);
   ~Trainer();
@@ -115,7 +115,8 @@ class Trainer {
 
   Config config_;
   std::filesystem::path run_dir_;
-  std::unique_ptr<RunFolderLock> lock_;  // rank 0: one run folder, one job
+  std::unique_ptr<RunFolderLock> lock_;           // rank 0: one run folder, one job
+  std::unique_ptr<comm::Communicator> own_comm_;  // when none was given
   comm::Communicator* comm_;
   int rank_ = 0;
   int world_ = 1;

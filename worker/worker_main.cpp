@@ -19,7 +19,7 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "comm/mpi/mpi_communicator.h"
+#include "comm/factory.h"
 #include "core/config.h"
 #include "core/files.h"
 #include "worker/evaluate.h"
@@ -71,7 +71,12 @@ int main(int argc, char** argv) {
     }
     if (resume && config_file.empty()) config_file = out + "/config.yaml";
     const hymask::Config config = hymask::load_config(config_file, overrides);
-    if (launch.size > 1 || launch.launcher != "none") comm = hymask::comm::make_mpi_communicator();
+    const hymask::comm::Backend backend = hymask::comm::parse_backend(config.train.backend);
+    if (backend == hymask::comm::Backend::kNccl)
+      throw hymask::ConfigError(
+          "train.backend nccl: hymask trains on CPU tensors until its CUDA path lands (issue "
+          "19), and NCCL reduces only CUDA tensors; use train.backend auto or mpi");
+    comm = hymask::comm::make_communicator(backend, launch);
     // Held by pointer for the same reason: its reducer would wait for collectives that failed.
     auto trainer = std::make_unique<hymask::Trainer>(config, out, resume, comm.get());
     const hymask::TrainSummary summary = trainer->run(&stop_requested);

@@ -20,13 +20,4 @@ namespace hymask::comm {
 // Initialises MPI if needed (and finalises it when the last communicator goes).
 std::unique_ptr<Communicator> make_mpi_communicator();
 
-// Rank and size without a communicator: from MPI's launcher or Slurm's environment, else 0 of 1.
-struct LaunchInfo {
-  int rank = 0;
-  int size = 1;
-  int local_rank = 0;
-  std::string launcher = "none";  // mpirun | slurm | none
-};
-LaunchInfo launch_info();
-
 }  // namespace hymask::comm

@@ -1,0 +1,37 @@
+#include "comm/factory.h"
+
+#include "comm/mpi/mpi_communicator.h"
+#include "comm/self/self_communicator.h"
+#ifdef HYMASK_WITH_NCCL
+#include "comm/nccl/nccl_communicator.h"
+#endif
+
+namespace hymask::comm {
+
+Backend parse_backend(const std::string& name) {
+  if (name == "auto") return Backend::kAuto;
+  if (name == "mpi") return Backend::kMpi;
+  if (name == "nccl") return Backend::kNccl;
+  throw ConfigError("train.backend '" + name + "': choose auto, mpi or nccl");
+}
+
+std::unique_ptr<Communicator> make_communicator(Backend backend, const LaunchInfo& launch) {
+  switch (backend) {
+    case Backend::kAuto:
+      if (launch.launcher == "none" && launch.size == 1) return make_self_communicator();
+      return make_mpi_communicator();
+    case Backend::kMpi:
+      return make_mpi_communicator();
+    case Backend::kNccl:
+#ifdef HYMASK_WITH_NCCL
+      return make_nccl_communicator(make_mpi_communicator(), launch.local_rank);
+#else
+      throw ConfigError(
+          "train.backend nccl: this build has no NCCL backend (build where the CUDA toolkit "
+          "and NCCL are installed), or choose auto or mpi");
+#endif
+  }
+  HYMASK_CHECK(false, "unknown backend");
+}
+
+}  // namespace hymask::comm

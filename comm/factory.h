@@ -1,0 +1,22 @@
+// The communicator a process trains with, chosen once from train.backend and how it was launched:
+//   auto  the self communicator (comm/self/) for a process started alone, MPI under mpirun/srun
+//   mpi   MPI, also for one rank (to test the MPI path without a second process)
+//   nccl  NCCL on GPU `local_rank`, its unique id sent over MPI (builds with CUDA and NCCL)
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "comm/communicator.h"
+#include "comm/launch.h"
+
+namespace hymask::comm {
+
+enum class Backend { kAuto, kMpi, kNccl };
+
+// "auto" | "mpi" | "nccl"; anything else is a ConfigError naming the choices.
+Backend parse_backend(const std::string& name);
+
+std::unique_ptr<Communicator> make_communicator(Backend backend, const LaunchInfo& launch);
+
+}  // namespace hymask::comm
