@@ -1,6 +1,7 @@
 #include "attack/attack_run.h"
 
 #include <spdlog/spdlog.h>
+#include <torch/nn/functional/normalization.h>
 #include <torch/serialize/archive.h>
 #include <torch/utils.h>
 
@@ -280,17 +281,46 @@ nlohmann::json run_attacks(const AttackRequest& request) {
   ro.mask_batch = config.train.batch_size;
   ro.seed = config.seed;
   ro.threads = threads;
+  // The identity term: the run's own model (frozen) must see the same person in the
+  // reconstruction as in the face, through the run's k = 1 transform.
+  const MaskingTransform transform(masker);
+  model.train(false);
+  for (torch::Tensor& p : model.parameters()) p.set_requires_grad(false);
+  ro.identity_weight = a.identity_weight;
+  ro.identity = [&](const torch::Tensor& reconstruction, const torch::Tensor& face) {
+    const auto embed = [&](const torch::Tensor& x) {
+      return torch::nn::functional::normalize(model.backbone->forward(transform(x * 128.0f)),
+                                              torch::nn::functional::NormalizeFuncOptions().dim(1));
+    };
+    torch::Tensor target;
+    {
+      torch::NoGradGuard no_grad;
+      target = embed(face);
+    }
+    return (1 - (embed(reconstruction) * target).sum(1)).mean();
+  };
   const auto train_start = std::chrono::steady_clock::now();
-  ReconstructionNet net = train_reconstruction(public_faces, masker, action_at, linear, ro);
+  TrainedReconstruction trained = train_reconstruction(public_faces, masker, action_at, linear, ro);
   const double train_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
   const std::vector<float> first_epoch(obs.linear.begin(),
                                        obs.linear.begin() + n * obs.image_floats);
-  const std::vector<float> learned = reconstruct(net, first_epoch, faces.planes, faces.size);
+  const std::vector<float> learned =
+      reconstruct(trained.net, first_epoch, faces.planes, faces.size);
   nlohmann::json reconstruction = score(learned, obs, n, faces, evaluator);
   reconstruction["public_images"] = public_faces.count();
-  reconstruction["epochs"] = a.reconstruction_epochs;
+  reconstruction["epochs"] = trained.curve.size();
+  reconstruction["best_epoch"] = trained.best_epoch;
+  if (trained.best_epoch > 0)
+    reconstruction["held_out_l1"] = trained.curve[size_t(trained.best_epoch) - 1].held_out_l1;
+  reconstruction["identity_weight"] = a.identity_weight;
   reconstruction["train_seconds"] = train_seconds;
+  fs::create_directories(request.out);
+  std::string curve = "epoch,train_l1,held_out_l1,seconds\n";
+  for (const ReconstructionEpoch& e : trained.curve)
+    curve +=
+        fmt::format("{},{:.6f},{:.6f},{:.1f}\n", e.epoch, e.train_l1, e.held_out_l1, e.seconds);
+  write_file_atomic(request.out / "reconstruction_curve.csv", curve);
   spdlog::info("reconstruction: {}", reconstruction.dump());
 
   // Model inversion of the run's FR model.

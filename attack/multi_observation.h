@@ -1,8 +1,8 @@
 // The multi-observation attack, in the manner of Carlini et al.'s attack on InstaHide (2020): a
 // private image takes part in many protected samples over the epochs the attacker watches. The
 // attacker groups the samples that look alike (cosine similarity of their linear images less
-// the mean of all it observed) and averages each group: the shared face adds up, the other constituents, drawn
-// afresh each time, average out towards the mean face.
+// the mean of all it observed) and averages each group: the shared face adds up, the other
+// constituents, drawn afresh each time, average out towards the mean face.
 #pragma once
 
 #include <vector>

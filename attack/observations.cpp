@@ -23,6 +23,20 @@ FaceSet load_faces(std::shared_ptr<const FaceDataset> dataset, const std::vector
   return faces;
 }
 
+FaceSet subset(const FaceSet& faces, size_t first, size_t count) {
+  FaceSet out;
+  out.planes = faces.planes;
+  out.size = faces.size;
+  const auto floats = std::ptrdiff_t(faces.image_floats());
+  out.pixels.assign(faces.pixels.begin() + std::ptrdiff_t(first) * floats,
+                    faces.pixels.begin() + std::ptrdiff_t(first + count) * floats);
+  out.labels.assign(faces.labels.begin() + std::ptrdiff_t(first),
+                    faces.labels.begin() + std::ptrdiff_t(first + count));
+  out.keys.assign(faces.keys.begin() + std::ptrdiff_t(first),
+                  faces.keys.begin() + std::ptrdiff_t(first + count));
+  return out;
+}
+
 std::vector<float> mean_face(const FaceSet& faces) {
   std::vector<double> sum(faces.image_floats(), 0.0);
   for (size_t i = 0; i < faces.count(); ++i)

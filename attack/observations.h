@@ -32,6 +32,9 @@ struct FaceSet {
 FaceSet load_faces(std::shared_ptr<const FaceDataset> dataset, const std::vector<size_t>& indices,
                    const PreprocessOptions& preprocess, int threads);
 
+// `count` faces of `faces` from `first` on.
+FaceSet subset(const FaceSet& faces, size_t first, size_t count);
+
 // The mean face (planes x S x S).
 std::vector<float> mean_face(const FaceSet& faces);
 

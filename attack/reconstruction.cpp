@@ -9,6 +9,7 @@
 #include <torch/utils.h>
 
 #include <chrono>
+#include <limits>
 
 namespace hymask::attack {
 namespace nnf = torch::nn::functional;
@@ -66,51 +67,108 @@ torch::Tensor ReconstructionNetImpl::forward(const torch::Tensor& input) {
   return input + correction;
 }
 
-ReconstructionNet train_reconstruction(const FaceSet& public_faces, const Masker& masker,
-                                       const ActionAt& action_at, const LinearAttack& linear,
-                                       const ReconstructionOptions& options) {
+TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Masker& masker,
+                                           const ActionAt& action_at, const LinearAttack& linear,
+                                           const ReconstructionOptions& options) {
   torch::manual_seed(options.seed);
-  ReconstructionNet net(public_faces.planes, options.width);
+  TrainedReconstruction trained;
+  trained.net = ReconstructionNet(public_faces.planes, options.width);
+  ReconstructionNet& net = trained.net;
   torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(options.lr));
   const int64_t planes = public_faces.planes, size = public_faces.size;
+  // The held-out faces (the last ones of the set, which comes shuffled), masked once.
+  const size_t held =
+      std::min<size_t>(size_t(std::max(0, options.held_out)), public_faces.count() / 5);
+  const FaceSet train_faces = subset(public_faces, 0, public_faces.count() - held);
+  const FaceSet held_faces = subset(public_faces, public_faces.count() - held, held);
+  const Observations held_obs =
+      observe(held_faces, masker, action_at, linear, 1, options.mask_batch, options.seed + 977,
+              uint64_t(1) << 41, 0, options.threads);
+  // The targets of observations (each sample's largest-weight constituent), pixels / 128.
+  const auto targets = [&](const FaceSet& faces, const Observations& obs, int64_t first,
+                           int64_t b) {
+    std::vector<float> out;
+    out.reserve(size_t(b) * obs.image_floats);
+    for (int64_t i = first; i < first + b; ++i)
+      out.insert(out.end(), faces.image(obs.top(i)), faces.image(obs.top(i)) + obs.image_floats);
+    return torch::from_blob(out.data(), {b, planes, size, size}).clone() / kScale;
+  };
+  const auto inputs = [&](const Observations& obs, int64_t first, int64_t b) {
+    return torch::from_blob(const_cast<float*>(obs.linear_image(first)), {b, planes, size, size})
+               .clone() /
+           kScale;
+  };
+  const auto held_out_l1 = [&] {
+    torch::NoGradGuard no_grad;
+    net->eval();
+    double total = 0;
+    const int64_t count = int64_t(held_obs.count());
+    for (int64_t first = 0; first < count; first += 64) {
+      const int64_t b = std::min<int64_t>(64, count - first);
+      total += nnf::l1_loss(net->forward(inputs(held_obs, first, b)),
+                            targets(held_faces, held_obs, first, b))
+                   .item<double>() *
+               double(b);
+    }
+    net->train();
+    return total / double(std::max<int64_t>(1, count));
+  };
   const auto start = std::chrono::steady_clock::now();
-  double masking_seconds = 0;
+  double best = std::numeric_limits<double>::infinity();
+  std::vector<torch::Tensor> best_weights;
+  for (const torch::Tensor& p : net->parameters()) best_weights.push_back(p.detach().clone());
+  int stale = 0;
   for (int epoch = 0; epoch < options.epochs; ++epoch) {
     // Fresh draws every epoch: step numbers never reused.
-    const auto mask_start = std::chrono::steady_clock::now();
-    const Observations obs = observe(public_faces, masker, action_at, linear, 1, options.mask_batch,
+    const Observations obs = observe(train_faces, masker, action_at, linear, 1, options.mask_batch,
                                      options.seed + uint64_t(epoch),
                                      uint64_t(1) << 40 | uint64_t(epoch) << 20, 0, options.threads);
-    masking_seconds +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - mask_start).count();
     double total = 0;
     const int64_t count = int64_t(obs.count());
     for (int64_t first = 0; first < count; first += options.batch_size) {
       const int64_t b = std::min<int64_t>(options.batch_size, count - first);
-      std::vector<float> targets;
-      for (int64_t i = first; i < first + b; ++i)
-        targets.insert(targets.end(), public_faces.image(obs.top(i)),
-                       public_faces.image(obs.top(i)) + obs.image_floats);
-      const torch::Tensor x =
-          torch::from_blob(const_cast<float*>(obs.linear_image(first)), {b, planes, size, size})
-              .clone() /
-          kScale;
-      const torch::Tensor y = torch::from_blob(targets.data(), {b, planes, size, size}) / kScale;
+      const torch::Tensor y = targets(train_faces, obs, first, b);
       optimizer.zero_grad();
-      const torch::Tensor loss = nnf::l1_loss(net->forward(x), y);
+      const torch::Tensor out = net->forward(inputs(obs, first, b));
+      const torch::Tensor l1 = nnf::l1_loss(out, y);
+      torch::Tensor loss = l1;
+      if (options.identity && options.identity_weight > 0)
+        loss = loss + options.identity_weight * options.identity(out, y);
       loss.backward();
       optimizer.step();
-      total += loss.item<double>() * b;
+      total += l1.item<double>() * double(b);
     }
-    const double seconds =
+    ReconstructionEpoch record;
+    record.epoch = epoch + 1;
+    record.train_l1 = total / double(std::max<int64_t>(1, count));
+    record.held_out_l1 = held > 0 ? held_out_l1() : record.train_l1;
+    record.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    trained.curve.push_back(record);
     spdlog::info(
-        "reconstruction network: epoch {}/{} | L1 {:.4f} (pixels/128) | {:.0f} s ({:.0f} s "
-        "masking and linear attack)",
-        epoch + 1, options.epochs, total / std::max<int64_t>(1, count), seconds, masking_seconds);
+        "reconstruction network: epoch {}/{} | L1 {:.4f}, held-out {:.4f} (pixels/128) | "
+        "{:.0f} s",
+        record.epoch, options.epochs, record.train_l1, record.held_out_l1, record.seconds);
+    if (held == 0 || record.held_out_l1 < best * (1 - options.min_improvement)) {
+      best = record.held_out_l1;
+      trained.best_epoch = record.epoch;
+      stale = 0;
+      torch::NoGradGuard no_grad;
+      const std::vector<torch::Tensor> params = net->parameters();
+      for (size_t i = 0; i < params.size(); ++i) best_weights[i].copy_(params[i]);
+    } else if (++stale >= options.patience) {
+      spdlog::info("reconstruction network: held-out L1 no longer falls; epoch {} kept",
+                   trained.best_epoch);
+      break;
+    }
+  }
+  {
+    torch::NoGradGuard no_grad;
+    const std::vector<torch::Tensor> params = net->parameters();
+    for (size_t i = 0; i < params.size(); ++i) params[i].copy_(best_weights[i]);
   }
   net->eval();
-  return net;
+  return trained;
 }
 
 std::vector<float> reconstruct(ReconstructionNet& net, const std::vector<float>& linear, int planes,

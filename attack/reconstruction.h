@@ -8,6 +8,8 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/types.h>
 
+#include <functional>
+#include <vector>
 
 #include "attack/observations.h"
 
@@ -27,21 +29,44 @@ class ReconstructionNetImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ReconstructionNet);
 
+// An identity loss on a batch of reconstructions and their targets (both B x planes x S x S,
+// pixels / 128): for example 1 - cosine of a face model's embeddings.
+using IdentityLoss =
+    std::function<torch::Tensor(const torch::Tensor& reconstruction, const torch::Tensor& target)>;
+
 struct ReconstructionOptions {
-  int epochs = 3;
+  int epochs = 30;   // at most; training stops earlier once the held-out loss stops falling
+  int patience = 2;  // epochs without a held-out improvement of min_improvement
+  double min_improvement = 0.01;  // relative
+  int held_out = 400;             // public faces kept out of training to judge convergence
   int width = 16;
   int batch_size = 16;  // SGD batch
   int mask_batch = 32;  // the run's batch: mixing partners come from it
   double lr = 2e-3;
   uint64_t seed = 1;
   int threads = 2;
+  IdentityLoss identity;       // optional
+  double identity_weight = 0;  // its weight against the L1 pixel loss
+};
+
+struct ReconstructionEpoch {
+  int epoch = 0;
+  double train_l1 = 0, held_out_l1 = 0, seconds = 0;
+};
+
+struct TrainedReconstruction {
+  ReconstructionNet net{nullptr};
+  std::vector<ReconstructionEpoch> curve;  // the learning curve
+  int best_epoch = 0;                      // whose weights `net` holds
 };
 
 // Trains on `public_faces`: each epoch masks them afresh (new partners, weights, noise) with
-// `action_at`, so the network sees the method's whole distribution. Logs progress.
-ReconstructionNet train_reconstruction(const FaceSet& public_faces, const Masker& masker,
-                                       const ActionAt& action_at, const LinearAttack& linear,
-                                       const ReconstructionOptions& options);
+// `action_at`, so the network sees the method's whole distribution, until the L1 error on held-out
+// public faces (one fixed masking draw) stops falling; keeps the best epoch's weights. Logs
+// progress.
+TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Masker& masker,
+                                           const ActionAt& action_at, const LinearAttack& linear,
+                                           const ReconstructionOptions& options);
 
 // Applies the network to linear images (count x planes x S x S, centred); same layout out.
 std::vector<float> reconstruct(ReconstructionNet& net, const std::vector<float>& linear, int planes,

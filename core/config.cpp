@@ -182,6 +182,7 @@ void validate(const Config& c) {
   require(c.train.checkpoint_every >= 0, c, "train.checkpoint_every", "must be >= 0");
   require(c.train.log_every >= 1, c, "train.log_every", "must be >= 1");
   require(c.train.bucket_mb > 0, c, "train.bucket_mb", "must be positive");
+  require(c.attack.identity_weight >= 0, c, "attack.identity_weight", "must be 0 or positive");
   require(c.train.comm_timeout_s > 0, c, "train.comm_timeout_s", "must be positive");
   require(c.policy.update_every >= 1, c, "policy.update_every", "must be >= 1");
   require(c.policy.k_max >= 1 && c.policy.k_max <= 16, c, "policy.k_max", "must be in 1..16");

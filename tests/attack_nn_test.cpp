@@ -1,5 +1,6 @@
 // The LibTorch parts of the attack suite: the differentiable masking transform against the
-// masking library, and the multi-observation attack on constructed observations.
+// masking library, the multi-observation attack on constructed observations, and the learned
+// reconstruction's training loop (early stopping on held-out faces, the identity term).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,6 +8,8 @@
 
 #include "attack/masking_transform.h"
 #include "attack/multi_observation.h"
+#include "attack/reconstruction.h"
+#include "core/linear_attack.h"
 #include "core/random.h"
 
 namespace hymask::attack {
@@ -34,8 +37,7 @@ TEST(MaskingTransform, MatchesTheMaskingLibrary) {
       MaskedBatch expected;
       masker.apply(x.data(), keys, 0, masker.default_action(), expected);
       const torch::Tensor got =
-          MaskingTransform(masker)(torch::from_blob(x.data(), {batch, 1, size, size}))
-              .contiguous();
+          MaskingTransform(masker)(torch::from_blob(x.data(), {batch, 1, size, size})).contiguous();
       ASSERT_EQ(got.numel(), int64_t(expected.data.size())) << "u=" << upsample;
       // float32 convolution against the float32 separable kernel: coefficients reach ~10^3,
       // rounding differences stay under 1e-2.
@@ -112,6 +114,48 @@ TEST(MultiObservation, AveragingTheSimilarSamplesRecoversTheSharedFace) {
   // partners average out in a group.
   EXPECT_LT(single, 0.9);
   EXPECT_GT(averaged, single + 0.03);
+}
+
+TEST(Reconstruction, StopsWhenTheHeldOutErrorStallsAndKeepsItsBestEpoch) {
+  const int size = 32, count = 60;
+  FaceSet faces;
+  faces.planes = 1;
+  faces.size = size;
+  faces.pixels = smooth_images(count, size, 7);
+  for (int i = 0; i < count; ++i) {
+    faces.labels.push_back(i);
+    faces.keys.push_back(uint64_t(i));
+  }
+  MaskOptions o;
+  o.method = Method::kMixup;
+  o.k = 2;
+  const Masker masker(o, size, ColorMode::kGrey);
+  const LinearAttack linear(masker, mean_face(faces));
+  ReconstructionOptions options;
+  options.epochs = 40;
+  options.patience = 1;
+  options.min_improvement = 0.05;  // demanding: the loop must stop well before 40 epochs
+  options.held_out = 12;
+  options.width = 4;
+  options.mask_batch = 8;
+  options.threads = 1;
+  int identity_calls = 0;
+  options.identity_weight = 0.1;
+  options.identity = [&](const torch::Tensor& reconstruction, const torch::Tensor& face) {
+    ++identity_calls;
+    return (reconstruction - face).abs().mean();
+  };
+  const TrainedReconstruction trained = train_reconstruction(
+      faces, masker, [&](uint64_t) { return masker.default_action(); }, linear, options);
+  ASSERT_FALSE(trained.curve.empty());
+  EXPECT_LT(trained.curve.size(), 40u);
+  ASSERT_GE(trained.best_epoch, 1);
+  // The kept epoch is the best held-out one, and the loop ran `patience` epochs past it.
+  const double best = trained.curve[size_t(trained.best_epoch) - 1].held_out_l1;
+  for (const ReconstructionEpoch& e : trained.curve) EXPECT_GE(e.held_out_l1, best * 0.95);
+  EXPECT_EQ(trained.curve.size(), size_t(trained.best_epoch + options.patience));
+  // 48 training faces in SGD batches of 16: 3 identity terms per epoch.
+  EXPECT_EQ(identity_calls, 3 * int(trained.curve.size()));
 }
 
 }  // namespace
