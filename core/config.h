@@ -78,7 +78,7 @@ struct Config {
     int val_every = 0;
   } train;
   struct Policy {
-    int update_every = 16;
+    int update_every = 2;
     std::string reward = "teacher";
     int k_min = 2;
     int k_max = 6;
@@ -245,7 +245,10 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("train.val_every", c.train.val_every,
         "Steps between validation measurements; 0 = every train.log_every steps.");
   visit("policy.update_every", c.policy.update_every,
-        "R: REINFORCE update of the masking policy every R steps (adaptive).");
+        "R: REINFORCE update of the masking policy every R steps (adaptive). Measured on ORL: "
+        "with 35 updates a run (R = 8) the policy never leaves its exploring mixture; with 140 "
+        "(R = 2) it settles, and the constrained reward keeps its accuracy budget "
+        "(docs/RESULTS.md).");
   visit("policy.reward", c.policy.reward,
         "What the policy maximises (docs/RESULTS.md compares them): teacher (the FR loss less an "
         "EMA teacher's loss on the same batch: hard but still recognisable, after TeachAugment), "
