@@ -42,7 +42,8 @@ void add_eval_command(CLI::App& app) {
                   "separated: 10-fold accuracy as arcface_torch reports it, AUC, TAR@FAR");
   cmd->add_option("--pairs", args->pairs,
                   "An LFW-format pairs.txt: verify all its pairs on the images of data.root "
-                  "(folds of 600 lines), instead of the data's own protocol")
+                  "(folds as its header says; LFW: 10 of 600 lines), instead of the data's own "
+                  "protocol")
       ->check(CLI::ExistingFile);
   cmd->add_flag("--flip", args->flip,
                 "With --bin or --pairs: add each image's mirrored embedding (arcface_torch's "

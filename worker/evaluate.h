@@ -59,8 +59,8 @@ nlohmann::json evaluate(const Config& config, FaceModel& model, const Masker& ma
 nlohmann::json evaluate_bin(const Config& config, FaceModel& model, const Masker& masker,
                             const std::filesystem::path& bin_file, bool flip);
 
-// The same metrics over every pair of an LFW-format pairs.txt (folds: line index div 600) on the
-// images of data.root: the folder counterpart of evaluate_bin.
+// The same metrics over every pair of an LFW-format pairs.txt (its header gives the folds; LFW: 10
+// of 600 lines) on the images of data.root: the folder counterpart of evaluate_bin.
 nlohmann::json evaluate_pairs_file(const Config& config, FaceModel& model, const Masker& masker,
                                    const std::filesystem::path& pairs_file, bool flip);
 
