@@ -7,7 +7,7 @@
 #  - damaged sets are refused with clear errors;
 #  - `hymask embed` writes one L2-normalised row per image, the same from a folder and from its
 #    RecordIO pack.
-#   tests/verification_bin_test.sh BIN_DIR
+#   tests/verification_bin_test.sh BIN_DIR      (KEEP=1 keeps its work folder, to look into a failure)
 set -euo pipefail
 bin="$1/hymask"
 here="$(cd "$(dirname "$0")" && pwd)"
