@@ -20,7 +20,11 @@ namespace hymask {
 namespace fs = std::filesystem;
 
 Embedder::Embedder(const Config& config, FaceModel& model, const Masker& masker, bool flip)
-    : config_(config), model_(model), masker_(masker), flip_(flip) {
+    : config_(config),
+      model_(model),
+      masker_(masker),
+      flip_(flip),
+      image_size_(preprocess_options(config).size) {
   action_ = masker.default_action();
   action_.k = 1;
   model_.train(false);
@@ -46,7 +50,8 @@ torch::Tensor Embedder::embed(Batch& batch) {
   };
   torch::Tensor e = forward(batch.masked);
   if (flip_) {
-    const size_t side = size_t(batch.masked.size);
+    // Mirror the pixels (planes x S x S per image), not the masked grid, whose side differs.
+    const size_t side = size_t(image_size_);
     std::vector<float> pixels(batch.pixels.size());
     for (size_t row = 0; row < pixels.size(); row += side)
       std::reverse_copy(batch.pixels.begin() + std::ptrdiff_t(row),

@@ -44,6 +44,7 @@ class Embedder {
   FaceModel& model_;
   const Masker& masker_;
   bool flip_;
+  int image_size_;  // S of the preprocessed pixels
   MixAction action_;
 };
 
