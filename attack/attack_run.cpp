@@ -13,6 +13,7 @@
 #include "attack/multi_observation.h"
 #include "attack/observations.h"
 #include "attack/reconstruction.h"
+#include "attack/scoring.h"
 #include "core/config.h"
 #include "core/data_source.h"
 #include "core/error.h"
@@ -39,55 +40,17 @@ Config run_config(const fs::path& run, const std::vector<std::string>& overrides
   return load_config((run / "config.yaml").string(), overrides);
 }
 
-// Per-plane scores of a centred image against another, in 0..255.
-struct Similarity {
-  double ssim = 0, psnr = 0;
-};
-Similarity compare(const float* a, const float* b, int planes, int size) {
-  const size_t n = size_t(size) * size;
-  std::vector<float> x(n), y(n);
-  Similarity s;
-  for (int p = 0; p < planes; ++p) {
-    for (size_t i = 0; i < n; ++i) {
-      x[i] = std::clamp(a[p * n + i] + 128.0f, 0.0f, 255.0f);
-      y[i] = std::clamp(b[p * n + i] + 128.0f, 0.0f, 255.0f);
-    }
-    s.ssim += hymask::ssim(x.data(), y.data(), size) / planes;
-    s.psnr += hymask::psnr(x.data(), y.data(), size) / planes;
-  }
-  return s;
-}
-
-// The evaluator's top-k identities for each image (count x planes x S x S, centred).
-std::vector<std::vector<int>> identify(FaceModel& evaluator, const float* images, int64_t count,
-                                       int planes, int size) {
-  torch::NoGradGuard no_grad;
-  evaluator.train(false);
-  std::vector<std::vector<int>> out;
-  const int64_t per = int64_t(planes) * size * size;
-  for (int64_t first = 0; first < count; first += 64) {
-    const int64_t b = std::min<int64_t>(64, count - first);
-    const torch::Tensor x =
-        torch::from_blob(const_cast<float*>(images) + first * per, {b, planes, size, size});
-    const torch::Tensor cosine = evaluator.head->cosine(evaluator.backbone->forward(x));
-    const torch::Tensor top = std::get<1>(cosine.topk(std::min<int64_t>(kTopK, cosine.size(1)), 1));
-    for (int64_t i = 0; i < b; ++i) {
-      std::vector<int> row;
-      for (int64_t j = 0; j < top.size(1); ++j) row.push_back(int(top[i][j].item<int64_t>()));
-      out.push_back(row);
-    }
-  }
-  return out;
-}
-
 // Scores one reconstruction per observation (the first `count` observations).
 nlohmann::json score(const std::vector<float>& images, const Observations& obs, size_t count,
                      const FaceSet& faces, FaceModel& evaluator) {
   const size_t per = faces.image_floats();
   double ssim_top = 0, psnr_top = 0, ssim_best = 0;
   size_t hits = 0, hits_any = 0;
+  // Per target, for studies of which faces leak (is it the face, or the draw?).
+  std::vector<int> target_face, target_hit, target_k;
+  std::vector<double> target_ssim, target_weight;
   const auto predicted =
-      identify(evaluator, images.data(), int64_t(count), faces.planes, faces.size);
+      identify(evaluator, images.data(), int64_t(count), faces.planes, faces.size, kTopK);
   for (size_t i = 0; i < count; ++i) {
     const float* image = images.data() + per * i;
     const Similarity top = compare(image, faces.image(obs.top(i)), faces.planes, faces.size);
@@ -100,13 +63,35 @@ nlohmann::json score(const std::vector<float>& images, const Observations& obs, 
       any |= predicted[i][0] == faces.labels[m];
     }
     ssim_best += best;
-    hits += predicted[i][0] == faces.labels[obs.top(i)];
+    const bool hit = predicted[i][0] == faces.labels[obs.top(i)];
+    hits += hit;
     hits_any += any;
+    target_face.push_back(obs.top(i));
+    target_hit.push_back(hit);
+    target_k.push_back(int(obs.members[i].size()));
+    target_ssim.push_back(std::round(top.ssim * 1e4) / 1e4);
+    target_weight.push_back(std::round(obs.weights[i][0] * 1e4) / 1e4);
   }
   const double n = double(std::max<size_t>(1, count));
-  return {{"samples", count},         {"ssim", ssim_top / n},
-          {"psnr", psnr_top / n},     {"ssim_best_constituent", ssim_best / n},
-          {"identity_hit", hits / n}, {"identity_hit_any_constituent", hits_any / n}};
+  std::vector<int> target_answer, target_person;
+  for (size_t i = 0; i < count; ++i) {
+    target_answer.push_back(predicted[i][0]);
+    target_person.push_back(faces.labels[obs.top(i)]);
+  }
+  return {{"samples", count},
+          {"ssim", ssim_top / n},
+          {"psnr", psnr_top / n},
+          {"ssim_best_constituent", ssim_best / n},
+          {"identity_hit", hits / n},
+          {"identity_hit_any_constituent", hits_any / n},
+          {"identity_hit_if_unrelated", hit_rate_if_unrelated(target_answer, target_person)},
+          {"per_target",
+           {{"face", target_face},
+            {"k", target_k},
+            {"main_weight", target_weight},
+            {"ssim", target_ssim},
+            {"hit", target_hit},
+            {"answer", target_answer}}}};
 }
 
 // For each training image, the best of the candidates seeded at observations it takes part in.
@@ -141,7 +126,7 @@ nlohmann::json score_recovery(const std::vector<float>& candidates, const Observ
     truth.push_back(faces.labels[i]);
   }
   const auto predicted =
-      identify(evaluator, chosen.data(), int64_t(truth.size()), faces.planes, faces.size);
+      identify(evaluator, chosen.data(), int64_t(truth.size()), faces.planes, faces.size, kTopK);
   size_t hits = 0;
   for (size_t i = 0; i < truth.size(); ++i) hits += predicted[i][0] == truth[i];
   const double n = double(std::max<size_t>(1, seen));
@@ -152,29 +137,6 @@ nlohmann::json score_recovery(const std::vector<float>& candidates, const Observ
       {"images", seen},         {"best_ssim_per_image", per_image}, {"ssim_threshold", threshold},
       {"recovered", recovered}, {"recovered_share", recovered / n}, {"ssim", ssim_sum / n},
       {"psnr", psnr_sum / n},   {"identity_hit", hits / n}};
-}
-
-// The action of every step: fixed, or (adaptive) drawn from the actions the run really emitted,
-// step by step over the whole run: every protected sample it emitted is exposed, not only those
-// of the final policy.
-ActionAt action_source(const Config& config, const Masker& masker, const fs::path& run) {
-  if (parse_method(config.mask.method) != Method::kAdaptive) {
-    const MixAction fixed = masker.default_action();
-    return [fixed](uint64_t) { return fixed; };
-  }
-  const ActionHistory history = read_action_history(run);
-  if (history.actions.empty())
-    throw Error(run.string() +
-                " has no action history (actions-rank*.csv): it was trained by an older hymask; "
-                "train it again to attack it");
-  spdlog::info("adaptive: targets follow the run's {} recorded actions: {}", history.actions.size(),
-               action_distribution(history).dump());
-  auto actions = std::make_shared<const std::vector<MixAction>>(history.actions);
-  const uint64_t seed = config.seed;
-  return [actions, seed](uint64_t step) {
-    Rng rng = Rng::stream(seed, step, 0, Purpose::kPolicy);
-    return (*actions)[rng.below(actions->size())];
-  };
 }
 
 }  // namespace
@@ -188,38 +150,16 @@ nlohmann::json run_attacks(const AttackRequest& request) {
   const Masker masker = make_masker(config);
   const PreprocessOptions preprocess = preprocess_options(config);
 
-  // The training images the run protects.
+  // The training images the run protects, and the attacker's public faces.
   const DataSource source = open_data(config);
-  std::vector<size_t> indices(source.dataset->size());
-  for (size_t i = 0; i < indices.size(); ++i) indices[i] = i;
-  if (a.targets > 0 && size_t(a.targets) < indices.size()) {
-    indices = epoch_order(indices, config.seed, 0);
-    indices.resize(size_t(a.targets));
-    std::sort(indices.begin(), indices.end());
-  }
-  const FaceSet faces = load_faces(source.dataset, indices, preprocess, threads);
+  const FaceSet faces = load_targets(config, source, a.targets, threads);
   const int classes = source.dataset->num_classes();
   spdlog::info("targets: {} training images of {} ({} people)", faces.count(), source.description,
                classes);
-
-  // The attacker's public faces.
-  Config aux_config = config;
-  aux_config.data.root = a.aux_root;
-  aux_config.data.split = "lfw5-aux";
-  aux_config.data.pairs = "";
-  aux_config.data.crop = a.aux_crop;
-  aux_config.data.shards = 0;
   if (!fs::exists(a.aux_root))
     throw Error("attack.aux_root " + a.aux_root +
                 " does not exist: the attacks need public LFW faces (../shared/data/lfw)");
-  const DataSource aux = open_data(aux_config);
-  std::vector<size_t> aux_indices(aux.dataset->size());
-  for (size_t i = 0; i < aux_indices.size(); ++i) aux_indices[i] = i;
-  aux_indices = epoch_order(aux_indices, config.seed, 0);
-  if (a.aux_images > 0 && size_t(a.aux_images) < aux_indices.size())
-    aux_indices.resize(size_t(a.aux_images));
-  const FaceSet public_faces =
-      load_faces(aux.dataset, aux_indices, preprocess_options(aux_config), threads);
+  const FaceSet public_faces = load_public_faces(config, a.aux_images, threads);
   const std::vector<float> prior = mean_face(public_faces);
   double contrast = 0;
   for (size_t i = 0; i < public_faces.count(); ++i) {
@@ -228,8 +168,7 @@ nlohmann::json run_attacks(const AttackRequest& request) {
       sum += std::pow(double(public_faces.image(i)[e]) - prior[e], 2);
     contrast += std::sqrt(sum / double(prior.size())) / double(public_faces.count());
   }
-  spdlog::info("public faces: {} images of {} ({})", public_faces.count(), aux.description,
-               a.aux_root);
+  spdlog::info("public faces: {} images of {}", public_faces.count(), a.aux_root);
 
   // The run's model and the independent evaluator.
   FaceModel model(config, masker, classes);
@@ -337,7 +276,7 @@ nlohmann::json run_attacks(const AttackRequest& request) {
                                                    faces.planes, faces.size, io)
                                      .contiguous();
   const auto predicted =
-      identify(evaluator, inverted.data_ptr<float>(), identities, faces.planes, faces.size);
+      identify(evaluator, inverted.data_ptr<float>(), identities, faces.planes, faces.size, kTopK);
   // Also how much each inversion looks like the person: SSIM to the mean of their training faces.
   std::vector<std::vector<double>> person_mean(identities,
                                                std::vector<double>(faces.image_floats()));

@@ -4,7 +4,10 @@
 
 #include <thread>
 
+#include "core/error.h"
 #include "core/loader.h"
+#include "core/random.h"
+#include "worker/trainer.h"
 
 namespace hymask::attack {
 
@@ -21,6 +24,54 @@ FaceSet load_faces(std::shared_ptr<const FaceDataset> dataset, const std::vector
     faces.keys.insert(faces.keys.end(), batch->keys.begin(), batch->keys.end());
   }
   return faces;
+}
+
+FaceSet load_targets(const Config& config, const DataSource& source, int count, int threads) {
+  std::vector<size_t> indices(source.dataset->size());
+  for (size_t i = 0; i < indices.size(); ++i) indices[i] = i;
+  if (count > 0 && size_t(count) < indices.size()) {
+    indices = epoch_order(indices, config.seed, 0);
+    indices.resize(size_t(count));
+    std::sort(indices.begin(), indices.end());
+  }
+  return load_faces(source.dataset, indices, preprocess_options(config), threads);
+}
+
+FaceSet load_public_faces(const Config& config, int count, int threads) {
+  Config aux = config;
+  aux.data.format = "folder";
+  aux.data.root = config.attack.aux_root;
+  aux.data.split = "lfw5-aux";
+  aux.data.pairs = "";
+  aux.data.crop = config.attack.aux_crop;
+  aux.data.shards = 0;
+  const DataSource source = open_data(aux);
+  std::vector<size_t> indices(source.dataset->size());
+  for (size_t i = 0; i < indices.size(); ++i) indices[i] = i;
+  indices = epoch_order(indices, config.seed, 0);
+  if (count > 0 && size_t(count) < indices.size()) indices.resize(size_t(count));
+  return load_faces(source.dataset, indices, preprocess_options(aux), threads);
+}
+
+ActionAt action_source(const Config& config, const Masker& masker,
+                       const std::filesystem::path& run) {
+  if (parse_method(config.mask.method) != Method::kAdaptive) {
+    const MixAction fixed = masker.default_action();
+    return [fixed](uint64_t) { return fixed; };
+  }
+  const ActionHistory history = read_action_history(run);
+  if (history.actions.empty())
+    throw Error(run.string() +
+                " has no action history (actions-rank*.csv): it was trained by an older hymask; "
+                "train it again to attack it");
+  spdlog::info("adaptive: targets follow the run's {} recorded actions: {}", history.actions.size(),
+               action_distribution(history).dump());
+  auto actions = std::make_shared<const std::vector<MixAction>>(history.actions);
+  const uint64_t seed = config.seed;
+  return [actions, seed](uint64_t step) {
+    Rng rng = Rng::stream(seed, step, 0, Purpose::kPolicy);
+    return (*actions)[rng.below(actions->size())];
+  };
 }
 
 FaceSet subset(const FaceSet& faces, size_t first, size_t count) {

@@ -4,10 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <vector>
 
+#include "core/config.h"
+#include "core/data_source.h"
 #include "core/dataset.h"
 #include "core/linear_attack.h"
 #include "core/masking.h"
@@ -32,6 +35,13 @@ struct FaceSet {
 FaceSet load_faces(std::shared_ptr<const FaceDataset> dataset, const std::vector<size_t>& indices,
                    const PreprocessOptions& preprocess, int threads);
 
+// `count` (0: all) training images of a run, the same ones for the same seed, in dataset order.
+FaceSet load_targets(const Config& config, const DataSource& source, int count, int threads);
+
+// `count` (0: all) of the attacker's public faces (attack.aux_root, LFW people with 1-4 images),
+// preprocessed as the run's images.
+FaceSet load_public_faces(const Config& config, int count, int threads);
+
 // `count` faces of `faces` from `first` on.
 FaceSet subset(const FaceSet& faces, size_t first, size_t count);
 
@@ -40,6 +50,12 @@ std::vector<float> mean_face(const FaceSet& faces);
 
 // The action of each step: fixed by the method, or sampled from a trained policy.
 using ActionAt = std::function<MixAction(uint64_t step)>;
+
+// The action of every step of a run: fixed, or (adaptive) drawn from the actions the run really
+// emitted over its whole history, so that every protected sample it emitted is exposed, not
+// only those of the final policy.
+ActionAt action_source(const Config& config, const Masker& masker,
+                       const std::filesystem::path& run);
 
 struct Observations {
   int planes = 1;

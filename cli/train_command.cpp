@@ -7,6 +7,7 @@
 #include <csignal>
 #include <filesystem>
 
+#include "attack/audit.h"
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/error.h"
@@ -70,6 +71,9 @@ void run_train(const Args& args) {
   if (!summary.policy.is_null()) result["policy"] = summary.policy;
   write_file_atomic(run_dir / "eval.json", result.dump(2) + "\n");
   spdlog::info("evaluation: {}", format_evaluation(result));
+  if (!config.eval.audit) return;
+  result["audit"] = attack::audit_run(config, trainer.model(), trainer.masker(), run_dir);
+  write_file_atomic(run_dir / "eval.json", result.dump(2) + "\n");
 }
 
 }  // namespace

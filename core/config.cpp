@@ -219,6 +219,9 @@ void validate(const Config& c) {
           "must be positive");
   require(c.coordinator.give_up_s > 0, c, "coordinator.give_up_s", "must be positive");
   require(c.eval.synthetic_probes >= 1, c, "eval.synthetic_probes", "must be >= 1");
+  require(c.eval.audit_targets >= 0, c, "eval.audit_targets", "must be >= 0 (0: all)");
+  require(c.eval.audit_identities >= 1, c, "eval.audit_identities", "must be >= 1");
+  require(c.eval.audit_inversion_steps >= 1, c, "eval.audit_inversion_steps", "must be >= 1");
 }
 
 std::string scalar_to_yaml(const std::string& v) {
@@ -336,6 +339,7 @@ std::string experiment_yaml(const Config& config) {
   c.data.prefetch = defaults.data.prefetch;
   c.coordinator = defaults.coordinator;
   c.attack = defaults.attack;  // settings of a later attack on the run, not of the training
+  c.eval = defaults.eval;      // nor of its evaluation and audit
   return config_to_yaml(c, false);
 }
 

@@ -96,6 +96,11 @@ struct Config {
   struct Eval {
     int batch_size = 128;
     int synthetic_probes = 3;
+    bool audit = false;
+    int audit_targets = 1000;
+    int audit_identities = 16;
+    int audit_inversion_steps = 50;
+    std::string audit_evaluator;
   } eval;
   struct Coordinator {
     std::string address;  // host:port of hymask-coordinator; empty: local policy mode
@@ -321,6 +326,21 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("eval.batch_size", c.eval.batch_size, "Batch size when computing embeddings.");
   visit("eval.synthetic_probes", c.eval.synthetic_probes,
         "Unseen images per identity used as probes when evaluating on synthetic faces.");
+  visit("eval.audit", c.eval.audit,
+        "hymask train: after the evaluation, audit the run's privacy in a few minutes and write "
+        "it into eval.json under \"audit\": the linear attack on one epoch of the samples it "
+        "emitted (its own actions) and a short model inversion, each scored by SSIM and by how "
+        "often the result is identified as the right person. Lower bounds: `hymask attack` is "
+        "the full suite.");
+  visit("eval.audit_targets", c.eval.audit_targets,
+        "Training images the audit masks and attacks (0: all).");
+  visit("eval.audit_identities", c.eval.audit_identities,
+        "Identities the audit's model inversion reconstructs.");
+  visit("eval.audit_inversion_steps", c.eval.audit_inversion_steps,
+        "Optimisation steps of the audit's model inversion.");
+  visit("eval.audit_evaluator", c.eval.audit_evaluator,
+        "A mask.method=none run on the same data that identifies the audit's reconstructions; "
+        "empty: the nearest other audited training face by pixels (weaker, so lower rates).");
   visit("attack.aux_root", c.attack.aux_root,
         "hymask attack: the attacker's public faces, an LFW folder (its people with 1-4 images, "
         "never training people, as ../shared/data/README.md prescribes).");

@@ -9,6 +9,7 @@
 #include "attack/masking_transform.h"
 #include "attack/multi_observation.h"
 #include "attack/reconstruction.h"
+#include "attack/scoring.h"
 #include "core/linear_attack.h"
 #include "core/random.h"
 
@@ -20,6 +21,49 @@ std::vector<float> random_images(int count, int size, uint64_t seed) {
   std::vector<float> x(size_t(count) * size * size);
   for (float& v : x) v = float(rng.uniform(-128, 127));
   return x;
+}
+
+// The nearest-face identifier against a naive loop over the gallery, in float64; a face may not
+// match itself when excluded.
+TEST(NearestPerson, MatchesANaiveCosineSearchAndHonoursTheExclusion) {
+  const int size = 8, count = 12;
+  FaceSet gallery;
+  gallery.size = size;
+  gallery.pixels = random_images(count, size, 3);
+  for (int i = 0; i < count; ++i) gallery.labels.push_back(i / 3);
+  const std::vector<float> queries = random_images(5, size, 4);
+  const std::vector<int> exclude = {-1, 2, -1, 7, -1};
+  const std::vector<int> got = nearest_person(gallery, queries.data(), 5, exclude);
+  for (int q = 0; q < 5; ++q) {
+    double best = -2;
+    int person = -1;
+    for (int g = 0; g < count; ++g) {
+      if (g == exclude[q]) continue;
+      double dot = 0, qq = 0, gg = 0;
+      for (int e = 0; e < size * size; ++e) {
+        const double a = queries[q * size * size + e], b = gallery.image(g)[e];
+        dot += a * b, qq += a * a, gg += b * b;
+      }
+      if (dot / std::sqrt(qq * gg) > best) best = dot / std::sqrt(qq * gg), person = g / 3;
+    }
+    EXPECT_EQ(got[q], person) << "query " << q;
+  }
+  // A gallery face finds itself, unless excluded: then its copy, filed under another person.
+  EXPECT_EQ(nearest_person(gallery, gallery.image(4), 1, {}), std::vector<int>{1});
+  std::copy(gallery.image(4), gallery.image(4) + size * size,
+            gallery.pixels.begin() + 9 * size * size);  // face 9, person 3
+  EXPECT_EQ(nearest_person(gallery, gallery.image(4), 1, {-1}), std::vector<int>{1});
+  EXPECT_EQ(nearest_person(gallery, gallery.image(4), 1, {4}), std::vector<int>{3});
+}
+
+// The floor of a hit rate: even guesses give 1/people; a sink person that takes every answer
+// gives that person's share of the targets, whatever the answers' order.
+TEST(HitRateIfUnrelated, IsTheOverlapOfAnswerAndTargetShares) {
+  EXPECT_NEAR(hit_rate_if_unrelated({1, 2, 3, 0}, {0, 1, 2, 3}), 0.25, 1e-12);
+  const std::vector<int> truth = {0, 0, 0, 1, 2, 3};
+  EXPECT_NEAR(hit_rate_if_unrelated(std::vector<int>(6, 0), truth), 0.5, 1e-12);
+  EXPECT_NEAR(hit_rate_if_unrelated(std::vector<int>(6, 3), truth), 1.0 / 6, 1e-12);
+  EXPECT_NEAR(hit_rate_if_unrelated(std::vector<int>(6, 9), truth), 0.0, 1e-12);
 }
 
 TEST(MaskingTransform, MatchesTheMaskingLibrary) {

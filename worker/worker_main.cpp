@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "attack/audit.h"
 #include "comm/factory.h"
 #include "core/config.h"
 #include "core/files.h"
@@ -89,6 +90,11 @@ int main(int argc, char** argv) {
         if (!summary.policy.is_null()) result["policy"] = summary.policy;
         hymask::write_file_atomic(out + "/eval.json", result.dump(2) + "\n");
         spdlog::info("evaluation: {}", hymask::format_evaluation(result));
+        if (config.eval.audit) {
+          result["audit"] =
+              hymask::attack::audit_run(config, trainer->model(), trainer->masker(), out);
+          hymask::write_file_atomic(out + "/eval.json", result.dump(2) + "\n");
+        }
       }
       nlohmann::json finished = {{"steps", summary.steps}, {"loss", summary.last_loss}};
       if (!summary.policy.is_null()) finished["policy"] = summary.policy;

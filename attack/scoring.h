@@ -1,0 +1,36 @@
+// How the attacks score a reconstruction: image similarity to its source, and who an FR model
+// (or, without one, the nearest face of a gallery) says it shows.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "attack/observations.h"
+#include "worker/face_model.h"
+
+namespace hymask::attack {
+
+// Per-plane SSIM and PSNR of a centred image against another, in 0..255.
+struct Similarity {
+  double ssim = 0, psnr = 0;
+};
+Similarity compare(const float* a, const float* b, int planes, int size);
+
+// An FR model's top-`top_k` identities for each image (count x planes x S x S, centred).
+std::vector<std::vector<int>> identify(FaceModel& model, const float* images, int64_t count,
+                                       int planes, int size, int top_k);
+
+// The attacker's cheapest identifier, for runs without an independent evaluator: the person of
+// the gallery face most like each image (cosine of centred pixels). `exclude[i]` >= 0 is a gallery
+// position image i may not match (its own source: the attacker holds other photos of the person,
+// not this one). Returns one person per image.
+std::vector<int> nearest_person(const FaceSet& gallery, const float* images, size_t count,
+                                const std::vector<int>& exclude);
+
+// The hit rate of these answers (one person per target) were they unrelated to their targets:
+// the sum over people of (share of answers naming them) x (share of targets showing them). It
+// is 1/people for an identifier that guesses evenly, and more when it sends faces that carry no
+// identity (a blur, the mean face) to a few "sink" people: the floor a hit rate is read against.
+double hit_rate_if_unrelated(const std::vector<int>& answers, const std::vector<int>& truth);
+
+}  // namespace hymask::attack
