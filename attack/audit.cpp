@@ -71,6 +71,7 @@ double share(const std::vector<int>& predicted, const std::vector<int>& truth) {
 nlohmann::json audit_run(const Config& config, FaceModel& model, const Masker& masker,
                          const fs::path& run) {
   const auto start = std::chrono::steady_clock::now();
+  model.to(torch::kCPU);  // the attacks compute on the CPU; training is over
   const int threads = std::max(1, config.data.threads);
   const DataSource source = open_data(config);
   const int classes = source.dataset->num_classes();

@@ -22,7 +22,8 @@
 
 namespace hymask::attack {
 
-// Audits the run in `run` (its trained `model`), logs a summary line and returns the figures.
+// Audits the run in `run` (its trained `model`, moved to the CPU), logs a summary line and
+// returns the figures.
 nlohmann::json audit_run(const Config& config, FaceModel& model, const Masker& masker,
                          const std::filesystem::path& run);
 

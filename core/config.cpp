@@ -176,6 +176,8 @@ void validate(const Config& c) {
           "must be cosine or step");
   require(c.train.backend == "auto" || c.train.backend == "mpi" || c.train.backend == "nccl", c,
           "train.backend", "must be auto, mpi or nccl");
+  require(c.train.device == "auto" || c.train.device == "cpu" || c.train.device == "cuda", c,
+          "train.device", "must be auto, cpu or cuda");
   require(c.train.precision == "fp32" || c.train.precision == "bf16", c, "train.precision",
           "must be fp32 or bf16");
   require(c.train.threads >= 1 && c.train.threads <= 256, c, "train.threads", "must be in 1..256");
@@ -334,6 +336,7 @@ std::string experiment_yaml(const Config& config) {
   c.train.threads = defaults.train.threads;
   c.train.comm_timeout_s = defaults.train.comm_timeout_s;
   c.train.backend = defaults.train.backend;  // the same collectives' results on any backend
+  c.train.device = defaults.train.device;    // the same computation on any device
   c.train.bucket_mb = defaults.train.bucket_mb;
   c.data.threads = defaults.data.threads;
   c.data.prefetch = defaults.data.prefetch;

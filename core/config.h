@@ -74,6 +74,7 @@ struct Config {
     double bucket_mb = 25.0;
     double comm_timeout_s = 300.0;
     std::string backend = "auto";
+    std::string device = "auto";
     int val_samples = 0;
     int val_every = 0;
   } train;
@@ -236,10 +237,14 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("train.log_every", c.train.log_every, "Progress line and metrics record every N steps.");
   visit("train.bucket_mb", c.train.bucket_mb,
         "Gradient bucket size of the data-parallel reducer, in MiB.");
+  visit("train.device", c.train.device,
+        "auto (CUDA when this build's LibTorch has it and a GPU is visible, else the CPU), cpu or "
+        "cuda. Each rank takes GPU local_rank modulo the GPUs it sees (cluster/gpu-rank.sh and "
+        "Slurm's binding leave it one). Masking stays on the CPU loader threads.");
   visit("train.backend", c.train.backend,
-        "The communicator of hymask-worker (comm/factory.h): auto (one process alone: no MPI; "
-        "under mpirun or srun: MPI), mpi, or nccl (GPU ranks; needs training on CUDA tensors, "
-        "not built yet).");
+        "How hymask-worker's ranks average gradients (comm/factory.h): auto (NCCL on CUDA, MPI "
+        "on the CPU; a process alone needs neither), mpi (CPU only), or nccl (CUDA only). The "
+        "ranks' small agreements (sizes, losses, stop flags) always go over MPI.");
   visit("train.comm_timeout_s", c.train.comm_timeout_s,
         "A collective that takes longer (a rank died or hangs) ends every rank with an error "
         "naming the missing ranks.");

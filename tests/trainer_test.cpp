@@ -16,6 +16,8 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "tests/test_util.h"
+#include "worker/checkpoint.h"
+#include "worker/device.h"
 #include "worker/evaluate.h"
 
 namespace hymask {
@@ -186,6 +188,52 @@ TEST(Trainer, Bf16TracksFp32) {
   const double end_a = tail_mean(a), end_b = tail_mean(b);
   EXPECT_LT(end_b, 0.5 * (b[0] + b[1]) / 2) << "bf16 loss did not fall";
   EXPECT_LT(end_b, 1.25 * end_a) << "bf16 trains worse than fp32";
+}
+
+// train.device: auto is the CPU where no GPU is visible; cuda there is refused with the reason.
+TEST(TrainingDevice, AutoFallsBackToTheCpuAndCudaSaysWhyItCannot) {
+  EXPECT_THROW(training_device("tpu", 0), ConfigError);
+  EXPECT_TRUE(training_device("cpu", 3).is_cpu());
+  if (torch::cuda::is_available()) {
+    EXPECT_TRUE(training_device("auto", 0).is_cuda());
+    EXPECT_EQ(training_device("cuda", int(torch::cuda::device_count())).index(), 0);
+    return;
+  }
+  EXPECT_TRUE(training_device("auto", 0).is_cpu());
+  try {
+    training_device("cuda", 0);
+    FAIL() << "train.device cuda accepted without a GPU";
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_TRUE(what.find("without CUDA") != std::string::npos ||
+                what.find("no GPU is visible") != std::string::npos)
+        << what;
+  }
+}
+
+// The same run on CUDA and on the CPU: the same losses up to the kernels' float32 rounding
+// (cuDNN's convolutions sum in another order), and a checkpoint any machine can read. Runs on a
+// GPU machine (cluster/device/check.sh); skipped elsewhere.
+TEST(Trainer, CudaTracksTheCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU";
+  std::map<std::string, std::vector<double>> losses;
+  for (const std::string device : {"cpu", "cuda"}) {
+    testing::TempDir dir;
+    std::vector<std::string> args = tiny("mixup");
+    args.push_back("train.epochs=6");
+    args.push_back("train.device=" + device);
+    Trainer(load_config("", args), dir.path(), false).run();
+    std::ifstream metrics(dir.path() / "metrics.jsonl");
+    for (std::string line; std::getline(metrics, line);)
+      losses[device].push_back(nlohmann::json::parse(line)["loss"].get<double>());
+    FaceModel model(load_config("", args), make_masker(load_config("", args)), 6);
+    load_checkpoint_model(checkpoint_path(dir.path()), model);  // onto the CPU
+    EXPECT_TRUE(model.device().is_cpu());
+  }
+  ASSERT_EQ(losses["cpu"].size(), losses["cuda"].size());
+  for (size_t i = 0; i < losses["cpu"].size(); ++i)
+    EXPECT_NEAR(losses["cuda"][i], losses["cpu"][i], 1e-3 * std::abs(losses["cpu"][i]) + 1e-4)
+        << "logged loss " << i;
 }
 
 TEST(Trainer, RefusesToOverwriteOrToResumeWithAnotherConfig) {

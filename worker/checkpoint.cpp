@@ -67,7 +67,7 @@ torch::serialize::InputArchive open_checkpoint(const fs::path& checkpoint) {
   torch::serialize::InputArchive archive;
   torch::Tensor format;
   try {
-    archive.load_from(checkpoint.string());
+    archive.load_from(checkpoint.string(), torch::Device(torch::kCPU));  // whatever trained it
     archive.read("format", format);
   } catch (const c10::Error&) {
     throw Error(checkpoint.string() + " is not a hymask checkpoint");

@@ -46,7 +46,7 @@ torch::Tensor Embedder::embed(Batch& batch) {
   torch::NoGradGuard no_grad;
   const auto forward = [&](MaskedBatch& m) {
     return model_.backbone->forward(
-        torch::from_blob(m.data.data(), {m.batch, m.channels, m.size, m.size}));
+        torch::from_blob(m.data.data(), {m.batch, m.channels, m.size, m.size}).to(model_.device()));
   };
   torch::Tensor e = forward(batch.masked);
   if (flip_) {
@@ -61,7 +61,8 @@ torch::Tensor Embedder::embed(Batch& batch) {
     masker_.apply(pixels.data(), batch.keys, 0, action_, mirrored);
     e = e + forward(mirrored);
   }
-  return torch::nn::functional::normalize(e, torch::nn::functional::NormalizeFuncOptions().dim(1));
+  return torch::nn::functional::normalize(e, torch::nn::functional::NormalizeFuncOptions().dim(1))
+      .cpu();
 }
 
 namespace {

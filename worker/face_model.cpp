@@ -24,6 +24,15 @@ std::vector<torch::Tensor> FaceModel::parameters() const {
   return params;
 }
 
+void FaceModel::to(torch::Device device) {
+  backbone->to(device);
+  head->to(device);
+}
+
+torch::Device FaceModel::device() const {
+  return head->parameters().front().device();
+}
+
 void FaceModel::train(bool on) {
   backbone->train(on);
   head->train(on);

@@ -19,6 +19,9 @@ struct FaceModel {
   FaceModel(const Config& config, const Masker& masker, int classes);
   std::vector<torch::Tensor> parameters() const;
   void train(bool on);
+  // Moves every parameter and buffer (the same tensors: optimisers keep their hold on them).
+  void to(torch::Device device);
+  torch::Device device() const;
   // An exponential moving average of `model`'s weights (momentum 0: a copy); BatchNorm
   // statistics are copied.
   void follow(const FaceModel& model, double momentum);

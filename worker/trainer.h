@@ -74,8 +74,10 @@ class Trainer {
   // With `resume`, continues from run_dir/checkpoint.pt (the config must match the one there,
   // except for keys that do not change the result: see resumable_difference).
   // `communicator` null: one process, with a size-1 communicator of its own (the same code path).
+  // It carries the ranks' agreements (CPU tensors); `gradients` (null: the same) averages the
+  // gradients on the training device (NCCL for CUDA, comm/factory.h).
   Trainer(const Config& config, const std::filesystem::path& run_dir, bool resume,
-          comm::Communicator* communicator = nullptr);
+          comm::Communicator* communicator = nullptr, comm::Communicator* gradients = nullptr);
   ~Trainer();
 
   // Trains until the end of the schedule, train.stop_after, or *stop becoming true (then it
@@ -107,6 +109,8 @@ class Trainer {
     torch::Tensor x, labels, weights;  // samples; B x k labels and weights of the constituents
   };
   BatchTensors tensors(Batch& batch) const;
+  // A host tensor on the training device (itself on the CPU).
+  torch::Tensor upload(const torch::Tensor& host) const;
   // Forward, backward, gradient averaging and the optimiser step on a masked batch; the loss.
   double train_step(Batch& batch, double lr);
   // The EMA teacher's loss on a masked batch (no gradient).
@@ -118,6 +122,8 @@ class Trainer {
   std::unique_ptr<RunFolderLock> lock_;           // rank 0: one run folder, one job
   std::unique_ptr<comm::Communicator> own_comm_;  // when none was given
   comm::Communicator* comm_;
+  comm::Communicator* gradients_;
+  torch::Device device_;
   int rank_ = 0;
   int world_ = 1;
   comm::Timeout timeout_;

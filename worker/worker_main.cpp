@@ -23,6 +23,7 @@
 #include "comm/factory.h"
 #include "core/config.h"
 #include "core/files.h"
+#include "worker/device.h"
 #include "worker/evaluate.h"
 #include "worker/trainer.h"
 
@@ -64,7 +65,7 @@ int main(int argc, char** argv) {
   std::signal(SIGUSR1, request_stop);
   // Outside the try: on a failure the process ends in the handler, without shutting MPI down
   // (MPI_Finalize would wait for the rank that is gone).
-  std::unique_ptr<hymask::comm::Communicator> comm;
+  std::unique_ptr<hymask::comm::Communicator> comm, gradients;
   try {
     if (auto_resume && std::filesystem::exists(hymask::checkpoint_path(out))) {
       resume = true;
@@ -72,14 +73,26 @@ int main(int argc, char** argv) {
     }
     if (resume && config_file.empty()) config_file = out + "/config.yaml";
     const hymask::Config config = hymask::load_config(config_file, overrides);
-    const hymask::comm::Backend backend = hymask::comm::parse_backend(config.train.backend);
-    if (backend == hymask::comm::Backend::kNccl)
+    using hymask::comm::Backend;
+    const Backend backend = hymask::comm::parse_backend(config.train.backend);
+    const bool cuda = hymask::training_device(config.train.device, launch.local_rank).is_cuda();
+    if (backend == Backend::kNccl && !cuda)
       throw hymask::ConfigError(
-          "train.backend nccl: hymask trains on CPU tensors until its CUDA path lands (issue "
-          "19), and NCCL reduces only CUDA tensors; use train.backend auto or mpi");
-    comm = hymask::comm::make_communicator(backend, launch);
+          "train.backend nccl averages CUDA tensors, and this rank trains on the CPU "
+          "(train.device " +
+          config.train.device + "): use train.backend auto or mpi");
+    if (backend == Backend::kMpi && cuda && launch.size > 1)
+      throw hymask::ConfigError(
+          "train.backend mpi averages CPU tensors, and this rank trains on CUDA: use "
+          "train.backend auto or nccl");
+    // The ranks' agreements over MPI (or nothing, alone); CUDA gradients over NCCL.
+    comm = hymask::comm::make_communicator(backend == Backend::kNccl ? Backend::kAuto : backend,
+                                           launch);
+    if (cuda && comm->size() > 1)
+      gradients = hymask::comm::make_communicator(Backend::kNccl, launch);
     // Held by pointer for the same reason: its reducer would wait for collectives that failed.
-    auto trainer = std::make_unique<hymask::Trainer>(config, out, resume, comm.get());
+    auto trainer =
+        std::make_unique<hymask::Trainer>(config, out, resume, comm.get(), gradients.get());
     const hymask::TrainSummary summary = trainer->run(&stop_requested);
     if (!summary.finished) {
       spdlog::info("run {} paused at step {}/{}: continue with `--out {} --resume`", out,

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <c10/util/string_utils.h>
 #include <torch/autograd.h>
+#include <torch/version.h>
 
 #include <memory>
 #include <string>
@@ -35,10 +36,24 @@ void update(float* __restrict p, const float* __restrict g, float* __restrict bu
   });
 }
 
+// The key torch::optim::SGD files a parameter's state under: its TensorImpl's address, as text
+// before LibTorch 2 and as the pointer itself since.
+auto state_key(const torch::Tensor& p) {
+#if TORCH_VERSION_MAJOR >= 2
+  return static_cast<void*>(p.unsafeGetTensorImpl());
+#else
+  return c10::guts::to_string(p.unsafeGetTensorImpl());
+#endif
+}
+
 }  // namespace
 
-std::string FusedSgd::state_key(const torch::Tensor& p) {
-  return c10::guts::to_string(p.unsafeGetTensorImpl());  // the key torch::optim::SGD uses
+void FusedSgd::to(torch::Device device) {
+  for (auto& entry : state_) {
+    auto& state = static_cast<SGDParamState&>(*entry.second);
+    if (state.momentum_buffer().defined())
+      state.momentum_buffer(state.momentum_buffer().to(device));
+  }
 }
 
 bool FusedSgd::fusable() const {
@@ -68,7 +83,7 @@ torch::Tensor FusedSgd::step(LossClosure closure) {
     const auto& options = static_cast<const SGDOptions&>(group.options());
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      const std::string key = state_key(p);
+      const auto key = state_key(p);
       auto found = state_.find(key);
       const bool first = found == state_.end();
       torch::Tensor buffer;

@@ -16,9 +16,10 @@ class FusedSgd : public torch::optim::SGD {
  public:
   using torch::optim::SGD::SGD;
   torch::Tensor step(LossClosure closure = nullptr) override;
+  // Moves the momentum buffers to `device` (after load(), which reads them onto the CPU).
+  void to(torch::Device device);
 
  private:
-  static std::string state_key(const torch::Tensor& p);
   bool fusable() const;  // every parameter with a gradient, and its momentum, dense float32 CPU
 };
 
