@@ -93,6 +93,7 @@ struct Config {
     std::string reference;
     double lambda_lr = 0.005;
     double lambda_gain = 0.0;
+    double lambda_init = 0.0;
   } policy;
   struct Eval {
     int batch_size = 128;
@@ -295,6 +296,9 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("policy.lambda_gain", c.policy.lambda_gain,
         "reward constrained: the multiplier's proportional part per point beyond the budget at "
         "the last measurement (a PI controller; 0 = RCPO's integral alone).");
+  visit("policy.lambda_init", c.policy.lambda_init,
+        "reward constrained: the multiplier's value at the start (0: privacy alone until the "
+        "first shortfall). A short run has no time to win back what the first epoch spends.");
   visit("coordinator.address", c.coordinator.address,
         "host:port of hymask-coordinator, which then trains one policy from every worker's "
         "rewards; empty: each process trains its own (local policy mode). The shared secret "

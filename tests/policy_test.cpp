@@ -217,6 +217,22 @@ TEST(RewardDesigns, ProportionalGainAnswersTheLastMeasurement) {
   EXPECT_NEAR(policy.multiplier(), 0.06 + 0.1, 1e-12);
 }
 
+// policy.lambda_init: the multiplier starts there, and relaxes from there when the accuracy is
+// within the budget (it is the integral's starting point, not a floor).
+TEST(RewardDesigns, MultiplierStartsAtItsInitialValue) {
+  PolicyOptions o;
+  o.reward = RewardDesign::kConstrained;
+  o.max_accuracy_drop = 3;
+  o.lambda_lr = 0.01;
+  o.lambda_init = 2;
+  Policy policy(o, 1);
+  EXPECT_EQ(policy.multiplier(), 2);
+  PolicyRecord r;
+  r.shortfall = 0;  // 3 points inside the budget
+  policy.update({r});
+  EXPECT_NEAR(policy.multiplier(), 2 - 0.03, 1e-12);
+}
+
 TEST(RewardDesigns, ConstrainedRewardTradesLeakAgainstTheLossAtTheMultiplier) {
   PolicyOptions o;
   o.reward = RewardDesign::kConstrained;

@@ -32,6 +32,7 @@ PolicyOptions policy_options(const Config& c) {
   p.max_accuracy_drop = c.policy.max_accuracy_drop;
   p.lambda_lr = c.policy.lambda_lr;
   p.lambda_gain = c.policy.lambda_gain;
+  p.lambda_init = c.policy.lambda_init;
   return p;
 }
 
@@ -92,7 +93,11 @@ void LossTracker::load(torch::serialize::InputArchive& archive) {
 }
 
 Policy::Policy(const PolicyOptions& options, uint64_t seed)
-    : options_(options), seed_(seed), net_(options) {
+    : options_(options),
+      seed_(seed),
+      net_(options),
+      lambda_(options.lambda_init),
+      integral_(options.lambda_init) {
   optimizer_ = std::make_unique<torch::optim::Adam>(net_->parameters(),
                                                     torch::optim::AdamOptions(options.lr));
 }

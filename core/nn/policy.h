@@ -54,6 +54,7 @@ struct PolicyOptions {
   double max_accuracy_drop = 3.0;  // points (constrained)
   double lambda_lr = 0.005;        // integral gain: per point beyond the budget, per measurement
   double lambda_gain = 0.0;        // proportional gain: per point beyond the budget
+  double lambda_init = 0.0;        // the multiplier (and its integral part) at the start
 };
 
 // The policy settings of a config (policy.* and the base drop level).
