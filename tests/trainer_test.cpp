@@ -205,9 +205,7 @@ TEST(TrainingDevice, AutoFallsBackToTheCpuAndCudaSaysWhyItCannot) {
     FAIL() << "train.device cuda accepted without a GPU";
   } catch (const ConfigError& e) {
     const std::string what = e.what();
-    EXPECT_TRUE(what.find("without CUDA") != std::string::npos ||
-                what.find("no GPU is visible") != std::string::npos)
-        << what;
+    EXPECT_NE(what.find("no GPU is usable"), std::string::npos) << what;
   }
 }
 

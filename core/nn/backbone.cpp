@@ -189,7 +189,7 @@ class ResidualNet : public Backbone {
   torch::Tensor trunk_forward(const torch::Tensor& x) {
     try {
       return trunk->forward(x);
-    } catch (const std::runtime_error& e) {  // before it computed anything
+    } catch (const TrunkDoesNotApply& e) {  // before it computed anything
       spdlog::warn("{}: LibTorch computes the backbone from here on", e.what());
       trunk.reset();
       return blocks->forward(stem->forward(x));

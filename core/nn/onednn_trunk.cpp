@@ -125,7 +125,7 @@ UnitPlan make_unit(const ConvBn& u, const memory::desc& src, bool relu, bool inp
   if (!pad || o.groups() != 1 || o.bias() || o.kernel_size()->at(1) != k ||
       o.stride()->at(1) != stride || (*pad)->at(0) != (*pad)->at(1) || o.dilation()->at(0) != 1 ||
       o.dilation()->at(1) != 1)
-    throw std::runtime_error("oneDNN trunk: unsupported convolution options");
+    throw TrunkDoesNotApply("oneDNN trunk: unsupported convolution options");
   const int64_t p = (*pad)->at(0), n = src_dims[0], c = o.out_channels();
   const int64_t h = (src_dims[2] + 2 * p - k) / stride + 1,
                 w = (src_dims[3] + 2 * p - k) / stride + 1;
@@ -175,7 +175,7 @@ UnitPlan make_unit(const ConvBn& u, const memory::desc& src, bool relu, bool inp
       // This algorithm has no kernel for the shape here; try the next.
     }
   }
-  if (!plan.conv) throw std::runtime_error("oneDNN trunk: no convolution kernel for this shape");
+  if (!plan.conv) throw TrunkDoesNotApply("oneDNN trunk: no convolution kernel for this shape");
 
   auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
   if (relu) flags |= dnnl::normalization_flags::fuse_norm_relu;
@@ -190,7 +190,7 @@ UnitPlan make_unit(const ConvBn& u, const memory::desc& src, bool relu, bool inp
   plan.workspace = bn.workspace_desc();
   plan.count = double(n * h * w);
   if (plan.count < 2)  // LibTorch refuses this itself, with its own message
-    throw std::runtime_error("oneDNN trunk: BatchNorm needs more than one value per channel");
+    throw TrunkDoesNotApply("oneDNN trunk: BatchNorm needs more than one value per channel");
   return plan;
 }
 
@@ -384,7 +384,7 @@ std::shared_ptr<Plan> OnednnTrunk::plan_for(const torch::Tensor& x) {
     const memory::desc out = plan->units[block.second].dst;
     if ((block.shortcut && plan->units[*block.shortcut].dst != out) ||
         (!block.shortcut && in != out))
-      throw std::runtime_error("oneDNN trunk: the residual paths' layouts differ");
+      throw TrunkDoesNotApply("oneDNN trunk: the residual paths' layouts differ");
     dnnl::post_ops relu;
     relu.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
     dnnl::primitive_attr attr;
@@ -413,7 +413,7 @@ torch::Tensor OnednnTrunk::forward(const torch::Tensor& input) {
   try {
     plan = plan_for(input);
   } catch (const dnnl::error& e) {
-    throw std::runtime_error(std::string("oneDNN trunk: ") + e.what());
+    throw TrunkDoesNotApply(std::string("oneDNN trunk: ") + e.what());
   }
   dnnl::stream s(cpu_engine());
   Step step;

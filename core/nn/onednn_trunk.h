@@ -18,6 +18,7 @@
 
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <vector>
 
 namespace hymask::nn {
@@ -35,6 +36,14 @@ struct TrunkBlock {
   std::optional<ConvBn> shortcut;
 };
 
+// Why a trunk cannot compute an input it was given (its kernels lack the shape or options),
+// raised before it computes anything: the caller falls back to the LibTorch modules. Any other
+// error is a real failure and propagates.
+class TrunkDoesNotApply : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // The trunk computed by other kernels than the LibTorch modules it reads.
 class TrainingTrunk {
  public:
@@ -46,7 +55,7 @@ class TrainingTrunk {
   virtual bool applies(const torch::Tensor& x) const = 0;
 
   // The trunk's output in NCHW, with autograd history when gradients are enabled. Updates the
-  // BatchNorms' running statistics as LibTorch does. Throws std::runtime_error, before it
+  // BatchNorms' running statistics as LibTorch does. Throws TrunkDoesNotApply, before it
   // computes anything, when the kernels cannot compute this shape.
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
 };
