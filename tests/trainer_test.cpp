@@ -59,6 +59,22 @@ std::vector<torch::Tensor> parameters_after(const fs::path& dir, std::vector<std
   return params;
 }
 
+// One field of every record of a run's metrics.jsonl, in order.
+std::vector<double> logged(const fs::path& run, const std::string& field) {
+  std::ifstream metrics(run / "metrics.jsonl");
+  std::vector<double> values;
+  for (std::string line; std::getline(metrics, line);)
+    values.push_back(nlohmann::json::parse(line)[field].get<double>());
+  return values;
+}
+
+// The logged losses of a whole run of `args` in a fresh folder.
+std::vector<double> losses_of(const std::vector<std::string>& args) {
+  testing::TempDir dir;
+  Trainer(load_config("", args), dir.path(), false).run();
+  return logged(dir.path(), "loss");
+}
+
 class ResumeTest : public ::testing::TestWithParam<std::string> {};
 
 // The method, then the policy's reward design (adaptive).
@@ -149,10 +165,7 @@ TEST(Trainer, LossFallsAndEvaluationRuns) {
   args.push_back("train.epochs=12");
   Trainer trainer(load_config("", args), dir.path(), false);
   trainer.run();
-  std::ifstream metrics(dir.path() / "metrics.jsonl");
-  std::vector<double> losses;
-  for (std::string line; std::getline(metrics, line);)
-    losses.push_back(nlohmann::json::parse(line)["loss"].get<double>());
+  const std::vector<double> losses = logged(dir.path(), "loss");
   ASSERT_GE(losses.size(), 10u);
   const double first = (losses[0] + losses[1]) / 2,
                last = (losses.end()[-1] + losses.end()[-2]) / 2;
@@ -169,14 +182,10 @@ TEST(Trainer, LossFallsAndEvaluationRuns) {
 TEST(Trainer, Bf16TracksFp32) {
   std::map<std::string, std::vector<double>> losses;
   for (const std::string precision : {"fp32", "bf16"}) {
-    testing::TempDir dir;
     std::vector<std::string> args = tiny("mask");
     args.push_back("train.epochs=12");
     args.push_back("train.precision=" + precision);
-    Trainer(load_config("", args), dir.path(), false).run();
-    std::ifstream metrics(dir.path() / "metrics.jsonl");
-    for (std::string line; std::getline(metrics, line);)
-      losses[precision].push_back(nlohmann::json::parse(line)["loss"].get<double>());
+    losses[precision] = losses_of(args);
   }
   const auto& a = losses["fp32"];
   const auto& b = losses["bf16"];
@@ -221,9 +230,7 @@ TEST(Trainer, CudaTracksTheCpu) {
     args.push_back("train.epochs=6");
     args.push_back("train.device=" + device);
     Trainer(load_config("", args), dir.path(), false).run();
-    std::ifstream metrics(dir.path() / "metrics.jsonl");
-    for (std::string line; std::getline(metrics, line);)
-      losses[device].push_back(nlohmann::json::parse(line)["loss"].get<double>());
+    losses[device] = logged(dir.path(), "loss");
     FaceModel model(load_config("", args), make_masker(load_config("", args)), 6);
     load_checkpoint_model(checkpoint_path(dir.path()), model);  // onto the CPU
     EXPECT_TRUE(model.device().is_cpu());
