@@ -298,7 +298,8 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "the last measurement (a PI controller; 0 = RCPO's integral alone).");
   visit("policy.lambda_init", c.policy.lambda_init,
         "reward constrained: the multiplier's value at the start (0: privacy alone until the "
-        "first shortfall). A short run has no time to win back what the first epoch spends.");
+        "first shortfall). A short run has no time to win back what the first epoch spends: "
+        "10 kept budget 3 on LFW-disjoint-5's 4 epochs (docs/RESULTS.md).");
   visit("coordinator.address", c.coordinator.address,
         "host:port of hymask-coordinator, which then trains one policy from every worker's "
         "rewards; empty: each process trains its own (local policy mode). The shared secret "
