@@ -18,11 +18,8 @@
 #include "core/data_source.h"
 #include "core/error.h"
 #include "core/files.h"
-#include "core/image_metrics.h"
-#include "core/loader.h"
-#include "core/random.h"
+#include "worker/checkpoint.h"
 #include "worker/face_model.h"
-#include "worker/trainer.h"
 
 namespace hymask::attack {
 namespace fs = std::filesystem;
@@ -32,14 +29,6 @@ namespace {
 constexpr int kGridColumns = 8;
 constexpr int kTopK = 5;
 
-Config run_config(const fs::path& run, const std::vector<std::string>& overrides) {
-  if (!fs::exists(run / "config.yaml") || !fs::exists(checkpoint_path(run)))
-    throw Error(run.string() +
-                " is not a finished hymask run (config.yaml and checkpoint.pt): train one with "
-                "`hymask train --out DIR`");
-  return load_config((run / "config.yaml").string(), overrides);
-}
-
 // Scores one reconstruction per observation (the first `count` observations).
 nlohmann::json score(const std::vector<float>& images, const Observations& obs, size_t count,
                      const FaceSet& faces, FaceModel& evaluator) {
@@ -47,7 +36,7 @@ nlohmann::json score(const std::vector<float>& images, const Observations& obs, 
   double ssim_top = 0, psnr_top = 0, ssim_best = 0;
   size_t hits = 0, hits_any = 0;
   // Per target, for studies of which faces leak (is it the face, or the draw?).
-  std::vector<int> target_face, target_hit, target_k;
+  std::vector<int> target_face, target_person, target_answer, target_hit, target_k;
   std::vector<double> target_ssim, target_weight;
   const auto predicted =
       identify(evaluator, images.data(), int64_t(count), faces.planes, faces.size, kTopK);
@@ -67,17 +56,14 @@ nlohmann::json score(const std::vector<float>& images, const Observations& obs, 
     hits += hit;
     hits_any += any;
     target_face.push_back(obs.top(i));
+    target_person.push_back(faces.labels[obs.top(i)]);
+    target_answer.push_back(predicted[i][0]);
     target_hit.push_back(hit);
     target_k.push_back(int(obs.members[i].size()));
     target_ssim.push_back(std::round(top.ssim * 1e4) / 1e4);
     target_weight.push_back(std::round(obs.weights[i][0] * 1e4) / 1e4);
   }
   const double n = double(std::max<size_t>(1, count));
-  std::vector<int> target_answer, target_person;
-  for (size_t i = 0; i < count; ++i) {
-    target_answer.push_back(predicted[i][0]);
-    target_person.push_back(faces.labels[obs.top(i)]);
-  }
   return {{"samples", count},
           {"ssim", ssim_top / n},
           {"psnr", psnr_top / n},
@@ -143,7 +129,7 @@ nlohmann::json score_recovery(const std::vector<float>& candidates, const Observ
 
 nlohmann::json run_attacks(const AttackRequest& request) {
   const auto start = std::chrono::steady_clock::now();
-  const Config config = run_config(request.run, request.overrides);
+  const Config config = finished_run_config(request.run, request.overrides);
   const Config::Attack& a = config.attack;
   torch::set_num_threads(std::max(1, config.train.threads));
   const int threads = std::max(1, config.data.threads);
@@ -173,18 +159,9 @@ nlohmann::json run_attacks(const AttackRequest& request) {
   // The run's model and the independent evaluator.
   FaceModel model(config, masker, classes);
   load_checkpoint_model(checkpoint_path(request.run), model);
-  const Config evaluator_config = run_config(request.evaluator, {});
-  if (evaluator_config.mask.method != "none" || evaluator_config.data.root != config.data.root ||
-      evaluator_config.data.split != config.data.split ||
-      evaluator_config.data.image_size != config.data.image_size ||
-      evaluator_config.data.color != config.data.color)
-    throw ConfigError("the evaluator " + request.evaluator.string() +
-                      " must be a mask.method=none run on the same data.root, data.split, "
-                      "image_size and color as " +
-                      request.run.string());
-  const Masker evaluator_masker = make_masker(evaluator_config);
-  FaceModel evaluator(evaluator_config, evaluator_masker, classes);
-  load_checkpoint_model(checkpoint_path(request.evaluator), evaluator);
+  const std::unique_ptr<FaceModel> evaluator_model =
+      load_evaluator(request.evaluator, config, classes);
+  FaceModel& evaluator = *evaluator_model;
 
   const ActionAt action_at = action_source(config, masker, request.run);
   const LinearAttack linear(masker, prior);

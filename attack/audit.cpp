@@ -11,8 +11,9 @@
 #include "attack/observations.h"
 #include "attack/scoring.h"
 #include "core/error.h"
+#include "core/files.h"
 #include "core/linear_attack.h"
-#include "worker/checkpoint.h"
+#include "worker/evaluate.h"
 
 namespace hymask::attack {
 namespace fs = std::filesystem;
@@ -25,19 +26,8 @@ constexpr int kPriorFaces = 1000;  // public faces whose mean is the linear atta
 class Identifier {
  public:
   Identifier(const Config& config, const FaceSet& gallery, int classes) : gallery_(gallery) {
-    const std::string& dir = config.eval.audit_evaluator;
-    if (dir.empty()) return;
-    const Config evaluator_config = load_config((fs::path(dir) / "config.yaml").string(), {});
-    if (evaluator_config.mask.method != "none" || evaluator_config.data.root != config.data.root ||
-        evaluator_config.data.split != config.data.split ||
-        evaluator_config.data.image_size != config.data.image_size ||
-        evaluator_config.data.color != config.data.color)
-      throw ConfigError("eval.audit_evaluator " + dir +
-                        " must be a mask.method=none run on the same data.root, data.split, "
-                        "image_size and color as the audited run");
-    masker_ = std::make_unique<Masker>(make_masker(evaluator_config));
-    evaluator_ = std::make_unique<FaceModel>(evaluator_config, *masker_, classes);
-    load_checkpoint_model(checkpoint_path(dir), *evaluator_);
+    if (!config.eval.audit_evaluator.empty())
+      evaluator_ = load_evaluator(config.eval.audit_evaluator, config, classes);
   }
 
   std::string name() const {
@@ -56,7 +46,6 @@ class Identifier {
 
  private:
   const FaceSet& gallery_;
-  std::unique_ptr<Masker> masker_;
   std::unique_ptr<FaceModel> evaluator_;
 };
 
@@ -157,6 +146,17 @@ nlohmann::json audit_run(const Config& config, FaceModel& model, const Masker& m
       100 * reference["identity_hit_chance"].get<double>(), audit["identifier"].get<std::string>(),
       audit["seconds"].get<double>());
   return audit;
+}
+
+void evaluate_and_audit(const Config& config, FaceModel& model, const Masker& masker,
+                        const nlohmann::json& policy, const fs::path& run) {
+  nlohmann::json result = evaluate(config, model, masker);
+  if (!policy.is_null()) result["policy"] = policy;
+  write_file_atomic(run / "eval.json", result.dump(2) + "\n");
+  spdlog::info("evaluation: {}", format_evaluation(result));
+  if (!config.eval.audit) return;
+  result["audit"] = audit_run(config, model, masker, run);
+  write_file_atomic(run / "eval.json", result.dump(2) + "\n");
 }
 
 }  // namespace hymask::attack

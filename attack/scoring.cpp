@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <map>
 
+#include "core/error.h"
 #include "core/image_metrics.h"
+#include "worker/checkpoint.h"
 
 namespace hymask::attack {
 
@@ -22,6 +24,30 @@ Similarity compare(const float* a, const float* b, int planes, int size) {
     s.psnr += hymask::psnr(x.data(), y.data(), size) / planes;
   }
   return s;
+}
+
+Config finished_run_config(const std::filesystem::path& run,
+                           const std::vector<std::string>& overrides) {
+  if (!std::filesystem::exists(run / "config.yaml") ||
+      !std::filesystem::exists(checkpoint_path(run)))
+    throw Error(run.string() +
+                " is not a finished hymask run (config.yaml and checkpoint.pt): train one with "
+                "`hymask train --out DIR`");
+  return load_config((run / "config.yaml").string(), overrides);
+}
+
+std::unique_ptr<FaceModel> load_evaluator(const std::filesystem::path& dir, const Config& config,
+                                          int classes) {
+  const Config own = finished_run_config(dir);
+  if (own.mask.method != "none" || own.data.root != config.data.root ||
+      own.data.split != config.data.split || own.data.image_size != config.data.image_size ||
+      own.data.color != config.data.color)
+    throw ConfigError("the evaluator " + dir.string() +
+                      " must be a mask.method=none run on the same data.root, data.split, "
+                      "image_size and color as the attacked run");
+  auto evaluator = std::make_unique<FaceModel>(own, make_masker(own), classes);
+  load_checkpoint_model(checkpoint_path(dir), *evaluator);
+  return evaluator;
 }
 
 std::vector<std::vector<int>> identify(FaceModel& model, const float* images, int64_t count,

@@ -3,6 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "attack/observations.h"
@@ -15,6 +18,17 @@ struct Similarity {
   double ssim = 0, psnr = 0;
 };
 Similarity compare(const float* a, const float* b, int planes, int size);
+
+// The config of a finished run (config.yaml and checkpoint.pt), with `overrides`; an Error
+// naming the folder otherwise.
+Config finished_run_config(const std::filesystem::path& run,
+                           const std::vector<std::string>& overrides = {});
+
+// The independent evaluator that identifies reconstructions: the trained model of `dir`, a
+// finished mask.method=none run on the same data.root, data.split, image size and colour as
+// `config` (a ConfigError otherwise), with `classes` identities.
+std::unique_ptr<FaceModel> load_evaluator(const std::filesystem::path& dir, const Config& config,
+                                          int classes);
 
 // An FR model's top-`top_k` identities for each image (count x planes x S x S, centred).
 std::vector<std::vector<int>> identify(FaceModel& model, const float* images, int64_t count,

@@ -11,7 +11,6 @@
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/error.h"
-#include "core/files.h"
 #include "worker/evaluate.h"
 #include "worker/trainer.h"
 
@@ -67,13 +66,7 @@ void run_train(const Args& args) {
                  config.data.split);
     return;
   }
-  nlohmann::json result = evaluate(config, trainer.model(), trainer.masker());
-  if (!summary.policy.is_null()) result["policy"] = summary.policy;
-  write_file_atomic(run_dir / "eval.json", result.dump(2) + "\n");
-  spdlog::info("evaluation: {}", format_evaluation(result));
-  if (!config.eval.audit) return;
-  result["audit"] = attack::audit_run(config, trainer.model(), trainer.masker(), run_dir);
-  write_file_atomic(run_dir / "eval.json", result.dump(2) + "\n");
+  attack::evaluate_and_audit(config, trainer.model(), trainer.masker(), summary.policy, run_dir);
 }
 
 }  // namespace

@@ -34,4 +34,20 @@ std::unique_ptr<Communicator> make_communicator(Backend backend, const LaunchInf
   HYMASK_CHECK(false, "unknown backend");
 }
 
+TrainingCommunicators make_training_communicators(Backend backend, bool cuda,
+                                                  const LaunchInfo& launch) {
+  if (backend == Backend::kNccl && !cuda)
+    throw ConfigError(
+        "train.backend nccl averages CUDA tensors, and this rank trains on the CPU: use "
+        "train.backend auto or mpi (or train.device cuda)");
+  if (backend == Backend::kMpi && cuda && launch.size > 1)
+    throw ConfigError(
+        "train.backend mpi averages CPU tensors, and this rank trains on CUDA: use "
+        "train.backend auto or nccl");
+  TrainingCommunicators c;
+  c.control = make_communicator(backend == Backend::kNccl ? Backend::kAuto : backend, launch);
+  if (cuda && c.control->size() > 1) c.gradients = make_communicator(Backend::kNccl, launch);
+  return c;
+}
+
 }  // namespace hymask::comm

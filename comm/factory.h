@@ -19,4 +19,16 @@ Backend parse_backend(const std::string& name);
 
 std::unique_ptr<Communicator> make_communicator(Backend backend, const LaunchInfo& launch);
 
+// The communicators of a training process. `control` carries the ranks' agreements (sizes,
+// losses, stop flags: CPU tensors), over MPI or, for a process alone, nothing. `gradients`
+// averages the gradients where `control` cannot: NCCL for a process that trains on CUDA among
+// several; null otherwise (`control` does it). Refuses nccl for CPU training and mpi for CUDA
+// training with a ConfigError.
+struct TrainingCommunicators {
+  std::unique_ptr<Communicator> control;
+  std::unique_ptr<Communicator> gradients;  // destroyed first: its bootstrap is `control`'s MPI
+};
+TrainingCommunicators make_training_communicators(Backend backend, bool cuda,
+                                                  const LaunchInfo& launch);
+
 }  // namespace hymask::comm

@@ -117,6 +117,22 @@ TEST(SelfCommunicator, IsAWorldOfOne) {
   EXPECT_THROW(parse_backend("gloo"), ConfigError);
 }
 
+// A process's communicators follow its device: alone on the CPU, one self communicator and no
+// second one; nccl for CPU training and mpi for CUDA training among ranks are refused up front.
+TEST(TrainingCommunicators, FollowTheDevice) {
+  LaunchInfo alone;
+  const TrainingCommunicators cpu = make_training_communicators(Backend::kAuto, false, alone);
+  EXPECT_EQ(cpu.control->backend(), "self");
+  EXPECT_EQ(cpu.gradients, nullptr);
+  const TrainingCommunicators gpu_alone = make_training_communicators(Backend::kAuto, true, alone);
+  EXPECT_EQ(gpu_alone.gradients, nullptr);  // nothing to average
+  EXPECT_THROW(make_training_communicators(Backend::kNccl, false, alone), ConfigError);
+  LaunchInfo two;
+  two.size = 2;
+  two.launcher = "mpirun";
+  EXPECT_THROW(make_training_communicators(Backend::kMpi, true, two), ConfigError);
+}
+
 TEST(Reducer, AveragesGradientsAcrossRanksInSeveralBuckets) {
   const int size = 3;
   auto world = FakeWorld::create(size);

@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
   std::signal(SIGUSR1, request_stop);
   // Outside the try: on a failure the process ends in the handler, without shutting MPI down
   // (MPI_Finalize would wait for the rank that is gone).
-  std::unique_ptr<hymask::comm::Communicator> comm, gradients;
+  hymask::comm::TrainingCommunicators comms;
   try {
     if (auto_resume && std::filesystem::exists(hymask::checkpoint_path(out))) {
       resume = true;
@@ -73,42 +73,20 @@ int main(int argc, char** argv) {
     }
     if (resume && config_file.empty()) config_file = out + "/config.yaml";
     const hymask::Config config = hymask::load_config(config_file, overrides);
-    using hymask::comm::Backend;
-    const Backend backend = hymask::comm::parse_backend(config.train.backend);
-    const bool cuda = hymask::training_device(config.train.device, launch.local_rank).is_cuda();
-    if (backend == Backend::kNccl && !cuda)
-      throw hymask::ConfigError(
-          "train.backend nccl averages CUDA tensors, and this rank trains on the CPU "
-          "(train.device " +
-          config.train.device + "): use train.backend auto or mpi");
-    if (backend == Backend::kMpi && cuda && launch.size > 1)
-      throw hymask::ConfigError(
-          "train.backend mpi averages CPU tensors, and this rank trains on CUDA: use "
-          "train.backend auto or nccl");
-    // The ranks' agreements over MPI (or nothing, alone); CUDA gradients over NCCL.
-    comm = hymask::comm::make_communicator(backend == Backend::kNccl ? Backend::kAuto : backend,
-                                           launch);
-    if (cuda && comm->size() > 1)
-      gradients = hymask::comm::make_communicator(Backend::kNccl, launch);
+    comms = hymask::comm::make_training_communicators(
+        hymask::comm::parse_backend(config.train.backend),
+        hymask::training_device(config.train.device, launch.local_rank).is_cuda(), launch);
     // Held by pointer for the same reason: its reducer would wait for collectives that failed.
-    auto trainer =
-        std::make_unique<hymask::Trainer>(config, out, resume, comm.get(), gradients.get());
+    auto trainer = std::make_unique<hymask::Trainer>(config, out, resume, comms.control.get(),
+                                                     comms.gradients.get());
     const hymask::TrainSummary summary = trainer->run(&stop_requested);
     if (!summary.finished) {
       spdlog::info("run {} paused at step {}/{}: continue with `--out {} --resume`", out,
                    summary.steps, summary.total_steps, out);
     } else if (launch.rank == 0) {
-      if (evaluate && !hymask::evaluation_protocol(config).empty()) {
-        nlohmann::json result = hymask::evaluate(config, trainer->model(), trainer->masker());
-        if (!summary.policy.is_null()) result["policy"] = summary.policy;
-        hymask::write_file_atomic(out + "/eval.json", result.dump(2) + "\n");
-        spdlog::info("evaluation: {}", hymask::format_evaluation(result));
-        if (config.eval.audit) {
-          result["audit"] =
-              hymask::attack::audit_run(config, trainer->model(), trainer->masker(), out);
-          hymask::write_file_atomic(out + "/eval.json", result.dump(2) + "\n");
-        }
-      }
+      if (evaluate && !hymask::evaluation_protocol(config).empty())
+        hymask::attack::evaluate_and_audit(config, trainer->model(), trainer->masker(),
+                                           summary.policy, out);
       nlohmann::json finished = {{"steps", summary.steps}, {"loss", summary.last_loss}};
       if (!summary.policy.is_null()) finished["policy"] = summary.policy;
       hymask::write_file_atomic(out + "/finished.json", finished.dump() + "\n");
