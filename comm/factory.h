@@ -1,4 +1,4 @@
-// The communicator a process trains with, chosen once from train.backend and how it was launched:
+// The communicators a process trains with, chosen once from train.backend and how it was launched:
 //   auto  the self communicator (comm/self/) for a process started alone, MPI under mpirun/srun
 //   mpi   MPI, also for one rank (to test the MPI path without a second process)
 //   nccl  NCCL on GPU `local_rank`, its unique id sent over MPI (builds with CUDA and NCCL)
