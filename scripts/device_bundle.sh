@@ -17,10 +17,11 @@ done
 rm -rf "$bundle" && mkdir -p "$bundle/bin" "$bundle/lib"
 for b in "${binaries[@]}"; do
   strip -o "$bundle/bin/$b" "$build/bin/$b"
-  # What the loader resolves here, less what the GPU machine has: LibTorch (its PyTorch), CUDA
-  # (its driver and toolkit) and glibc.
+  # What the loader resolves here, less what the GPU machine has: LibTorch and the NVIDIA
+  # libraries it links (its PyTorch; here .cache/torch-cuda), CUDA (its driver and toolkit) and
+  # glibc.
   ldd "$build/bin/$b" | awk '$3 ~ /^\// {print $3}' |
-    grep -Ev '/torch/lib/|/cuda|libcuda|libnv|libc\.so|libm\.so|libdl\.so|libpthread|librt\.so|ld-linux|libgcc_s|libstdc\+\+' |
+    grep -Ev '/torch/lib/|/torch-cuda/|/cuda|libcu|libnv|libc\.so|libm\.so|libdl\.so|libpthread|librt\.so|ld-linux|libgcc_s|libstdc\+\+' |
     while read -r lib; do cp -L -n "$lib" "$bundle/lib/"; done
 done
 du -sh "$bundle" | awk '{print "device bundle: " $1 " in '"$bundle"' (carry limit 64 MiB)"}'
