@@ -132,7 +132,8 @@ void run_mask(const Args& args) {
                                   {"action",
                                    {{"k", action.k},
                                     {"weights", weight_scheme_name(action.weights)},
-                                    {"drop_level", action.drop_level}}}});
+                                    {"drop_level", action.drop_level},
+                                    {"noise_epsilon", action.noise_epsilon}}}});
       if (int(preview[0].size()) < kPreviewSamples && !args.preview.empty()) {
         const size_t pixels = size_t(masker.planes()) * preprocess.size * preprocess.size;
         const float* own = batch->pixels.data() + pixels * i;
@@ -175,7 +176,8 @@ void run_mask(const Args& args) {
                                {"sign_flip", options.sign_flip},
                                {"weights", weight_scheme_name(options.weights)},
                                {"dirichlet_alpha", options.dirichlet_alpha},
-                               {"weight_cap", options.weight_cap}}},
+                               {"weight_cap", options.weight_cap},
+                               {"dp_clip", options.dp_clip}}},
                              {"identities", identities},
                              {"skipped", skipped},
                              {"samples", manifest_samples}};
@@ -184,7 +186,7 @@ void run_mask(const Args& args) {
     manifest["policy"] = {
         {"checkpoint", args.checkpoint},
         {"version", trained->policy->version()},
-        {"probabilities", {{"k", p[0]}, {"weights", p[1]}, {"drop_level", p[2]}}}};
+        {"probabilities", {{"k", p[0]}, {"weights", p[1]}, {"drop_level", p[2]}, {"noise", p[3]}}}};
   }
   samples.commit(written);
   labels.commit(written);

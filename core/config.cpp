@@ -190,6 +190,8 @@ void validate(const Config& c) {
   require(c.policy.k_max >= 1 && c.policy.k_max <= 16, c, "policy.k_max", "must be in 1..16");
   require(c.policy.drop_levels >= 1 && c.mask.drop_level + c.policy.drop_levels - 1 <= 13, c,
           "policy.drop_levels", "must be >= 1 with mask.drop_level + policy.drop_levels - 1 <= 13");
+  require(c.policy.noise_levels >= 1 && c.policy.noise_levels <= 8, c, "policy.noise_levels",
+          "must be in 1..8");
   require(c.policy.hidden >= 1, c, "policy.hidden", "must be >= 1");
   require(c.policy.lr >= 0, c, "policy.lr", "must be 0 or positive");
   require(c.policy.entropy >= 0, c, "policy.entropy", "must be >= 0");
@@ -373,6 +375,7 @@ MaskOptions mask_options(const Config& c) {
   o.normalize_mixture = c.mask.normalize;
   o.channel_subset = c.mask.channel_subset;
   o.permute_channels = c.mask.permute_channels;
+  o.noise = c.mask.noise;
   o.dp_epsilon = c.mask.dp_epsilon;
   o.dp_clip = c.mask.dp_clip;
   o.seed = c.seed;

@@ -45,6 +45,7 @@ struct Config {
     bool normalize = false;
     int channel_subset = 0;
     bool permute_channels = false;
+    bool noise = false;
     double dp_epsilon = 8.0;
     double dp_clip = 32.0;
   } mask;
@@ -84,6 +85,7 @@ struct Config {
     int k_min = 2;
     int k_max = 6;
     int drop_levels = 1;
+    int noise_levels = 1;
     int hidden = 32;
     double lr = 0.01;
     double entropy = 0.01;
@@ -196,6 +198,9 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "If > 0, each sample keeps only this many randomly chosen channels (PartialFace-like).");
   visit("mask.permute_channels", c.mask.permute_channels,
         "Store channels in a secret random order fixed for the run.");
+  visit("mask.noise", c.mask.noise,
+        "mixup: add dp's clipped Laplace noise (mask.dp_epsilon, mask.dp_clip) to every mixture "
+        "as well.");
   visit("mask.dp_epsilon", c.mask.dp_epsilon,
         "dp: privacy budget per kept coefficient (Laplace scale 2 dp_clip / epsilon); an image "
         "of d coefficients composes to d x epsilon.");
@@ -275,6 +280,9 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "(the default): the level stays mask.drop_level; more trains on zeroed channels that "
         "evaluation (at mask.drop_level) keeps, which costs far more accuracy than it buys privacy "
         "(docs/RESULTS.md).");
+  visit("policy.noise_levels", c.policy.noise_levels,
+        "Noise levels the policy may add after mixing (dp's clipped Laplace noise): 1 = never; "
+        "n > 1: none, or epsilon = mask.dp_epsilon x 2^(n-2), ..., x 2, x 1 (the top level).");
   visit("policy.hidden", c.policy.hidden, "Hidden units of the policy network.");
   visit("policy.lr", c.policy.lr,
         "Adam learning rate of the policy. 0 freezes it at its uniform start: the random-policy "

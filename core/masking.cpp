@@ -90,7 +90,9 @@ std::vector<int> Masker::channel_ids() const {
 MixAction Masker::default_action() const {
   const bool mixes = options_.method == Method::kMixup || options_.method == Method::kInstaHide ||
                      options_.method == Method::kAdaptive;
-  return {mixes ? options_.k : 1, options_.weights, options_.drop_level};
+  const bool noisy = options_.method == Method::kDp || (mixes && options_.noise);
+  return {mixes ? options_.k : 1, options_.weights, options_.drop_level,
+          noisy ? options_.dp_epsilon : 0.0};
 }
 
 void Masker::draw_mixture(int self, int batch, int k, WeightScheme scheme, uint64_t key,
@@ -218,8 +220,8 @@ void Masker::apply(const float* pixels, const std::vector<uint64_t>& keys, uint6
       const float gain = float(1.0 / std::sqrt(std::max(energy, 1e-12)));
       for (size_t e = 0; e < sample; ++e) dst[e] *= gain;
     }
-    if (options_.method == Method::kDp) {
-      const double clip = options_.dp_clip, scale = 2.0 * clip / options_.dp_epsilon;
+    if (action.noise_epsilon > 0) {
+      const double clip = options_.dp_clip, scale = 2.0 * clip / action.noise_epsilon;
       Rng rng = Rng::stream(options_.seed, step, keys[i], Purpose::kNoise);
       for (size_t e = 0; e < sample; ++e) {
         const double u = rng.uniform() - 0.5;  // Laplace by inverting its CDF

@@ -38,11 +38,12 @@ struct MaskOptions {
   int k = 2;           // samples per mixture (mixup, instahide)
   WeightScheme weights = WeightScheme::kDirichlet;
   double dirichlet_alpha = 1.0;
-  double weight_cap = 1.0;        // no weight above this (1 = no cap)
-  bool sign_flip = false;         // a secret random sign per coefficient
+  double weight_cap = 1.0;         // no weight above this (1 = no cap)
+  bool sign_flip = false;          // a secret random sign per coefficient
   bool normalize_mixture = false;  // rescale each mixture to one face's expected energy
-  int channel_subset = 0;         // > 0: each sample keeps only this many random channels
-  bool permute_channels = false;  // a secret channel order, fixed for the run
+  int channel_subset = 0;          // > 0: each sample keeps only this many random channels
+  bool permute_channels = false;   // a secret channel order, fixed for the run
+  bool noise = false;              // mixup: dp's noise (below) on every mixture too
   // dp: each kept coefficient is clipped to [-dp_clip, dp_clip] and gets Laplace noise of scale
   // 2 dp_clip / dp_epsilon: epsilon-local DP per coefficient (an image composes to d x epsilon).
   double dp_epsilon = 8.0;
@@ -54,7 +55,8 @@ struct MaskOptions {
 struct MixAction {
   int k = 1;
   WeightScheme weights = WeightScheme::kDirichlet;
-  int drop_level = 0;  // >= the options' level: extra channels are zeroed, the shape stays
+  int drop_level = 0;        // >= the options' level: extra channels are zeroed, the shape stays
+  double noise_epsilon = 0;  // > 0: dp's clipped Laplace noise at this epsilon, after mixing
 };
 
 struct MaskedBatch {

@@ -257,6 +257,36 @@ TEST(Masking, DpAddsLaplaceNoiseOfTheStatedScaleToClippedCoefficients) {
   EXPECT_NEAR(positive / n, 0.5, 0.02);
 }
 
+TEST(Masking, MixupWithNoiseIsDpsNoiseOnTheSameMixture) {
+  // mixup + mask.noise: the mixture MixUp alone makes, then dp's clipping and noise: with k = 1
+  // (one face, weight 1) it is exactly dp's sample, the same noise draws included.
+  MaskOptions o = mixup(1);
+  o.upsample = 1;
+  o.noise = true;
+  o.dp_epsilon = 4.0;
+  o.dp_clip = 10.0;
+  MaskOptions dp_options = o;
+  dp_options.method = Method::kDp;
+  dp_options.noise = false;
+  const Masker noisy(o, kSize, ColorMode::kGrey), dp(dp_options, kSize, ColorMode::kGrey);
+  EXPECT_EQ(noisy.default_action().noise_epsilon, 4.0);
+  const std::vector<float> x = random_pixels(6, 1, 3);
+  MaskedBatch a, b;
+  noisy.apply(x.data(), keys(6), 2, noisy.default_action(), a);
+  dp.apply(x.data(), keys(6), 2, dp.default_action(), b);
+  EXPECT_EQ(a.data, b.data);
+  // Without mask.noise, MixUp adds none; an action's own epsilon adds it to any method.
+  o.noise = false;
+  const Masker quiet(o, kSize, ColorMode::kGrey);
+  EXPECT_EQ(quiet.default_action().noise_epsilon, 0.0);
+  MixAction action = quiet.default_action();
+  quiet.apply(x.data(), keys(6), 2, action, a);
+  EXPECT_NE(a.data, b.data);
+  action.noise_epsilon = 4.0;
+  quiet.apply(x.data(), keys(6), 2, action, a);
+  EXPECT_EQ(a.data, b.data);
+}
+
 TEST(Masking, RejectsImpossibleOptions) {
   MaskOptions o = mixup(4);
   o.weight_cap = 0.2;  // 4 weights under 0.2 cannot sum to 1

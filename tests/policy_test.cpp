@@ -21,10 +21,11 @@ TEST(Policy, ConvergesToTheBestActionOfAToyReward) {
   o.k_max = 6;
   o.base_drop_level = 1;
   o.drop_levels = 4;
+  o.noise_levels = 3;
   o.lr = 0.05;
   o.entropy = 0.001;
   Policy policy(o, 7);
-  const ActionIndex best{3, 1, 2};  // k = 4, gaussian weights, drop level 3
+  const ActionIndex best{3, 1, 2, 1};  // k = 4, gaussian weights, drop level 3, noise level 1
   Rng rng(1);
   uint64_t step = 0;
   for (int update = 0; update < 300; ++update) {
@@ -47,6 +48,7 @@ TEST(Policy, ConvergesToTheBestActionOfAToyReward) {
   EXPECT_EQ(action.k, 4);
   EXPECT_EQ(action.weights, WeightScheme::kGaussian);
   EXPECT_EQ(action.drop_level, 3);
+  EXPECT_EQ(action.noise_epsilon, 2 * o.dp_epsilon);
 }
 
 TEST(Policy, LogProbGradientMatchesFiniteDifferences) {
@@ -62,7 +64,7 @@ TEST(Policy, LogProbGradientMatchesFiniteDifferences) {
   }
   const torch::Tensor states = torch::randn({3, kStateSize}, torch::kFloat64);
   const torch::Tensor actions =
-      torch::tensor({0, 1, 3, 5, 0, 1, 2, 1, 0}, torch::kInt64).view({3, 3});
+      torch::tensor({0, 1, 3, 0, 5, 0, 1, 0, 2, 1, 0, 0}, torch::kInt64).view({3, kHeads});
   const torch::Tensor lp = policy.log_prob(states, actions).sum();
   policy.net()->zero_grad();
   lp.backward();
@@ -254,8 +256,25 @@ TEST(Policy, ActionSpaceStartsAtKMin) {
   PolicyOptions o;  // k in 2..6 by default: no unmixed face
   Policy policy(o, 1);
   EXPECT_EQ(policy.net()->categories[0], 5);
-  EXPECT_EQ(policy.to_mix_action({0, 0, 0}).k, 2);
-  EXPECT_EQ(policy.to_mix_action({4, 0, 0}).k, 6);
+  EXPECT_EQ(policy.to_mix_action({0, 0, 0, 0}).k, 2);
+  EXPECT_EQ(policy.to_mix_action({4, 0, 0, 0}).k, 6);
+}
+
+TEST(Policy, NoiseLevelsHalveTheNoiseBelowDpsEpsilon) {
+  PolicyOptions o;
+  EXPECT_EQ(Policy(o, 1).net()->categories[3], 1);  // by default the policy adds no noise
+  EXPECT_EQ(Policy(o, 1).to_mix_action({0, 0, 0, 0}).noise_epsilon, 0.0);
+  o.noise_levels = 3;
+  o.dp_epsilon = 8;
+  Policy policy(o, 1);
+  EXPECT_EQ(policy.net()->categories[3], 3);
+  EXPECT_EQ(policy.to_mix_action({0, 0, 0, 0}).noise_epsilon, 0.0);
+  EXPECT_EQ(policy.to_mix_action({0, 0, 0, 1}).noise_epsilon, 16.0);
+  EXPECT_EQ(policy.to_mix_action({0, 0, 0, 2}).noise_epsilon, 8.0);
+  // Without the head the network has exactly the old parameters (checkpoints and the
+  // coordinator's updates keep their size); with it, one more linear layer.
+  const size_t without = Policy(PolicyOptions{}, 1).parameters().size();
+  EXPECT_EQ(policy.parameters().size(), without + size_t(o.hidden + 1) * 3);
 }
 
 }  // namespace

@@ -215,7 +215,7 @@ void open_csv_history(const fs::path& path, const std::string& header, int64_t f
 void Trainer::open_history_files(bool resume) {
   if (policy_)
     open_csv_history(run_dir_ / fmt::format("actions-rank{}.csv", rank_),
-                     "step,k,weights,drop_level", step_, resume, actions_);
+                     "step,k,weights,drop_level,noise_epsilon", step_, resume, actions_);
   if (leader() && !val_indices_.empty())
     open_csv_history(run_dir_ / "validation.csv", "step,epoch,val_accuracy", step_, resume,
                      validation_);
@@ -583,8 +583,9 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
                         {1, action.weights, action.drop_level}, alone);
           record.leak = last_leak_ = main_constituent_similarity(batch->masked, alone);
           stages_.mask_in_loop += since(mask_start);
-          actions_ << fmt::format("{},{},{},{}\n", step_, action.k,
-                                  weight_scheme_name(action.weights), action.drop_level);
+          actions_ << fmt::format("{},{},{},{},{}\n", step_, action.k,
+                                  weight_scheme_name(action.weights), action.drop_level,
+                                  action.noise_epsilon);
           if (teacher_) record.teacher_loss = teacher_loss(*batch);
         }
         loss_value = train_step(*batch, lr);
@@ -687,12 +688,15 @@ void Trainer::log_progress(double loss, double images_per_second, const MixActio
                         {"leak", last_leak_},
                         {"k", p[0]},
                         {"weights", p[1]},
-                        {"drop_level", p[2]}};
+                        {"drop_level", p[2]},
+                        {"noise", p[3]}};
     actions = fmt::format("pi(k) [{}] pi(w) [{}] pi(t) [{}]", format_probabilities(p[0]),
                           format_probabilities(p[1]), format_probabilities(p[2]));
+    if (p[3].size() > 1) actions += fmt::format(" pi(n) [{}]", format_probabilities(p[3]));
   } else {
     actions = fmt::format("k={} {} t={}", action.k, weight_scheme_name(action.weights),
                           action.drop_level);
+    if (action.noise_epsilon > 0) actions += fmt::format(" eps={}", action.noise_epsilon);
   }
   metrics_ << record.dump() << "\n" << std::flush;
   actions_ << std::flush;
@@ -780,7 +784,9 @@ void Trainer::load_checkpoint() {
       nn::PolicyRecord r;
       r.version = uint64_t(versions[i].item<int64_t>());
       for (int j = 0; j < nn::kStateSize; ++j) r.state[j] = states[i][j].item<float>();
-      for (int j = 0; j < nn::kHeads; ++j) r.action[j] = int(actions[i][j].item<int64_t>());
+      // Checkpoints from before the noise head hold three columns: its level was 0.
+      for (int j = 0; j < std::min<int64_t>(nn::kHeads, actions.size(1)); ++j)
+        r.action[j] = int(actions[i][j].item<int64_t>());
       const torch::Tensor row = measured[i];
       auto m = row.accessor<double, 1>();
       r.loss = m[0], r.teacher_loss = m[1], r.leak = m[2], r.shortfall = m[3];
@@ -807,25 +813,32 @@ ActionHistory read_action_history(const fs::path& run_dir) {
       long long step;
       int k, drop;
       char scheme[16];
-      if (std::sscanf(line.c_str(), "%lld,%d,%15[a-z],%d", &step, &k, scheme, &drop) != 4)
-        throw Error(
-            fmt::format("{} line {}: not a step,k,weights,drop_level row", file.string(), row));
+      double epsilon = 0;  // histories from before the noise head have four columns
+      if (std::sscanf(line.c_str(), "%lld,%d,%15[a-z],%d,%lf", &step, &k, scheme, &drop, &epsilon) <
+          4)
+        throw Error(fmt::format("{} line {}: not a step,k,weights,drop_level[,noise_epsilon] row",
+                                file.string(), row));
       history.steps.push_back(step);
-      history.actions.push_back({k, parse_weight_scheme(scheme), drop});
+      history.actions.push_back({k, parse_weight_scheme(scheme), drop, epsilon});
     }
   }
   return history;
 }
 
 nlohmann::json action_distribution(const ActionHistory& history) {
-  std::map<std::string, double> k, weights, drop;
+  std::map<std::string, double> k, weights, drop, noise;
   const double n = double(std::max<size_t>(1, history.actions.size()));
   for (const MixAction& a : history.actions) {
     k[std::to_string(a.k)] += 1 / n;
     weights[weight_scheme_name(a.weights)] += 1 / n;
     drop[std::to_string(a.drop_level)] += 1 / n;
+    noise[fmt::format("{}", a.noise_epsilon)] += 1 / n;  // "0": no noise
   }
-  return {{"steps", history.actions.size()}, {"k", k}, {"weights", weights}, {"drop_level", drop}};
+  return {{"steps", history.actions.size()},
+          {"k", k},
+          {"weights", weights},
+          {"drop_level", drop},
+          {"noise_epsilon", noise}};
 }
 
 nlohmann::json Trainer::policy_report() const {

@@ -66,7 +66,7 @@ struct ActionHistory {
   std::vector<MixAction> actions;
 };
 ActionHistory read_action_history(const std::filesystem::path& run_dir);
-// Counts of each k, weight scheme and drop level in a history, as shares.
+// Counts of each k, weight scheme, drop level and noise epsilon in a history, as shares.
 nlohmann::json action_distribution(const ActionHistory& history);
 
 class Trainer {

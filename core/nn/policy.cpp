@@ -25,6 +25,8 @@ PolicyOptions policy_options(const Config& c) {
   p.k_max = c.policy.k_max;
   p.base_drop_level = c.mask.drop_level;
   p.drop_levels = c.policy.drop_levels;
+  p.noise_levels = c.policy.noise_levels;
+  p.dp_epsilon = c.mask.dp_epsilon;
   p.hidden = c.policy.hidden;
   p.lr = c.policy.lr;
   p.entropy = c.policy.entropy;
@@ -37,15 +39,18 @@ PolicyOptions policy_options(const Config& c) {
 }
 
 PolicyNetImpl::PolicyNetImpl(const PolicyOptions& o)
-    : categories{o.k_max - o.k_min + 1, 2, o.drop_levels} {
+    : categories{o.k_max - o.k_min + 1, 2, o.drop_levels, o.noise_levels} {
   if (o.k_max < 1 || o.k_max > 16) throw ConfigError("policy.k_max must be in 1..16");
   if (o.k_min < 1 || o.k_min > o.k_max) throw ConfigError("policy.k_min must be in 1..k_max");
   if (o.drop_levels < 1 || o.base_drop_level + o.drop_levels - 1 > 13)
     throw ConfigError(
         "policy.drop_levels must be >= 1, and mask.drop_level + policy.drop_levels "
         "- 1 at most 13");
+  if (o.noise_levels < 1 || o.noise_levels > 8)
+    throw ConfigError("policy.noise_levels must be in 1..8");
   trunk = register_module("trunk", torch::nn::Linear(kStateSize, o.hidden));
   for (int h = 0; h < kHeads; ++h) {
+    if (h == 3 && categories[h] == 1) continue;  // no noise head: the old networks, unchanged
     heads[h] =
         register_module("head" + std::to_string(h), torch::nn::Linear(o.hidden, categories[h]));
     // Start uniform: zero output weights, so every action is tried early on.
@@ -57,7 +62,10 @@ PolicyNetImpl::PolicyNetImpl(const PolicyOptions& o)
 
 std::array<torch::Tensor, kHeads> PolicyNetImpl::forward(const torch::Tensor& states) {
   const torch::Tensor hidden = torch::tanh(trunk(states));
-  return {heads[0](hidden), heads[1](hidden), heads[2](hidden)};
+  std::array<torch::Tensor, kHeads> logits;
+  for (int h = 0; h < kHeads; ++h)
+    logits[h] = heads[h] ? heads[h](hidden) : torch::zeros({states.size(0), 1}, hidden.options());
+  return logits;
 }
 
 void LossTracker::observe(double loss) {
@@ -137,7 +145,12 @@ ActionIndex Policy::sample(const std::array<float, kStateSize>& state, uint64_t 
 
 MixAction Policy::to_mix_action(const ActionIndex& a) const {
   return {a[0] + options_.k_min, a[1] == 0 ? WeightScheme::kDirichlet : WeightScheme::kGaussian,
-          options_.base_drop_level + a[2]};
+          options_.base_drop_level + a[2], noise_epsilon(a[3])};
+}
+
+double Policy::noise_epsilon(int level) const {
+  return level == 0 ? 0.0
+                    : options_.dp_epsilon * std::ldexp(1.0, options_.noise_levels - 1 - level);
 }
 
 torch::Tensor Policy::log_prob(const torch::Tensor& states, const torch::Tensor& actions) {

@@ -1,8 +1,10 @@
 // The masking policy ("strategy network", DESIGN.md): pi_theta(a | s) over a factorised discrete
 // action space, and its REINFORCE learner.
 //
-// Action a = (k, weight scheme, drop level), one categorical head each:
-//   k in k_min..k_max, scheme in {dirichlet, gaussian}, drop level in base..base + drop_levels - 1.
+// Action a = (k, weight scheme, drop level, noise), one categorical head each:
+//   k in k_min..k_max, scheme in {dirichlet, gaussian}, drop level in base..base + drop_levels - 1,
+//   noise level in 0..noise_levels - 1 (0: none; the top level is dp's epsilon, each level below
+//   it doubles epsilon, i.e. halves the noise).
 // State s (kStateSize values): training progress, recent FR-loss mean, spread and trend, the last
 // loss, and a constant 1.
 // Reward, from what the worker measured on the batch the action made (PolicyRecord):
@@ -36,7 +38,7 @@
 namespace hymask::nn {
 
 constexpr int kStateSize = 6;
-constexpr int kHeads = 3;
+constexpr int kHeads = 4;
 
 enum class RewardDesign { kLoss, kTeacher, kConstrained };
 RewardDesign parse_reward_design(const std::string& name);  // loss | teacher | constrained
@@ -47,6 +49,8 @@ struct PolicyOptions {
   int k_max = 6;
   int base_drop_level = 0;
   int drop_levels = 1;
+  int noise_levels = 1;     // 1: no noise head (the network then has no parameters for it)
+  double dp_epsilon = 8.0;  // the top noise level's epsilon (mask.dp_epsilon)
   int hidden = 32;
   double lr = 0.01;
   double entropy = 0.01;
@@ -60,7 +64,7 @@ struct PolicyOptions {
 // The policy settings of a config (policy.* and the base drop level).
 PolicyOptions policy_options(const Config& config);
 
-// Chosen category per head: {k - k_min, scheme, drop level - base}.
+// Chosen category per head: {k - k_min, scheme, drop level - base, noise level}.
 using ActionIndex = std::array<int, kHeads>;
 
 // What a worker measured on the batch an action made; the reward is composed from it where the
@@ -86,7 +90,8 @@ class PolicyNetImpl : public torch::nn::Module {
 
  private:
   torch::nn::Linear trunk{nullptr};
-  std::array<torch::nn::Linear, kHeads> heads{nullptr, nullptr, nullptr};
+  // A head with one category has no module: its logits are a constant zero column.
+  std::array<torch::nn::Linear, kHeads> heads{nullptr, nullptr, nullptr, nullptr};
 };
 TORCH_MODULE(PolicyNet);
 
@@ -110,6 +115,8 @@ class Policy {
   // Samples an action for `step`: deterministic given the parameters, the seed and the step.
   ActionIndex sample(const std::array<float, kStateSize>& state, uint64_t step) const;
   MixAction to_mix_action(const ActionIndex& action) const;
+  // The epsilon of a noise level (0: no noise).
+  double noise_epsilon(int level) const;
   // Per-head probabilities for a state (for progress output and the status console).
   std::array<std::vector<float>, kHeads> probabilities(
       const std::array<float, kStateSize>& state) const;
