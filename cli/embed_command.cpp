@@ -49,7 +49,7 @@ void run_embed(const Args& args) {
   FaceModel model(config, masker, checkpoint_classes(args.checkpoint));
   load_checkpoint_model(args.checkpoint, model);
 
-  const BadFilePolicy policy = parse_bad_file_policy(config.data.on_bad_file);
+  const BadFilePolicy policy = config.data.on_bad_file;
   std::shared_ptr<const FaceDataset> dataset;
   std::vector<std::string> skipped;
   if (!args.data.empty()) {

@@ -89,8 +89,8 @@ void run_mask(const Args& args) {
   int k = 1;
   for (const MixAction& a : actions) k = std::max(k, a.k);
   BatchLoader loader(source.dataset, order, config.train.batch_size, preprocess,
-                     parse_bad_file_policy(config.data.on_bad_file), config.data.threads,
-                     config.data.prefetch, [&](Batch& batch) {
+                     config.data.on_bad_file, config.data.threads, config.data.prefetch,
+                     [&](Batch& batch) {
                        masker.apply(batch.pixels.data(), batch.keys, batch.number,
                                     actions[batch.number], batch.masked);
                      });

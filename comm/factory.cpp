@@ -8,13 +8,6 @@
 
 namespace hymask::comm {
 
-Backend parse_backend(const std::string& name) {
-  if (name == "auto") return Backend::kAuto;
-  if (name == "mpi") return Backend::kMpi;
-  if (name == "nccl") return Backend::kNccl;
-  throw ConfigError("train.backend '" + name + "': choose auto, mpi or nccl");
-}
-
 std::unique_ptr<Communicator> make_communicator(Backend backend, const LaunchInfo& launch) {
   switch (backend) {
     case Backend::kAuto:

@@ -9,13 +9,11 @@
 
 #include "comm/communicator.h"
 #include "comm/launch.h"
+#include "core/options.h"
 
 namespace hymask::comm {
 
-enum class Backend { kAuto, kMpi, kNccl };
-
-// "auto" | "mpi" | "nccl"; anything else is a ConfigError naming the choices.
-Backend parse_backend(const std::string& name);
+using hymask::Backend;  // train.backend's values (core/options.h)
 
 std::unique_ptr<Communicator> make_communicator(Backend backend, const LaunchInfo& launch);
 

@@ -10,6 +10,7 @@
 
 #include "core/dataset.h"
 #include "core/masking.h"
+#include "core/options.h"
 #include "core/preprocess.h"
 #include "core/synth.h"
 
@@ -24,7 +25,7 @@ struct Config {
     std::string pairs;
     std::string shard = "image";
     int shards = 0;
-    std::string on_bad_file = "skip";
+    BadFilePolicy on_bad_file = BadFilePolicy::kSkip;
     int image_size = 112;
     int crop = 0;
     std::string color = "grey";
@@ -68,14 +69,14 @@ struct Config {
     double warmup_epochs = 1.0;
     std::string schedule = "cosine";
     std::vector<int> lr_steps;
-    std::string precision = "fp32";
+    Precision precision = Precision::kFp32;
     int threads = 2;
     int checkpoint_every = 200;
     int log_every = 20;
     double bucket_mb = 25.0;
     double comm_timeout_s = 300.0;
-    std::string backend = "auto";
-    std::string device = "auto";
+    Backend backend = Backend::kAuto;
+    DeviceChoice device = DeviceChoice::kAuto;
     int val_samples = 0;
     int val_every = 0;
   } train;

@@ -74,8 +74,7 @@ DataSource open_data(const Config& config, int rank, int world) {
                          std::to_string(config.data.synthetic_images_per_identity) + " images";
     source.dataset = faces;
   } else if (config.data.format == "recordio") {
-    auto records =
-        RecordIoDataset::open(config.data.root, parse_bad_file_policy(config.data.on_bad_file));
+    auto records = RecordIoDataset::open(config.data.root, config.data.on_bad_file);
     // Only the rank's own records are ever read (the labels came from the identity ranges).
     for (size_t i = 0; i < records->size(); ++i) {
       const int slot = slot_of(shard_of(config, i, records->label(i), shards));
@@ -106,9 +105,8 @@ DataSource open_data(const Config& config, int rank, int world) {
       if (source.per_rank_folder ||
           slot_of(shard_of(config, i, selected.entries[i].label, shards)) >= 0)
         mine.push_back(i);
-    auto folder =
-        ImageFolderDataset::open(selected, mine, parse_bad_file_policy(config.data.on_bad_file),
-                                 std::max(8, config.data.crop), config.data.threads);
+    auto folder = ImageFolderDataset::open(selected, mine, config.data.on_bad_file,
+                                           std::max(8, config.data.crop), config.data.threads);
     source.skipped = folder->skipped();
     for (size_t p = 0; p < folder->size(); ++p) {
       const size_t key = folder->key(p);

@@ -48,12 +48,6 @@ std::string probe_problem(const fs::path& path, int min_side) {
 
 }  // namespace
 
-BadFilePolicy parse_bad_file_policy(const std::string& name) {
-  if (name == "skip") return BadFilePolicy::kSkip;
-  if (name == "fail") return BadFilePolicy::kFail;
-  throw ConfigError("bad-file policy must be 'skip' or 'fail', not '" + name + "'");
-}
-
 FolderListing FolderListing::read(const fs::path& root) {
   std::error_code ec;
   if (!fs::exists(root, ec))

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/image.h"
+#include "core/options.h"
 
 namespace hymask {
 
@@ -28,9 +29,6 @@ class FaceDataset {
   // lets a decoder skip colour work (decode_image); the image may still come in colour.
   virtual Image load(size_t index, bool grey) const = 0;
 };
-
-enum class BadFilePolicy { kSkip, kFail };
-BadFilePolicy parse_bad_file_policy(const std::string& name);  // "skip" | "fail"
 
 // What an image folder holds, from its directory listing alone (no file is opened): identities
 // are the subfolders with at least one file of an image extension, in name order; entries are

@@ -7,6 +7,7 @@
 #include "comm/factory.h"
 #include "comm/fake/fake_communicator.h"
 #include "comm/reducer.h"
+#include "core/config.h"
 
 namespace hymask::comm {
 namespace {
@@ -113,8 +114,8 @@ TEST(SelfCommunicator, IsAWorldOfOne) {
     EXPECT_TRUE(g[0].equal(torch::tensor({7, 8})));
     comm->barrier(1s);
   }
-  EXPECT_EQ(parse_backend("mpi"), Backend::kMpi);
-  EXPECT_THROW(parse_backend("gloo"), ConfigError);
+  EXPECT_EQ(load_config("", {"train.backend=mpi"}).train.backend, Backend::kMpi);
+  EXPECT_THROW(load_config("", {"train.backend=gloo"}), ConfigError);
 }
 
 // A process's communicators follow its device: alone on the CPU, one self communicator and no

@@ -69,6 +69,25 @@ TEST(Config, IllTypedAndOutOfRangeValuesAreErrors) {
   EXPECT_NE(e.find("not valid YAML"), std::string::npos) << e;
 }
 
+TEST(Config, EnumeratedOptionsAreParsedOnceIntoTypedValues) {
+  const Config c = load_config("", {"train.precision=bf16", "data.on_bad_file=fail",
+                                    "train.backend=nccl", "train.device=cpu"});
+  EXPECT_EQ(c.train.precision, Precision::kBf16);
+  EXPECT_EQ(c.data.on_bad_file, BadFilePolicy::kFail);
+  EXPECT_EQ(c.train.backend, Backend::kNccl);
+  EXPECT_EQ(c.train.device, DeviceChoice::kCpu);
+  // A wrong name is refused where it is read, with the key and every choice.
+  const std::string e = config_error("", {"train.precision=fp16"});
+  EXPECT_NE(e.find("key 'train.precision'"), std::string::npos) << e;
+  EXPECT_NE(e.find("must be fp32 or bf16, not 'fp16'"), std::string::npos) << e;
+  EXPECT_NE(config_error("", {"train.device=tpu"}).find("auto, cpu or cuda"), std::string::npos);
+  // The config hymask writes holds the names, and reads back to the same values.
+  const Config back = config_from_yaml(config_to_yaml(c), "written");
+  EXPECT_EQ(back.train.precision, Precision::kBf16);
+  EXPECT_EQ(back.data.on_bad_file, BadFilePolicy::kFail);
+  EXPECT_NE(config_to_yaml(c).find("precision: \"bf16\""), std::string::npos);
+}
+
 TEST(Config, ResolvedYamlReadsBackToTheSameConfig) {
   testing::TempDir dir;
   const Config c = load_config("", {"mask.k=5", "data.root=/some/where", "mask.weight_cap=0.5"});

@@ -161,9 +161,9 @@ TEST(Resize, MatchesTheFloat64Definition) {
     int in_w, in_h, channels, out_w, out_h;
   };
   Rng rng(9);
-  for (const Case c : {Case{150, 150, 1, 112, 112}, Case{250, 250, 1, 112, 112},
-                       Case{150, 130, 3, 112, 100}, Case{40, 50, 1, 112, 112},
-                       Case{37, 29, 3, 50, 20}}) {
+  for (const Case c :
+       {Case{150, 150, 1, 112, 112}, Case{250, 250, 1, 112, 112}, Case{150, 130, 3, 112, 100},
+        Case{40, 50, 1, 112, 112}, Case{37, 29, 3, 50, 20}}) {
     Image image(c.in_w, c.in_h, c.channels);
     for (uint8_t& v : image.pixels) v = uint8_t(rng.below(256));
     const Image got = resize(image, c.out_w, c.out_h);
@@ -226,7 +226,7 @@ TEST(Shards, ARankOpensOnlyTheFilesOfItsShards) {
   EXPECT_THROW(open_data(config, 1, 2), DataError);  // rank 1 does open them
   // By identity: rank 1 of 2 owns person b only.
   config.data.shard = "identity";
-  config.data.on_bad_file = "skip";
+  config.data.on_bad_file = BadFilePolicy::kSkip;
   const DataSource by_person = open_data(config, 1, 2);
   for (size_t p : by_person.shards[0]) EXPECT_EQ(by_person.dataset->label(p), 1);
   // One process owning both shards keeps them apart, each in its own list.

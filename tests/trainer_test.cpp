@@ -201,16 +201,16 @@ TEST(Trainer, Bf16TracksFp32) {
 
 // train.device: auto is the CPU where no GPU is visible; cuda there is refused with the reason.
 TEST(TrainingDevice, AutoFallsBackToTheCpuAndCudaSaysWhyItCannot) {
-  EXPECT_THROW(training_device("tpu", 0), ConfigError);
-  EXPECT_TRUE(training_device("cpu", 3).is_cpu());
+  EXPECT_THROW(load_config("", {"train.device=tpu"}), ConfigError);
+  EXPECT_TRUE(training_device(DeviceChoice::kCpu, 3).is_cpu());
   if (torch::cuda::is_available()) {
-    EXPECT_TRUE(training_device("auto", 0).is_cuda());
-    EXPECT_EQ(training_device("cuda", int(torch::cuda::device_count())).index(), 0);
+    EXPECT_TRUE(training_device(DeviceChoice::kAuto, 0).is_cuda());
+    EXPECT_EQ(training_device(DeviceChoice::kCuda, int(torch::cuda::device_count())).index(), 0);
     return;
   }
-  EXPECT_TRUE(training_device("auto", 0).is_cpu());
+  EXPECT_TRUE(training_device(DeviceChoice::kAuto, 0).is_cpu());
   try {
-    training_device("cuda", 0);
+    training_device(DeviceChoice::kCuda, 0);
     FAIL() << "train.device cuda accepted without a GPU";
   } catch (const ConfigError& e) {
     const std::string what = e.what();

@@ -8,11 +8,10 @@
 
 namespace hymask {
 
-torch::Device training_device(const std::string& name, int local_rank) {
-  if (name != "auto" && name != "cpu" && name != "cuda")
-    throw ConfigError("train.device '" + name + "': choose auto, cpu or cuda");
+torch::Device training_device(DeviceChoice choice, int local_rank) {
   const int gpus = int(torch::cuda::device_count());
-  if (name == "cpu" || (name == "auto" && gpus == 0)) return torch::kCPU;
+  if (choice == DeviceChoice::kCpu || (choice == DeviceChoice::kAuto && gpus == 0))
+    return torch::kCPU;
   if (gpus == 0) {
     // LibTorch answers the same when it has no CUDA and when it sees no GPU.
     const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");

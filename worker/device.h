@@ -3,12 +3,12 @@
 
 #include <torch/types.h>
 
-#include <string>
+#include "core/options.h"
 
 namespace hymask {
 
-// "auto": CUDA when this build's LibTorch has it and a GPU is visible, else the CPU; "cpu";
-// "cuda": GPU local_rank modulo the visible GPUs, or a ConfigError that says why there is none.
-torch::Device training_device(const std::string& name, int local_rank);
+// auto: CUDA when this build's LibTorch has it and a GPU is visible, else the CPU; cpu;
+// cuda: GPU local_rank modulo the visible GPUs, or a ConfigError that says why there is none.
+torch::Device training_device(DeviceChoice choice, int local_rank);
 
 }  // namespace hymask

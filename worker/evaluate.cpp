@@ -150,9 +150,8 @@ PairSet folder_pairs(const Config& config, const FolderListing& listing,
     throw DataError("none of the images the pairs name is under " + config.data.root +
                     " (data.root must be the LFW folder the pairs refer to)");
   PairSet set;
-  set.images =
-      ImageFolderDataset::open(listing, needed, parse_bad_file_policy(config.data.on_bad_file),
-                               std::max(8, config.data.crop), config.data.threads);
+  set.images = ImageFolderDataset::open(listing, needed, config.data.on_bad_file,
+                                        std::max(8, config.data.crop), config.data.threads);
   std::map<std::string, size_t> index_of;
   for (size_t i = 0; i < set.images->size(); ++i) index_of.emplace(set.images->source(i), i);
   for (const LfwPair& pair : lfw_pairs) {
@@ -229,7 +228,7 @@ nlohmann::json evaluate(const Config& config, FaceModel& model, const Masker& ma
     return identification(config, model, masker, faces, gallery, probes, protocol);
   }
   // Only the images the protocol needs are opened.
-  const BadFilePolicy policy = parse_bad_file_policy(config.data.on_bad_file);
+  const BadFilePolicy policy = config.data.on_bad_file;
   const FolderListing listing = FolderListing::read(config.data.root);
   auto open = [&](const std::vector<size_t>& selected) {
     return ImageFolderDataset::open(listing, selected, policy, std::max(8, config.data.crop),

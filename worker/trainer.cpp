@@ -241,8 +241,7 @@ double Trainer::validation_accuracy() {
   // The held-out images never change: decode and mask them once, as evaluation does (k = 1).
   if (!val_batch_) {
     BatchLoader loader(data_.dataset, val_indices_, int(val_indices_.size()),
-                       preprocess_options(config_), parse_bad_file_policy(config_.data.on_bad_file),
-                       1, 1);
+                       preprocess_options(config_), config_.data.on_bad_file, 1, 1);
     val_batch_ = loader.next();
     if (!val_batch_) val_batch_.emplace();
     MixAction action = masker_.default_action();
@@ -441,7 +440,7 @@ double Trainer::train_step(Batch& batch, double lr) {
   const BatchTensors t = tensors(batch);
   torch::Tensor embedding;
   {
-    const Autocast autocast(device_, config_.train.precision == "bf16");
+    const Autocast autocast(device_, config_.train.precision == Precision::kBf16);
     embedding = model_->backbone->forward(t.x).to(torch::kFloat);
   }
   const torch::Tensor loss = model_->head->loss(embedding, t.labels, t.weights);
@@ -502,7 +501,8 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
                  step_ > 0 ? fmt::format(", resuming at step {}", step_) : "");
   if (leader())
     for (const std::string& problem : data_.skipped) spdlog::warn("skipped {}", problem);
-  if (leader() && device_.is_cpu() && config_.train.precision == "bf16" && !cpu_has_bf16())
+  if (leader() && device_.is_cpu() && config_.train.precision == Precision::kBf16 &&
+      !cpu_has_bf16())
     spdlog::warn(
         "train.precision bf16 on a CPU without AVX512-BF16 or AMX: emulated, likely "
         "slower than fp32");
@@ -523,9 +523,8 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
         masker_.apply(b.pixels.data(), b.keys, uint64_t(first + int64_t(b.number)), fixed,
                       b.masked);
       };
-    BatchLoader loader(data_.dataset, order, int(batch_size), pre,
-                       parse_bad_file_policy(config_.data.on_bad_file), config_.data.threads,
-                       config_.data.prefetch, prepare);
+    BatchLoader loader(data_.dataset, order, int(batch_size), pre, config_.data.on_bad_file,
+                       config_.data.threads, config_.data.prefetch, prepare);
     while (step_ < end) {
       auto wait_start = std::chrono::steady_clock::now();
       std::optional<Batch> batch = loader.next();

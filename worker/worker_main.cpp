@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
     if (resume && config_file.empty()) config_file = out + "/config.yaml";
     const hymask::Config config = hymask::load_config(config_file, overrides);
     comms = hymask::comm::make_training_communicators(
-        hymask::comm::parse_backend(config.train.backend),
+        config.train.backend,
         hymask::training_device(config.train.device, launch.local_rank).is_cuda(), launch);
     // Held by pointer for the same reason: its reducer would wait for collectives that failed.
     auto trainer = std::make_unique<hymask::Trainer>(config, out, resume, comms.control.get(),
