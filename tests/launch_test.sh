@@ -21,7 +21,7 @@ args=(--config configs/demo.yaml --out "$work/run" -n 2 --port "$port" --tls
 
 HYMASK_BIN="$bin" cluster/launch.sh "${args[@]}" > "$work/first.log" 2>&1 &
 launcher=$!
-for _ in $(seq 120); do
+for _ in $(seq 360); do  # up to 3 min: a loaded machine starts mpirun slowly
   # After step 8 every worker has reported rewards and the coordinator has updated the policy.
   grep -qE '"step":12[,}]' "$work/run/metrics.jsonl" 2>/dev/null && break
   sleep 0.5

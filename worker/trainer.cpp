@@ -21,14 +21,12 @@
 #include <thread>
 
 #include "comm/launch.h"
-#include "comm/protocol/auth.h"
-#include "comm/protocol/frame.h"
 #include "comm/self/self_communicator.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/loader.h"
-#include "worker/coordinator_client.h"
 #include "worker/device.h"
+#include "worker/policy_driver.h"
 
 namespace hymask {
 namespace fs = std::filesystem;
@@ -129,24 +127,14 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
                                                   .momentum(config_.train.momentum)
                                                   .weight_decay(config_.train.weight_decay));
   if (parse_method(config_.mask.method) == Method::kAdaptive) {
-    const nn::PolicyOptions p = nn::policy_options(config_);
-    // Each rank draws its own actions; in local mode it also trains its own policy.
-    policy_ = std::make_unique<nn::Policy>(p, config_.seed + 1000003 * uint64_t(rank_));
-    if (!config_.coordinator.address.empty()) {
-      ClientOptions c;
-      std::tie(c.host, c.port) = protocol::parse_address(config_.coordinator.address);
-      c.secret = protocol::load_secret();
-      c.config_hash = protocol::config_hash(experiment_yaml(config_));
-      c.rank = rank_;
-      c.tls = protocol::tls_options(config_);
-      coordinator_ = std::make_unique<CoordinatorClient>(c);
-    }
-    if (p.reward == nn::RewardDesign::kTeacher) {
+    policy_ = make_policy_driver(config_, rank_);
+    const nn::RewardDesign reward = policy_->policy().options().reward;
+    if (reward == nn::RewardDesign::kTeacher) {
       teacher_ = std::make_unique<FaceModel>(config_, masker_, classes_);
       teacher_->to(device_);
       teacher_->follow(*model_, 0);
     }
-    if (p.reward == nn::RewardDesign::kConstrained) reference_ = load_reference(config_);
+    if (reward == nn::RewardDesign::kConstrained) reference_ = load_reference(config_);
   }
   fs::create_directories(run_dir_);
   if (leader())
@@ -262,19 +250,6 @@ double Trainer::validation_accuracy() {
       torch::tensor(std::vector<int64_t>(val_batch_->labels.begin(), val_batch_->labels.end())) +
       label_offset_;
   return predicted.eq(labels).to(torch::kFloat64).mean().item<double>();
-}
-
-std::string Trainer::lost_coordinator() const {
-  if (!coordinator_) return "";
-  if (auto reason = coordinator_->refusal())
-    return "the coordinator at " + config_.coordinator.address + " " + *reason;
-  const double away = coordinator_->seconds_unreachable();
-  if (away > config_.coordinator.give_up_s)
-    return fmt::format(
-        "the coordinator at {} has been unreachable for {:.0f} s "
-        "(coordinator.give_up_s {})",
-        config_.coordinator.address, away, config_.coordinator.give_up_s);
-  return "";
 }
 
 double Trainer::reference_accuracy(double progress) const {
@@ -563,17 +538,12 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
         optimizer_->step();
       } else {
         nn::ActionIndex index{};
-        if (coordinator_) {  // adopt the newest central policy, never waiting for one
-          coordinator_->set_step(uint64_t(step_));
-          if (auto update = coordinator_->newer_policy(policy_->version())) {
-            policy_->set_parameters(update->second, update->first);
-            ++versions_adopted_;
-          }
-        }
         nn::PolicyRecord record;
         if (adaptive) {
-          index = policy_->sample(state, uint64_t(step_));
-          action = policy_->to_mix_action(index);
+          policy_->begin_step(step_);
+          const nn::Policy& policy = policy_->policy();
+          index = policy.sample(state, uint64_t(step_));
+          action = policy.to_mix_action(index);
           auto mask_start = std::chrono::steady_clock::now();
           masker_.apply(batch->pixels.data(), batch->keys, uint64_t(step_), action, batch->masked);
           // What the in-loop linear attacker sees: each sample against its main face alone.
@@ -590,19 +560,12 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
         loss_value = train_step(*batch, lr);
         if (adaptive) {
           if (teacher_) teacher_->follow(*model_, config_.policy.teacher_momentum);
-          record.version = policy_->version();
+          record.version = policy_->policy().version();
           record.state = state;
           record.action = index;
           record.loss = loss_value;
           record.shortfall = shortfall;
-          pending_.push_back(record);
-          if (int64_t(pending_.size()) >= config_.policy.update_every) {
-            if (coordinator_)
-              coordinator_->report(pending_);
-            else
-              policy_->update(pending_);
-            pending_.clear();
-          }
+          policy_->record(record);
         }
       }
       ++step_;
@@ -621,9 +584,8 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
           images = totals[1].item<double>();
         }
         if (leader()) log_progress(logged_loss, images / std::max(seconds, 1e-9), action, state);
-        if (coordinator_)
-          coordinator_->statistics(uint64_t(step_), window_images / std::max(seconds, 1e-9),
-                                   loss_value, 0.0);
+        if (policy_)
+          policy_->statistics(step_, window_images / std::max(seconds, 1e-9), loss_value);
         window_start = now;
         window_images = 0;
       }
@@ -631,13 +593,13 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
         save_checkpoint();
       // Stop and pause (a signal, or the operator through the coordinator) take effect at the
       // same step on every rank, or the others would wait for the missing one.
-      bool stopping = (stop && stop->load()) || (coordinator_ && coordinator_->take_stop());
-      if (coordinator_ && coordinator_->take_checkpoint()) save_checkpoint();
+      bool stopping = (stop && stop->load()) || (policy_ && policy_->take_stop());
+      if (policy_ && policy_->take_checkpoint()) save_checkpoint();
       // A worker without a policy source ends the run (every rank, with a checkpoint) rather
       // than train on with a policy nobody updates.
-      std::string lost = lost_coordinator();
+      std::string lost = policy_ ? policy_->lost() : "";
       for (;;) {
-        const bool paused = coordinator_ && coordinator_->paused() && !stopping;
+        const bool paused = policy_ && policy_->paused() && !stopping;
         double flags[3] = {stopping ? 1.0 : 0.0, paused ? 1.0 : 0.0, lost.empty() ? 0.0 : 1.0};
         {
           torch::Tensor t = torch::tensor({flags[0], flags[1], flags[2]}, torch::kFloat64);
@@ -656,7 +618,7 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
         if (leader()) spdlog::info("paused at step {} by the coordinator", step_);
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
         if (stop && stop->load()) stopping = true;
-        lost = lost_coordinator();
+        lost = policy_ ? policy_->lost() : "";
       }
       if (stopping) {
         save_checkpoint();
@@ -680,10 +642,11 @@ void Trainer::log_progress(double loss, double images_per_second, const MixActio
   if (val_accuracy_ >= 0) record["val_accuracy"] = val_accuracy_;
   std::string actions;
   if (policy_) {
-    const auto p = policy_->probabilities(state);
-    record["policy"] = {{"version", policy_->version()},
-                        {"baseline", policy_->baseline()},
-                        {"multiplier", policy_->multiplier()},
+    const nn::Policy& policy = policy_->policy();
+    const auto p = policy.probabilities(state);
+    record["policy"] = {{"version", policy.version()},
+                        {"baseline", policy.baseline()},
+                        {"multiplier", policy.multiplier()},
                         {"leak", last_leak_},
                         {"k", p[0]},
                         {"weights", p[1]},
@@ -723,28 +686,12 @@ void Trainer::save_checkpoint() {
   archive.write("optimizer", optimizer);
   tracker_.save(archive);
   if (policy_) {
-    torch::serialize::OutputArchive policy;
-    policy_->save(policy);
-    archive.write("policy", policy);
+    policy_->save(archive);
     if (teacher_) {
       torch::serialize::OutputArchive teacher;
       teacher_->save(teacher);
       archive.write("teacher", teacher);
     }
-    const int64_t p = int64_t(pending_.size());
-    std::vector<float> states;
-    std::vector<int64_t> actions, versions;
-    std::vector<double> measured;  // loss, teacher loss, leak, shortfall per record
-    for (const auto& r : pending_) {
-      states.insert(states.end(), r.state.begin(), r.state.end());
-      actions.insert(actions.end(), r.action.begin(), r.action.end());
-      versions.push_back(int64_t(r.version));
-      measured.insert(measured.end(), {r.loss, r.teacher_loss, r.leak, r.shortfall});
-    }
-    archive.write("pending_states", torch::tensor(states).view({p, nn::kStateSize}));
-    archive.write("pending_actions", torch::tensor(actions).view({p, nn::kHeads}));
-    archive.write("pending_versions", torch::tensor(versions));
-    archive.write("pending_measured", torch::tensor(measured, torch::kFloat64).view({p, 4}));
   }
   write_checkpoint(run_dir_, archive);
 }
@@ -764,32 +711,12 @@ void Trainer::load_checkpoint() {
   optimizer_->to(device_);
   tracker_.load(archive);
   if (policy_) {
-    torch::serialize::InputArchive policy;
-    archive.read("policy", policy);
-    policy_->load(policy);
+    policy_->load(archive);
     if (teacher_) {
       torch::serialize::InputArchive teacher;
       archive.read("teacher", teacher);
       teacher_->load(teacher);
       teacher_->to(device_);
-    }
-    torch::Tensor states, actions, versions, measured;
-    archive.read("pending_states", states);
-    archive.read("pending_actions", actions);
-    archive.read("pending_versions", versions);
-    archive.read("pending_measured", measured);
-    pending_.clear();
-    for (int64_t i = 0; i < measured.size(0); ++i) {
-      nn::PolicyRecord r;
-      r.version = uint64_t(versions[i].item<int64_t>());
-      for (int j = 0; j < nn::kStateSize; ++j) r.state[j] = states[i][j].item<float>();
-      // Checkpoints from before the noise head hold three columns: its level was 0.
-      for (int j = 0; j < std::min<int64_t>(nn::kHeads, actions.size(1)); ++j)
-        r.action[j] = int(actions[i][j].item<int64_t>());
-      const torch::Tensor row = measured[i];
-      auto m = row.accessor<double, 1>();
-      r.loss = m[0], r.teacher_loss = m[1], r.leak = m[2], r.shortfall = m[3];
-      pending_.push_back(r);
     }
   }
 }
@@ -841,11 +768,8 @@ nlohmann::json action_distribution(const ActionHistory& history) {
 }
 
 nlohmann::json Trainer::policy_report() const {
-  nlohmann::json report = {{"source", coordinator_ ? "coordinator" : "local"},
-                           {"reward", config_.policy.reward},
-                           {"last_version", policy_->version()},
-                           {"multiplier", policy_->multiplier()}};
-  if (coordinator_) report["versions_adopted"] = versions_adopted_;
+  nlohmann::json report = policy_->report();
+  report["reward"] = config_.policy.reward;
   if (leader()) report["actions"] = action_distribution(read_action_history(run_dir_));
   return report;
 }

@@ -98,8 +98,6 @@ class Trainer {
   // The reference run's validation accuracy (points) at this run's progress (0..1).
   double reference_accuracy(double progress) const;
   void open_history_files(bool resume);
-  // Why the coordinator can no longer give this worker a policy, or "".
-  std::string lost_coordinator() const;
   // What the run's policy was: source, versions, multiplier, actions over the whole run.
   nlohmann::json policy_report() const;
   void log_progress(double loss, double images_per_second, const MixAction& action,
@@ -134,10 +132,8 @@ class Trainer {
   std::unique_ptr<FaceModel> model_;
   std::unique_ptr<nn::FusedSgd> optimizer_;
   std::unique_ptr<comm::Reducer> reducer_;
-  std::unique_ptr<nn::Policy> policy_;                    // adaptive only
-  std::unique_ptr<class CoordinatorClient> coordinator_;  // adaptive with coordinator.address
+  std::unique_ptr<class PolicyDriver> policy_;  // adaptive only
   nn::LossTracker tracker_;
-  std::vector<nn::PolicyRecord> pending_;
   std::vector<size_t> val_indices_;                   // the held-out validation slice
   std::optional<Batch> val_batch_;                    // ... decoded and masked once
   double val_accuracy_ = -1;                          // its last measurement (-1: none yet)
@@ -145,7 +141,6 @@ class Trainer {
   std::vector<std::pair<double, double>> reference_;  // (progress, val accuracy %) of
                                                       // policy.reference
   std::unique_ptr<FaceModel> teacher_;                // policy.reward teacher: EMA of model_
-  int64_t versions_adopted_ = 0;                      // policy versions taken from the coordinator
   std::ofstream actions_, validation_;
   int64_t step_ = 0;
   int64_t steps_per_epoch_ = 0;
