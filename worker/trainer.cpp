@@ -6,9 +6,6 @@
 #include <torch/utils.h>
 #include <torch/version.h>
 
-#include <dlfcn.h>
-#include <malloc.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -26,6 +23,7 @@
 #include "core/files.h"
 #include "core/loader.h"
 #include "worker/device.h"
+#include "worker/platform.h"
 #include "worker/policy_driver.h"
 
 namespace hymask {
@@ -347,40 +345,6 @@ class Autocast {
   torch::DeviceType type_;
   bool enabled_;
 };
-
-// Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX); without, oneDNN emulates it.
-bool cpu_has_bf16() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpuinfo, line))
-    if (line.rfind("flags", 0) == 0)
-      return line.find(" avx512_bf16") != std::string::npos ||
-             line.find(" amx_bf16") != std::string::npos;
-  return false;
-}
-
-// Whether LibTorch's matrix products (the embedding layer, the margin head) run on Debian's
-// reference BLAS, the unoptimised netlib code libtorch-dev links by default; an optimised one
-// (libopenblas0-openmp) takes over the same libblas.so.3 through update-alternatives.
-bool uses_reference_blas() {
-  Dl_info info{};
-  void* sgemm = dlsym(RTLD_DEFAULT, "sgemm_");
-  if (sgemm == nullptr || dladdr(sgemm, &info) == 0 || info.dli_fname == nullptr) return false;
-  std::error_code error;
-  const std::filesystem::path library = std::filesystem::canonical(info.dli_fname, error);
-  return !error && library.parent_path().filename() == "blas" &&
-         library.filename().string().rfind("libblas.so", 0) == 0;
-}
-
-// LibTorch frees and allocates the same multi-megabyte activations and gradients every step.
-// glibc serves blocks that size with mmap, or returns the top of its heap to the kernel on free,
-// so each step page-faults its memory in again. Keeping freed memory in the heap, as a caching
-// allocator does, saves that (bench/dp_throughput.sh, mean of three runs: 319 -> 342 images/s
-// on 1 rank, 422 -> 436 on 2; docs/BENCHMARKS.md).
-void keep_freed_memory() {
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum: larger blocks are still mapped
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-}
 
 }  // namespace
 
