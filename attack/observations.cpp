@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/loader.h"
 #include "core/random.h"
-#include "worker/trainer.h"
+#include "worker/run_folder.h"
 
 namespace hymask::attack {
 

@@ -25,6 +25,7 @@
 #include "worker/device.h"
 #include "worker/platform.h"
 #include "worker/policy_driver.h"
+#include "worker/run_folder.h"
 
 namespace hymask {
 namespace fs = std::filesystem;
@@ -134,10 +135,7 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
     }
     if (reward == nn::RewardDesign::kConstrained) reference_ = load_reference(config_);
   }
-  fs::create_directories(run_dir_);
-  if (leader())
-    lock_ = std::make_unique<RunFolderLock>(
-        run_dir_, fmt::format("{} (rank 0 of {})", program_invocation_short_name, world_));
+  folder_ = std::make_unique<RunFolder>(run_dir_, rank_, world_);
   if (resume) {
     if (!fs::exists(checkpoint_path(run_dir_)))
       throw Error("cannot resume: no checkpoint at " + checkpoint_path(run_dir_).string() +
@@ -159,52 +157,7 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
         model_->parameters(), *gradients_, size_t(config_.train.bucket_mb * (1 << 20)), timeout_);
     reducer_->broadcast_parameters();
   }
-  open_history_files(resume);
-  if (!leader()) return;
-  // The run's config, without the stop point: `--resume` then runs on to the end.
-  Config stored = config_;
-  stored.train.stop_after = 0;
-  write_file_atomic(run_dir_ / "config.yaml", config_to_yaml(stored));
-  // Keep the metrics of the steps the checkpoint covers; later ones are recomputed.
-  std::vector<std::string> kept;
-  if (resume) {
-    std::ifstream old(run_dir_ / "metrics.jsonl");
-    for (std::string line; std::getline(old, line);) {
-      const auto record = nlohmann::json::parse(line, nullptr, false);
-      if (!record.is_discarded() && record.value("step", int64_t(0)) <= step_) kept.push_back(line);
-    }
-  }
-  std::string text;
-  for (const std::string& line : kept) text += line + "\n";
-  write_file_atomic(run_dir_ / "metrics.jsonl", text);
-  metrics_.open(run_dir_ / "metrics.jsonl", std::ios::app);
-}
-
-namespace {
-// Rewrites a CSV history (header, then rows whose first column is the step) without the rows of
-// `from` on, which a resumed run computes again, and opens it for appending.
-void open_csv_history(const fs::path& path, const std::string& header, int64_t from, bool resume,
-                      std::ofstream& out) {
-  std::string text = header + "\n";
-  if (resume) {
-    std::ifstream old(path);
-    std::string line;
-    std::getline(old, line);
-    while (std::getline(old, line))
-      if (!line.empty() && std::stoll(line.substr(0, line.find(','))) < from) text += line + "\n";
-  }
-  write_file_atomic(path, text);
-  out.open(path, std::ios::app);
-}
-}  // namespace
-
-void Trainer::open_history_files(bool resume) {
-  if (policy_)
-    open_csv_history(run_dir_ / fmt::format("actions-rank{}.csv", rank_),
-                     "step,k,weights,drop_level,noise_epsilon", step_, resume, actions_);
-  if (leader() && !val_indices_.empty())
-    open_csv_history(run_dir_ / "validation.csv", "step,epoch,val_accuracy", step_, resume,
-                     validation_);
+  folder_->open(config_, step_, resume, policy_ != nullptr, !val_indices_.empty());
 }
 
 Trainer::~Trainer() = default;
@@ -415,12 +368,12 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
   stages_ = {};
   // The summary, with where the loop's time went (logged and written to stages.json by rank 0).
   auto summary = [&](bool finished) {
-    actions_.flush();
+    folder_->flush();
     stages_.total =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();
     if (leader() && stages_.steps > 0) {
       const nlohmann::json j = stages_.to_json();
-      write_file_atomic(run_dir_ / "stages.json", j.dump(1) + "\n");
+      folder_->stages(j);
       std::string table;
       for (const auto& [stage, ms] : j["ms_per_step"].items())
         table += fmt::format("\n  {:<36} {:8.2f}", stage, ms.get<double>());
@@ -485,10 +438,7 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
       double shortfall = std::numeric_limits<double>::quiet_NaN();
       if (!val_indices_.empty() && step_ % val_every == 0) {
         val_accuracy_ = validation_accuracy();
-        if (validation_.is_open())
-          validation_ << fmt::format("{},{:.4f},{:.6f}\n", step_, double(step_) / steps_per_epoch_,
-                                     val_accuracy_)
-                      << std::flush;
+        folder_->validation(step_, double(step_) / steps_per_epoch_, val_accuracy_);
         if (!reference_.empty()) shortfall = reference_accuracy(progress) - 100 * val_accuracy_;
       }
       MixAction action = fixed;
@@ -516,9 +466,7 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
                         {1, action.weights, action.drop_level}, alone);
           record.leak = last_leak_ = main_constituent_similarity(batch->masked, alone);
           stages_.mask_in_loop += since(mask_start);
-          actions_ << fmt::format("{},{},{},{},{}\n", step_, action.k,
-                                  weight_scheme_name(action.weights), action.drop_level,
-                                  action.noise_epsilon);
+          folder_->action(step_, action);
           if (teacher_) record.teacher_loss = teacher_loss(*batch);
         }
         loss_value = train_step(*batch, lr);
@@ -624,8 +572,7 @@ void Trainer::log_progress(double loss, double images_per_second, const MixActio
                           action.drop_level);
     if (action.noise_epsilon > 0) actions += fmt::format(" eps={}", action.noise_epsilon);
   }
-  metrics_ << record.dump() << "\n" << std::flush;
-  actions_ << std::flush;
+  folder_->metrics(record);
   // ETA from this process's own pace so far.
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start_).count();
@@ -639,7 +586,7 @@ void Trainer::log_progress(double loss, double images_per_second, const MixActio
 }
 
 void Trainer::save_checkpoint() {
-  actions_.flush();       // the history never lags a checkpoint, whatever kills the process after
+  folder_->flush();
   if (!leader()) return;  // rank 0 holds the same model as every rank
   torch::serialize::OutputArchive archive, model, optimizer;
   archive.write("step", torch::tensor(int64_t(step_)));
@@ -683,52 +630,6 @@ void Trainer::load_checkpoint() {
       teacher_->to(device_);
     }
   }
-}
-
-ActionHistory read_action_history(const fs::path& run_dir) {
-  ActionHistory history;
-  std::vector<fs::path> files;
-  if (fs::is_directory(run_dir))
-    for (const auto& entry : fs::directory_iterator(run_dir)) {
-      const std::string name = entry.path().filename().string();
-      if (name.rfind("actions-rank", 0) == 0 && entry.path().extension() == ".csv")
-        files.push_back(entry.path());
-    }
-  std::sort(files.begin(), files.end());
-  for (const fs::path& file : files) {
-    std::ifstream in(file);
-    std::string line;
-    std::getline(in, line);
-    for (int row = 2; std::getline(in, line); ++row) {
-      long long step;
-      int k, drop;
-      char scheme[16];
-      double epsilon = 0;  // histories from before the noise head have four columns
-      if (std::sscanf(line.c_str(), "%lld,%d,%15[a-z],%d,%lf", &step, &k, scheme, &drop, &epsilon) <
-          4)
-        throw Error(fmt::format("{} line {}: not a step,k,weights,drop_level[,noise_epsilon] row",
-                                file.string(), row));
-      history.steps.push_back(step);
-      history.actions.push_back({k, parse_weight_scheme(scheme), drop, epsilon});
-    }
-  }
-  return history;
-}
-
-nlohmann::json action_distribution(const ActionHistory& history) {
-  std::map<std::string, double> k, weights, drop, noise;
-  const double n = double(std::max<size_t>(1, history.actions.size()));
-  for (const MixAction& a : history.actions) {
-    k[std::to_string(a.k)] += 1 / n;
-    weights[weight_scheme_name(a.weights)] += 1 / n;
-    drop[std::to_string(a.drop_level)] += 1 / n;
-    noise[fmt::format("{}", a.noise_epsilon)] += 1 / n;  // "0": no noise
-  }
-  return {{"steps", history.actions.size()},
-          {"k", k},
-          {"weights", weights},
-          {"drop_level", drop},
-          {"noise_epsilon", noise}};
 }
 
 nlohmann::json Trainer::policy_report() const {

@@ -8,11 +8,7 @@
 // Checkpoints are atomic and resume exactly: the data order, masking and policy sampling are pure
 // functions of (seed, step), and the checkpoint holds everything else (model, optimiser, policy and
 // its optimiser, baseline, loss statistics, pending rewards).
-//
-// Run folder: config.yaml (resolved), checkpoint.pt, metrics.jsonl (one JSON record per log step),
-// stages.json (where the loop's time went, rank 0), validation.csv (train.val_samples: the held-out
-// slice's accuracy, rank 0), actions-rankR.csv (adaptive: every step's action on rank R, which is
-// what the attacks sample their targets from).
+// What the run folder holds: worker/run_folder.h and worker/checkpoint.h.
 #pragma once
 
 #include <atomic>
@@ -36,6 +32,7 @@
 #include "core/nn/sgd.h"
 #include "worker/checkpoint.h"
 #include "worker/face_model.h"
+#include "worker/run_folder.h"
 
 namespace hymask {
 
@@ -59,15 +56,6 @@ struct TrainSummary {
   StageTimes stages;      // this run's loop (not the steps before a resume)
   nlohmann::json policy;  // adaptive: the policy the run trained with (Trainer::policy_report)
 };
-
-// The actions of an adaptive run, step by step, as its actions-rankR.csv files hold them.
-struct ActionHistory {
-  std::vector<int64_t> steps;
-  std::vector<MixAction> actions;
-};
-ActionHistory read_action_history(const std::filesystem::path& run_dir);
-// Counts of each k, weight scheme, drop level and noise epsilon in a history, as shares.
-nlohmann::json action_distribution(const ActionHistory& history);
 
 class Trainer {
  public:
@@ -97,7 +85,6 @@ class Trainer {
   double validation_accuracy();
   // The reference run's validation accuracy (points) at this run's progress (0..1).
   double reference_accuracy(double progress) const;
-  void open_history_files(bool resume);
   // What the run's policy was: source, versions, multiplier, actions over the whole run.
   nlohmann::json policy_report() const;
   void log_progress(double loss, double images_per_second, const MixAction& action,
@@ -117,7 +104,7 @@ class Trainer {
 
   Config config_;
   std::filesystem::path run_dir_;
-  std::unique_ptr<RunFolderLock> lock_;           // rank 0: one run folder, one job
+  std::unique_ptr<RunFolder> folder_;  // config, metrics, histories; rank 0 holds its lock
   std::unique_ptr<comm::Communicator> own_comm_;  // when none was given
   comm::Communicator* comm_;
   comm::Communicator* gradients_;
@@ -141,11 +128,9 @@ class Trainer {
   std::vector<std::pair<double, double>> reference_;  // (progress, val accuracy %) of
                                                       // policy.reference
   std::unique_ptr<FaceModel> teacher_;                // policy.reward teacher: EMA of model_
-  std::ofstream actions_, validation_;
   int64_t step_ = 0;
   int64_t steps_per_epoch_ = 0;
   int64_t total_steps_ = 0;
-  std::ofstream metrics_;
   StageTimes stages_;
   std::chrono::steady_clock::time_point loop_start_;  // of this process's loop (the ETA)
 };
