@@ -26,9 +26,6 @@ std::string type_name(double) {
 std::string type_name(bool) {
   return "true or false";
 }
-std::string type_name(const std::vector<int>&) {
-  return "a list of integers";
-}
 
 template <typename E, typename = std::enable_if_t<std::is_enum_v<E>>>
 std::string type_name(E) {

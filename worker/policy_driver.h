@@ -27,11 +27,11 @@ class PolicyDriver {
   const nn::Policy& policy() const { return policy_; }
 
   // Before the step's action is drawn (a coordinated driver adopts the newest central version).
-  virtual void begin_step(int64_t step) {}
+  virtual void begin_step(int64_t /*step*/) {}
   // A measured batch; every policy.update_every records, the policy learns from them.
   void record(const nn::PolicyRecord& record);
   // This rank's progress, for the status console.
-  virtual void statistics(int64_t step, double images_per_second, double loss) {}
+  virtual void statistics(int64_t /*step*/, double /*images_per_second*/, double /*loss*/) {}
   // The operator's commands; a local driver has no operator.
   virtual bool take_stop() { return false; }
   virtual bool take_checkpoint() { return false; }
