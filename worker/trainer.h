@@ -15,7 +15,6 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -25,14 +24,12 @@
 #include "comm/reducer.h"
 #include "core/config.h"
 #include "core/data_source.h"
-#include "core/files.h"
 #include "core/loader.h"
 #include "core/masking.h"
 #include "core/nn/policy.h"
 #include "core/nn/sgd.h"
 #include "worker/checkpoint.h"
 #include "worker/face_model.h"
-#include "worker/run_folder.h"
 
 namespace hymask {
 
@@ -104,7 +101,7 @@ class Trainer {
 
   Config config_;
   std::filesystem::path run_dir_;
-  std::unique_ptr<RunFolder> folder_;  // config, metrics, histories; rank 0 holds its lock
+  std::unique_ptr<class RunFolder> folder_;  // config, metrics, histories; rank 0 holds its lock
   std::unique_ptr<comm::Communicator> own_comm_;  // when none was given
   comm::Communicator* comm_;
   comm::Communicator* gradients_;

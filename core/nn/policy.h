@@ -115,8 +115,6 @@ class Policy {
   // Samples an action for `step`: deterministic given the parameters, the seed and the step.
   ActionIndex sample(const std::array<float, kStateSize>& state, uint64_t step) const;
   MixAction to_mix_action(const ActionIndex& action) const;
-  // The epsilon of a noise level (0: no noise).
-  double noise_epsilon(int level) const;
   // Per-head probabilities for a state (for progress output and the status console).
   std::array<std::vector<float>, kHeads> probabilities(
       const std::array<float, kStateSize>& state) const;
@@ -152,6 +150,9 @@ class Policy {
   void load(torch::serialize::InputArchive& archive);
 
  private:
+  // The epsilon of a noise level (0: no noise).
+  double noise_epsilon(int level) const;
+
   PolicyOptions options_;
   uint64_t seed_;
   PolicyNet net_;
