@@ -45,6 +45,10 @@ node="$(slurmd -C | head -1 | sed -e 's/^NodeName=[^ ]*/NodeName=localhost/' -e 
 ctld_port=$(( 30000 + RANDOM % 10000 ))
 sed -e "s|@DIR@|$dir|g" -e "s|@CTLD_PORT@|$ctld_port|" -e "s|@SLURMD_PORT@|$((ctld_port + 1))|" \
   -e "s|@NODE@|$node|" "$repo/cluster/slurm/test/slurm.conf.in" > "$dir/slurm.conf"
+# PMIx's per-step folders under $dir too: by default they go to /tmp as spmix_appdir_<uid>_<job>.<step>,
+# and one left behind by an earlier run of this test (its job ids start at 1 again) fails the step.
+mkdir -p "$dir/pmix"
+echo "PMIxCliTmpDirBase=$dir/pmix" > "$dir/mpi.conf"
 export SLURM_CONF="$dir/slurm.conf"
 slurmctld -f "$SLURM_CONF"
 slurmd -f "$SLURM_CONF" -N localhost
