@@ -97,6 +97,7 @@ struct Config {
     double lambda_lr = 0.005;
     double lambda_gain = 0.0;
     double lambda_init = 0.0;
+    double start_mildest = 0.0;
   } policy;
   struct Eval {
     int batch_size = 128;
@@ -309,6 +310,9 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "reward constrained: the multiplier's value at the start (0: privacy alone until the "
         "first shortfall). A short run has no time to win back what the first epoch spends: "
         "10 kept budget 3 on LFW-disjoint-5's 4 epochs (docs/RESULTS.md).");
+  visit("policy.start_mildest", c.policy.start_mildest,
+        "The start's probability of each head's mildest choice (k_min, Dirichlet weights, "
+        "mask.drop_level, no noise); the other choices share the rest. 0: a uniform start.");
   visit("coordinator.address", c.coordinator.address,
         "host:port of hymask-coordinator, which then trains one policy from every worker's "
         "rewards; empty: each process trains its own (local policy mode). The shared secret "

@@ -260,6 +260,28 @@ TEST(Policy, ActionSpaceStartsAtKMin) {
   EXPECT_EQ(policy.to_mix_action({4, 0, 0, 0}).k, 6);
 }
 
+// policy.start_mildest: each head starts with that probability on its mildest choice and the rest
+// shared evenly; whatever the state (the output weights start at zero). 0 is the uniform start.
+TEST(Policy, MildStartPutsItsShareOnEachHeadsMildestChoice) {
+  PolicyOptions o;
+  o.noise_levels = 3;
+  const std::array<float, kStateSize> states[] = {{0, 1, 0.1f, 0, 1, 1},
+                                                  {0.9f, 2, 0.3f, -0.2f, 1.5f, 1}};
+  for (const auto& state : states) {
+    const auto uniform = Policy(o, 1).probabilities(state);
+    for (float p : uniform[0]) EXPECT_NEAR(p, 1.0 / 5, 1e-6);
+    o.start_mildest = 0.8;
+    const auto mild = Policy(o, 1).probabilities(state);
+    o.start_mildest = 0;
+    EXPECT_NEAR(mild[0][0], 0.8, 1e-5);  // k = k_min
+    for (int c = 1; c < 5; ++c) EXPECT_NEAR(mild[0][c], 0.2 / 4, 1e-5);
+    EXPECT_NEAR(mild[1][0], 0.8, 1e-5);  // Dirichlet weights
+    EXPECT_NEAR(mild[2][0], 1.0, 1e-6);  // one drop level: nothing to choose
+    EXPECT_NEAR(mild[3][0], 0.8, 1e-5);  // no noise
+    EXPECT_NEAR(mild[3][2], 0.1, 1e-5);
+  }
+}
+
 TEST(Policy, NoiseLevelsHalveTheNoiseBelowDpsEpsilon) {
   PolicyOptions o;
   EXPECT_EQ(Policy(o, 1).net()->categories[3], 1);  // by default the policy adds no noise

@@ -35,6 +35,7 @@ PolicyOptions policy_options(const Config& c) {
   p.lambda_lr = c.policy.lambda_lr;
   p.lambda_gain = c.policy.lambda_gain;
   p.lambda_init = c.policy.lambda_init;
+  p.start_mildest = c.policy.start_mildest;
   return p;
 }
 
@@ -53,10 +54,14 @@ PolicyNetImpl::PolicyNetImpl(const PolicyOptions& o)
     if (h == 3 && categories[h] == 1) continue;  // no noise head: the old networks, unchanged
     heads[h] =
         register_module("head" + std::to_string(h), torch::nn::Linear(o.hidden, categories[h]));
-    // Start uniform: zero output weights, so every action is tried early on.
+    // Zero output weights: the start does not depend on the state. Uniform biases try every
+    // action early on; a mild start puts start_mildest on category 0 (the mildest choice).
     torch::NoGradGuard no_grad;
     heads[h]->weight.zero_();
     heads[h]->bias.zero_();
+    const int others = categories[h] - 1;
+    if (o.start_mildest > 0 && others > 0)
+      heads[h]->bias[0] = std::log(o.start_mildest * others / (1 - o.start_mildest));
   }
 }
 

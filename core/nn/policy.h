@@ -59,6 +59,7 @@ struct PolicyOptions {
   double lambda_lr = 0.005;        // integral gain: per point beyond the budget, per measurement
   double lambda_gain = 0.0;        // proportional gain: per point beyond the budget
   double lambda_init = 0.0;        // the multiplier (and its integral part) at the start
+  double start_mildest = 0.0;      // each head's starting probability of category 0; 0: uniform
 };
 
 // The policy settings of a config (policy.* and the base drop level).
