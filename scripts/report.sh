@@ -69,6 +69,14 @@ for k in 2 3 4 6; do
     done
   done
 done
+# dp's noise beside the mixing (mask.noise): the fixed settings that moved the front
+# (docs/RESULTS.md, "Noise beside the mixing"); they are part of the front adaptive must pass.
+noise="mask.method=mixup mask.k=2 mask.weights=dirichlet mask.noise=true mask.dp_clip=32"
+rows+=(
+  "dp-e16     mask.method=dp mask.dp_epsilon=16 mask.dp_clip=32"
+  "mixup-k2-d-t0-e16 $noise mask.dp_epsilon=16"
+  "mixup-k2-d-t0-e8  $noise mask.dp_epsilon=8"
+)
 # The first rows were measured with a policy update every 8 steps (35 updates in an ORL run);
 # the -u2 rows with one every 2 steps, the default since (docs/RESULTS.md says why).
 adaptive="mask.method=adaptive"
