@@ -45,7 +45,8 @@ void run_embed(const Args& args) {
     throw ConfigError("--out " + args.out + ": the embeddings are a .npy file (e.g. emb.npy)");
   Config config = checkpoint_config(args.checkpoint);
   apply_overrides(config, args.overrides);
-  const Masker masker = make_masker(config);
+  const Masker masker =
+      make_eval_masker(config, std::filesystem::path(args.checkpoint).parent_path());
   FaceModel model(config, masker, checkpoint_classes(args.checkpoint));
   load_checkpoint_model(args.checkpoint, model);
 

@@ -58,7 +58,8 @@ void add_eval_command(CLI::App& app) {
       apply_overrides(config, args->overrides);
     else
       config = load_config(args->config_file, args->overrides);
-    const Masker masker = make_masker(config);
+    const Masker masker =
+        make_eval_masker(config, std::filesystem::path(args->checkpoint).parent_path());
     FaceModel model(config, masker, checkpoint_classes(args->checkpoint));
     try {
       load_checkpoint_model(args->checkpoint, model);

@@ -66,7 +66,11 @@ void run_train(const Args& args) {
                  config.data.split);
     return;
   }
-  attack::evaluate_and_audit(config, trainer.model(), trainer.masker(), summary.policy, run_dir);
+  const Masker masker = make_eval_masker(config, run_dir);
+  if (masker.options().deployed_noise_epsilon > 0)
+    spdlog::info("evaluating with the noise the policy emitted most: epsilon {}",
+                 masker.options().deployed_noise_epsilon);
+  attack::evaluate_and_audit(config, trainer.model(), masker, summary.policy, run_dir);
 }
 
 }  // namespace

@@ -91,8 +91,10 @@ MixAction Masker::default_action() const {
   const bool mixes = options_.method == Method::kMixup || options_.method == Method::kInstaHide ||
                      options_.method == Method::kAdaptive;
   const bool noisy = options_.method == Method::kDp || (mixes && options_.noise);
+  const double deployed =
+      options_.method == Method::kAdaptive ? options_.deployed_noise_epsilon : 0.0;
   return {mixes ? options_.k : 1, options_.weights, options_.drop_level,
-          noisy ? options_.dp_epsilon : 0.0};
+          noisy ? options_.dp_epsilon : deployed};
 }
 
 void Masker::draw_mixture(int self, int batch, int k, WeightScheme scheme, uint64_t key,

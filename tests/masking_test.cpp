@@ -287,6 +287,18 @@ TEST(Masking, MixupWithNoiseIsDpsNoiseOnTheSameMixture) {
   EXPECT_EQ(a.data, b.data);
 }
 
+// deployed_noise_epsilon is adaptive's evaluation noise; the fixed methods keep their own.
+TEST(Masking, OnlyAdaptiveTakesADeployedNoise) {
+  MaskOptions o;
+  o.deployed_noise_epsilon = 16;
+  o.method = Method::kAdaptive;
+  EXPECT_EQ(Masker(o, kSize, ColorMode::kGrey).default_action().noise_epsilon, 16.0);
+  o.method = Method::kMixup;
+  EXPECT_EQ(Masker(o, kSize, ColorMode::kGrey).default_action().noise_epsilon, 0.0);
+  o.method = Method::kDp;
+  EXPECT_EQ(Masker(o, kSize, ColorMode::kGrey).default_action().noise_epsilon, o.dp_epsilon);
+}
+
 TEST(Masking, RejectsImpossibleOptions) {
   MaskOptions o = mixup(4);
   o.weight_cap = 0.2;  // 4 weights under 0.2 cannot sum to 1

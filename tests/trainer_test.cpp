@@ -19,6 +19,8 @@
 #include "worker/checkpoint.h"
 #include "worker/device.h"
 #include "worker/evaluate.h"
+#include "worker/face_model.h"
+#include "worker/run_folder.h"
 
 namespace hymask {
 namespace {
@@ -157,6 +159,42 @@ TEST(Trainer, ConstrainedPolicyMeasuresAgainstItsReference) {
   args.push_back("seed=5");
   testing::TempDir other;
   EXPECT_THROW(Trainer(load_config("", args), other.path(), false), ConfigError);
+}
+
+// An adaptive run whose policy adds noise is evaluated at the noise it emitted most; without a
+// noise head, and for the fixed methods, evaluation masks as before. Frozen policies (lr 0)
+// started at 99 % and at 1 % on no noise.
+TEST(Trainer, AdaptiveIsEvaluatedAtTheNoiseItEmittedMost) {
+  for (const double none_share : {0.99, 0.01}) {
+    testing::TempDir run;
+    std::vector<std::string> args = tiny("adaptive");
+    for (const char* extra :
+         {"policy.lr=0", "policy.noise_levels=2", "mask.dp_epsilon=16", "train.epochs=2"})
+      args.push_back(extra);
+    args.push_back("policy.start_mildest=" + std::to_string(none_share));
+    const Config config = load_config("", args);
+    Trainer(config, run.path(), false).run();
+    const ActionHistory history = read_action_history(run.path());
+    const auto noised = std::count_if(history.actions.begin(), history.actions.end(),
+                                      [](const MixAction& a) { return a.noise_epsilon == 16; });
+    const double expected = noised * 2 > int64_t(history.actions.size()) ? 16.0 : 0.0;
+    EXPECT_EQ(expected, none_share < 0.5 ? 16.0 : 0.0) << "the frozen start was not followed";
+    EXPECT_EQ(make_eval_masker(config, run.path()).default_action().noise_epsilon, expected);
+    EXPECT_EQ(make_masker(config).default_action().noise_epsilon, 0.0);  // training's own
+  }
+}
+
+TEST(RunFolder, MostEmittedNoiseEpsilonPrefersTheLeastNoiseOnATie) {
+  const auto history = [](std::vector<double> epsilons) {
+    ActionHistory h;
+    for (double e : epsilons) h.actions.push_back({2, WeightScheme::kDirichlet, 0, e});
+    return h;
+  };
+  EXPECT_EQ(most_emitted_noise_epsilon(history({})), 0.0);
+  EXPECT_EQ(most_emitted_noise_epsilon(history({8, 16, 8})), 8.0);
+  EXPECT_EQ(most_emitted_noise_epsilon(history({0, 8, 16, 16})), 16.0);
+  EXPECT_EQ(most_emitted_noise_epsilon(history({16, 8})), 16.0);
+  EXPECT_EQ(most_emitted_noise_epsilon(history({0, 16, 0, 16})), 0.0);
 }
 
 TEST(Trainer, LossFallsAndEvaluationRuns) {

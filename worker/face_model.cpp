@@ -1,5 +1,7 @@
 #include "worker/face_model.h"
 
+#include "worker/run_folder.h"
+
 namespace hymask {
 
 FaceModel::FaceModel(const Config& config, const Masker& masker, int classes) {
@@ -65,6 +67,14 @@ void FaceModel::load(torch::serialize::InputArchive& archive) {
 Masker make_masker(const Config& config) {
   const PreprocessOptions pre = preprocess_options(config);
   return Masker(mask_options(config), pre.size, pre.color);
+}
+
+Masker make_eval_masker(const Config& config, const std::filesystem::path& run_dir) {
+  const PreprocessOptions pre = preprocess_options(config);
+  MaskOptions options = mask_options(config);
+  if (options.method == Method::kAdaptive && config.policy.noise_levels > 1)
+    options.deployed_noise_epsilon = most_emitted_noise_epsilon(read_action_history(run_dir));
+  return Masker(options, pre.size, pre.color);
 }
 
 }  // namespace hymask

@@ -3,6 +3,7 @@
 
 #include <torch/serialize/archive.h>
 
+#include <filesystem>
 #include <memory>
 
 #include "core/config.h"
@@ -31,5 +32,9 @@ struct FaceModel {
 
 // The masker of a run (the method's transform and mixing settings).
 Masker make_masker(const Config& config);
+// The masker that evaluates the run in `run_dir`: make_masker's, and for an adaptive run whose
+// policy adds noise, with the noise level its action history emitted most (what its model was
+// trained on, and what a deployment's inputs get).
+Masker make_eval_masker(const Config& config, const std::filesystem::path& run_dir);
 
 }  // namespace hymask

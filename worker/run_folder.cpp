@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
+#include <limits>
 #include <map>
 #include <string>
 
@@ -130,6 +132,19 @@ nlohmann::json action_distribution(const ActionHistory& history) {
           {"weights", weights},
           {"drop_level", drop},
           {"noise_epsilon", noise}};
+}
+
+double most_emitted_noise_epsilon(const ActionHistory& history) {
+  // Keyed by epsilon, no noise as infinity: the least noise comes first and wins a tie.
+  constexpr double kNone = std::numeric_limits<double>::infinity();
+  std::map<double, int64_t, std::greater<>> counts;
+  for (const MixAction& a : history.actions)
+    ++counts[a.noise_epsilon > 0 ? a.noise_epsilon : kNone];
+  double best = kNone;
+  int64_t most = 0;
+  for (const auto& [epsilon, count] : counts)
+    if (count > most) best = epsilon, most = count;
+  return best == kNone ? 0.0 : best;
 }
 
 }  // namespace hymask

@@ -55,5 +55,8 @@ struct ActionHistory {
 ActionHistory read_action_history(const std::filesystem::path& run_dir);
 // Shares of each k, weight scheme, drop level and noise epsilon in a history.
 nlohmann::json action_distribution(const ActionHistory& history);
+// The noise epsilon of most of a history's actions (0: none, also for an empty history; a tie
+// goes to the least noise).
+double most_emitted_noise_epsilon(const ActionHistory& history);
 
 }  // namespace hymask

@@ -177,17 +177,21 @@ double Trainer::learning_rate(int64_t step) const {
   return base * 0.5 * (1 + std::cos(M_PI * progress));
 }
 
-double Trainer::validation_accuracy() {
-  // The held-out images never change: decode and mask them once, as evaluation does (k = 1).
+double Trainer::validation_accuracy(double noise_epsilon) {
+  // The held-out images never change: decode them once, and mask them as evaluation does (k = 1)
+  // whenever the noise changes.
   if (!val_batch_) {
     BatchLoader loader(data_.dataset, val_indices_, int(val_indices_.size()),
                        preprocess_options(config_), config_.data.on_bad_file, 1, 1);
     val_batch_ = loader.next();
     if (!val_batch_) val_batch_.emplace();
+  }
+  if (val_noise_epsilon_ != noise_epsilon && val_batch_->size() > 0) {
     MixAction action = masker_.default_action();
     action.k = 1;
-    if (val_batch_->size() > 0)
-      masker_.apply(val_batch_->pixels.data(), val_batch_->keys, 0, action, val_batch_->masked);
+    action.noise_epsilon = noise_epsilon;
+    masker_.apply(val_batch_->pixels.data(), val_batch_->keys, 0, action, val_batch_->masked);
+    val_noise_epsilon_ = noise_epsilon;
   }
   if (val_batch_->size() == 0) return 0;
   MaskedBatch& m = val_batch_->masked;
@@ -438,7 +442,16 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
       const std::array<float, nn::kStateSize> state = tracker_.state(progress);
       double shortfall = std::numeric_limits<double>::quiet_NaN();
       if (!val_indices_.empty() && step_ % val_every == 0) {
-        val_accuracy_ = validation_accuracy();
+        // Adaptive with a noise head is measured as it will be evaluated: at its usual noise,
+        // here the level its policy now prefers.
+        double noise = fixed.noise_epsilon;
+        if (adaptive && config_.policy.noise_levels > 1) {
+          const nn::Policy& policy = policy_->policy();
+          const std::vector<float> p = policy.probabilities(state)[3];
+          const int level = int(std::max_element(p.begin(), p.end()) - p.begin());
+          noise = policy.to_mix_action({0, 0, 0, level}).noise_epsilon;
+        }
+        val_accuracy_ = validation_accuracy(noise);
         folder_->validation(step_, double(step_) / steps_per_epoch_, val_accuracy_);
         if (!reference_.empty()) shortfall = reference_accuracy(progress) - 100 * val_accuracy_;
       }

@@ -78,8 +78,8 @@ class Trainer {
   void save_checkpoint();
   void load_checkpoint();
   double learning_rate(int64_t step) const;
-  // Top-1 on the held-out validation slice, masked with k = 1.
-  double validation_accuracy();
+  // Top-1 on the held-out validation slice, masked with k = 1 and this noise (0: none).
+  double validation_accuracy(double noise_epsilon);
   // The reference run's validation accuracy (points) at this run's progress (0..1).
   double reference_accuracy(double progress) const;
   // What the run's policy was: source, versions, multiplier, actions over the whole run.
@@ -119,7 +119,8 @@ class Trainer {
   std::unique_ptr<class PolicyDriver> policy_;  // adaptive only
   nn::LossTracker tracker_;
   std::vector<size_t> val_indices_;                   // the held-out validation slice
-  std::optional<Batch> val_batch_;                    // ... decoded and masked once
+  std::optional<Batch> val_batch_;                    // ... decoded once, masked per noise
+  double val_noise_epsilon_ = -1;                     // the noise it is masked with
   double val_accuracy_ = -1;                          // its last measurement (-1: none yet)
   double last_leak_ = 0;                              // the in-loop attacker's last measurement
   std::vector<std::pair<double, double>> reference_;  // (progress, val accuracy %) of
