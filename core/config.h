@@ -284,7 +284,9 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "(docs/RESULTS.md).");
   visit("policy.noise_levels", c.policy.noise_levels,
         "Noise levels the policy may add after mixing (dp's clipped Laplace noise): 1 = never; "
-        "n > 1: none, or epsilon = mask.dp_epsilon x 2^(n-2), ..., x 2, x 1 (the top level).");
+        "n > 1: none, or epsilon = mask.dp_epsilon x 2^(n-2), ..., x 2, x 1 (the top level). "
+        "Validation adds the level the policy currently prefers, evaluation the one the run "
+        "emitted most: a model trained on noise is measured on noise, as dp and mask.noise are.");
   visit("policy.hidden", c.policy.hidden, "Hidden units of the policy network.");
   visit("policy.lr", c.policy.lr,
         "Adam learning rate of the policy. 0 freezes it at its uniform start: the random-policy "

@@ -1,5 +1,7 @@
 #include "worker/face_model.h"
 
+#include <spdlog/spdlog.h>
+
 #include "worker/run_folder.h"
 
 namespace hymask {
@@ -72,8 +74,15 @@ Masker make_masker(const Config& config) {
 Masker make_eval_masker(const Config& config, const std::filesystem::path& run_dir) {
   const PreprocessOptions pre = preprocess_options(config);
   MaskOptions options = mask_options(config);
-  if (options.method == Method::kAdaptive && config.policy.noise_levels > 1)
-    options.deployed_noise_epsilon = most_emitted_noise_epsilon(read_action_history(run_dir));
+  if (options.method == Method::kAdaptive && config.policy.noise_levels > 1 && !options.noise) {
+    const ActionHistory history = read_action_history(run_dir);
+    if (history.actions.empty())
+      spdlog::warn(
+          "{} holds no action history (actions-rank*.csv): evaluating without noise; to evaluate "
+          "at the run's noise, add mask.noise=true mask.dp_epsilon=EPSILON",
+          run_dir.string());
+    options.deployed_noise_epsilon = most_emitted_noise_epsilon(history);
+  }
   return Masker(options, pre.size, pre.color);
 }
 
