@@ -14,6 +14,7 @@
 #include "core/files.h"
 #include "core/linear_attack.h"
 #include "worker/evaluate.h"
+#include "worker/face_model.h"
 
 namespace hymask::attack {
 namespace fs = std::filesystem;
@@ -148,9 +149,14 @@ nlohmann::json audit_run(const Config& config, FaceModel& model, const Masker& m
   return audit;
 }
 
-void evaluate_and_audit(const Config& config, FaceModel& model, const Masker& masker,
-                        const nlohmann::json& policy, const fs::path& run) {
+void evaluate_and_audit(const Config& config, FaceModel& model, const nlohmann::json& policy,
+                        const fs::path& run) {
+  const Masker masker = make_eval_masker(config, run);
+  const double noise = masker.options().deployed_noise_epsilon;
+  if (noise > 0)
+    spdlog::info("evaluating with the noise the policy emitted most: epsilon {}", noise);
   nlohmann::json result = evaluate(config, model, masker);
+  if (noise > 0) result["noise_epsilon"] = noise;
   if (!policy.is_null()) result["policy"] = policy;
   write_file_atomic(run / "eval.json", result.dump(2) + "\n");
   spdlog::info("evaluation: {}", format_evaluation(result));

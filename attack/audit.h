@@ -27,10 +27,10 @@ namespace hymask::attack {
 nlohmann::json audit_run(const Config& config, FaceModel& model, const Masker& masker,
                          const std::filesystem::path& run);
 
-// The end of a finished run (`hymask train`, rank 0 of `hymask-worker`): its evaluation, with
-// the run's policy report when it has one, then the audit when eval.audit asks for it; each
-// written to RUN/eval.json as soon as it is known, and logged.
-void evaluate_and_audit(const Config& config, FaceModel& model, const Masker& masker,
-                        const nlohmann::json& policy, const std::filesystem::path& run);
+// The end of a finished run (`hymask train`, rank 0 of `hymask-worker`): its evaluation (masked
+// as make_eval_masker says), with the run's policy report when it has one, then the audit when
+// eval.audit asks for it; each written to RUN/eval.json as soon as it is known, and logged.
+void evaluate_and_audit(const Config& config, FaceModel& model, const nlohmann::json& policy,
+                        const std::filesystem::path& run);
 
 }  // namespace hymask::attack

@@ -66,11 +66,7 @@ void run_train(const Args& args) {
                  config.data.split);
     return;
   }
-  const Masker masker = make_eval_masker(config, run_dir);
-  if (masker.options().deployed_noise_epsilon > 0)
-    spdlog::info("evaluating with the noise the policy emitted most: epsilon {}",
-                 masker.options().deployed_noise_epsilon);
-  attack::evaluate_and_audit(config, trainer.model(), masker, summary.policy, run_dir);
+  attack::evaluate_and_audit(config, trainer.model(), summary.policy, run_dir);
 }
 
 }  // namespace

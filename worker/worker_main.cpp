@@ -85,8 +85,7 @@ int main(int argc, char** argv) {
                    summary.steps, summary.total_steps, out);
     } else if (launch.rank == 0) {
       if (evaluate && !hymask::evaluation_protocol(config).empty())
-        hymask::attack::evaluate_and_audit(config, trainer->model(), trainer->masker(),
-                                           summary.policy, out);
+        hymask::attack::evaluate_and_audit(config, trainer->model(), summary.policy, out);
       nlohmann::json finished = {{"steps", summary.steps}, {"loss", summary.last_loss}};
       if (!summary.policy.is_null()) finished["policy"] = summary.policy;
       hymask::write_file_atomic(out + "/finished.json", finished.dump() + "\n");
