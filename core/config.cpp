@@ -211,6 +211,11 @@ void validate(const Config& c) {
   require(c.policy.lambda_lr > 0, c, "policy.lambda_lr", "must be positive");
   require(c.policy.lambda_gain >= 0, c, "policy.lambda_gain", "must be >= 0");
   require(c.policy.lambda_init >= 0, c, "policy.lambda_init", "must be >= 0");
+  require(
+      !c.policy.noise_control || (c.policy.noise_levels > 1 && c.policy.reward == "constrained"), c,
+      "policy.noise_control",
+      "needs policy.reward=constrained (its validation shortfall drives the level) and "
+      "policy.noise_levels > 1");
   require(c.policy.start_mildest >= 0 && c.policy.start_mildest < 1, c, "policy.start_mildest",
           "must be in [0, 1) (0: uniform start)");
   require(c.train.val_samples >= 0, c, "train.val_samples", "must be >= 0");

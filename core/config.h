@@ -87,6 +87,7 @@ struct Config {
     int k_max = 6;
     int drop_levels = 1;
     int noise_levels = 1;
+    bool noise_control = false;
     int hidden = 32;
     double lr = 0.01;
     double entropy = 0.01;
@@ -287,6 +288,11 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "n > 1: none, or epsilon = mask.dp_epsilon x 2^(n-2), ..., x 2, x 1 (the top level). "
         "Validation adds the level the policy currently prefers, evaluation the one the run "
         "emitted most: a model trained on noise is measured on noise, as dp and mask.noise are.");
+  visit("policy.noise_control", c.policy.noise_control,
+        "reward constrained, policy.noise_levels > 1: the constraint's controller sets the noise "
+        "level instead of a policy head, one level more after each validation measurement inside "
+        "the budget, one less after one beyond it (no batch loss prices the noise: "
+        "docs/RESULTS.md). The policy still chooses k and the weights.");
   visit("policy.hidden", c.policy.hidden, "Hidden units of the policy network.");
   visit("policy.lr", c.policy.lr,
         "Adam learning rate of the policy. 0 freezes it at its uniform start: the random-policy "

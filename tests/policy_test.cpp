@@ -282,6 +282,38 @@ TEST(Policy, MildStartPutsItsShareOnEachHeadsMildestChoice) {
   }
 }
 
+// policy.noise_control: the validation shortfall, not a head, moves the noise level: up one per
+// update whose measurements are inside the budget, down one when beyond; a worker's copy follows
+// through the parameters a policy update carries.
+TEST(Policy, NoiseControlRaisesTheNoiseInsideTheBudgetAndLowersItBeyond) {
+  PolicyOptions o;
+  o.reward = RewardDesign::kConstrained;
+  o.max_accuracy_drop = 3;
+  o.noise_levels = 3;  // none, epsilon 16, epsilon 8
+  o.noise_control = true;
+  Policy policy(o, 1);
+  EXPECT_EQ(policy.net()->categories[3], 1);  // no head for it
+  const std::array<float, kStateSize> state{};
+  const auto epsilon = [&] { return policy.to_mix_action(policy.sample(state, 9)).noise_epsilon; };
+  EXPECT_EQ(epsilon(), 0.0);
+  PolicyRecord inside, beyond, unmeasured;
+  inside.shortfall = 1;
+  beyond.shortfall = 5;
+  const double expected[] = {16, 8, 8, 16, 16, 0, 0};
+  const PolicyRecord* records[] = {&inside,     &inside, &inside, &beyond,
+                                   &unmeasured, &beyond, &beyond};
+  for (int i = 0; i < 7; ++i) {
+    policy.update({*records[i]});
+    EXPECT_EQ(epsilon(), expected[i]) << "after update " << i;
+    EXPECT_EQ(policy.preferred_noise_epsilon(state), expected[i]);
+  }
+  policy.update({inside});
+  Policy worker(o, 2);
+  worker.set_parameters(policy.parameters(), policy.version());
+  EXPECT_EQ(worker.preferred_noise_epsilon(state), 16.0);
+  EXPECT_THROW(worker.set_parameters(std::vector<float>(policy.parameters().size() - 1), 1), Error);
+}
+
 TEST(Policy, NoiseLevelsHalveTheNoiseBelowDpsEpsilon) {
   PolicyOptions o;
   EXPECT_EQ(Policy(o, 1).net()->categories[3], 1);  // by default the policy adds no noise

@@ -444,13 +444,9 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
       if (!val_indices_.empty() && step_ % val_every == 0) {
         // Adaptive with a noise head is measured as it will be evaluated: at its usual noise,
         // here the level its policy now prefers.
-        double noise = fixed.noise_epsilon;
-        if (adaptive && config_.policy.noise_levels > 1) {
-          const nn::Policy& policy = policy_->policy();
-          const std::vector<float> p = policy.probabilities(state)[3];
-          const int level = int(std::max_element(p.begin(), p.end()) - p.begin());
-          noise = policy.to_mix_action({0, 0, 0, level}).noise_epsilon;
-        }
+        const double noise = adaptive && config_.policy.noise_levels > 1
+                                 ? policy_->policy().preferred_noise_epsilon(state)
+                                 : fixed.noise_epsilon;
         val_accuracy_ = validation_accuracy(noise);
         folder_->validation(step_, double(step_) / steps_per_epoch_, val_accuracy_);
         if (!reference_.empty()) shortfall = reference_accuracy(progress) - 100 * val_accuracy_;

@@ -26,6 +26,7 @@ PolicyOptions policy_options(const Config& c) {
   p.base_drop_level = c.mask.drop_level;
   p.drop_levels = c.policy.drop_levels;
   p.noise_levels = c.policy.noise_levels;
+  p.noise_control = c.policy.noise_control;
   p.dp_epsilon = c.mask.dp_epsilon;
   p.hidden = c.policy.hidden;
   p.lr = c.policy.lr;
@@ -40,7 +41,7 @@ PolicyOptions policy_options(const Config& c) {
 }
 
 PolicyNetImpl::PolicyNetImpl(const PolicyOptions& o)
-    : categories{o.k_max - o.k_min + 1, 2, o.drop_levels, o.noise_levels} {
+    : categories{o.k_max - o.k_min + 1, 2, o.drop_levels, o.noise_control ? 1 : o.noise_levels} {
   if (o.k_max < 1 || o.k_max > 16) throw ConfigError("policy.k_max must be in 1..16");
   if (o.k_min < 1 || o.k_min > o.k_max) throw ConfigError("policy.k_min must be in 1..k_max");
   if (o.drop_levels < 1 || o.base_drop_level + o.drop_levels - 1 > 13)
@@ -150,7 +151,14 @@ ActionIndex Policy::sample(const std::array<float, kStateSize>& state, uint64_t 
 
 MixAction Policy::to_mix_action(const ActionIndex& a) const {
   return {a[0] + options_.k_min, a[1] == 0 ? WeightScheme::kDirichlet : WeightScheme::kGaussian,
-          options_.base_drop_level + a[2], noise_epsilon(a[3])};
+          options_.base_drop_level + a[2],
+          noise_epsilon(options_.noise_control ? noise_level_ : a[3])};
+}
+
+double Policy::preferred_noise_epsilon(const std::array<float, kStateSize>& state) const {
+  if (options_.noise_control) return noise_epsilon(noise_level_);
+  const std::vector<float> p = probabilities(state)[3];
+  return noise_epsilon(int(std::max_element(p.begin(), p.end()) - p.begin()));
 }
 
 double Policy::noise_epsilon(int level) const {
@@ -207,6 +215,10 @@ double Policy::update(const std::vector<PolicyRecord>& records, const std::vecto
     const double excess = shortfall / measured - options_.max_accuracy_drop;
     integral_ = std::max(0.0, integral_ + options_.lambda_lr * excess);
     lambda_ = std::max(0.0, integral_ + options_.lambda_gain * excess);
+    // noise_control: one level more while inside the budget, one less while beyond it. No loss
+    // measured on a batch prices the noise (docs/RESULTS.md); the validation slice does.
+    if (options_.noise_control && excess != 0)
+      noise_level_ = std::clamp(noise_level_ + (excess < 0 ? 1 : -1), 0, options_.noise_levels - 1);
   }
   std::vector<float> states;
   std::vector<int64_t> actions;
@@ -270,6 +282,7 @@ std::vector<float> Policy::parameters() const {
     const torch::Tensor flat = p.detach().to(torch::kFloat32).contiguous().view({-1});
     out.insert(out.end(), flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
   }
+  if (options_.noise_control) out.push_back(float(noise_level_));
   return out;
 }
 
@@ -285,9 +298,12 @@ void Policy::set_parameters(const std::vector<float>& values, uint64_t version) 
                 .to(p.scalar_type()));
     offset += n;
   }
-  if (offset != values.size())
+  const size_t expected = offset + (options_.noise_control ? 1 : 0);
+  if (values.size() != expected)
     throw Error("a policy update carries " + std::to_string(values.size()) +
-                " parameters; this policy has " + std::to_string(offset));
+                " parameters; this policy has " + std::to_string(expected));
+  if (options_.noise_control)
+    noise_level_ = std::clamp(int(values.back()), 0, options_.noise_levels - 1);
   version_ = version;
 }
 
@@ -297,9 +313,10 @@ void Policy::save(torch::serialize::OutputArchive& archive) const {
   optimizer_->save(optimizer);
   archive.write("net", net);
   archive.write("optimizer", optimizer);
-  archive.write("scalars", torch::tensor({double(version_), baseline_, scale_,
-                                          has_baseline_ ? 1.0 : 0.0, lambda_, integral_},
-                                         torch::kFloat64));
+  archive.write("scalars",
+                torch::tensor({double(version_), baseline_, scale_, has_baseline_ ? 1.0 : 0.0,
+                               lambda_, integral_, double(noise_level_)},
+                              torch::kFloat64));
 }
 
 void Policy::load(torch::serialize::InputArchive& archive) {
@@ -314,6 +331,7 @@ void Policy::load(torch::serialize::InputArchive& archive) {
   version_ = uint64_t(s[0]), baseline_ = s[1], scale_ = s[2], has_baseline_ = s[3] != 0;
   lambda_ = scalars.size(0) > 5 ? s[4] : 0.0;
   integral_ = scalars.size(0) > 5 ? s[5] : 0.0;
+  noise_level_ = scalars.size(0) > 6 ? int(s[6]) : 0;
 }
 
 }  // namespace hymask::nn

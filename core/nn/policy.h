@@ -4,7 +4,8 @@
 // Action a = (k, weight scheme, drop level, noise), one categorical head each:
 //   k in k_min..k_max, scheme in {dirichlet, gaussian}, drop level in base..base + drop_levels - 1,
 //   noise level in 0..noise_levels - 1 (0: none; the top level is dp's epsilon, each level below
-//   it doubles epsilon, i.e. halves the noise).
+//   it doubles epsilon, i.e. halves the noise); with noise_control the level is not a head but
+//   set by the constraint's controller beside the multiplier.
 // State s (kStateSize values): training progress, recent FR-loss mean, spread and trend, the last
 // loss, and a constant 1.
 // Reward, from what the worker measured on the batch the action made (PolicyRecord):
@@ -49,8 +50,9 @@ struct PolicyOptions {
   int k_max = 6;
   int base_drop_level = 0;
   int drop_levels = 1;
-  int noise_levels = 1;     // 1: no noise head (the network then has no parameters for it)
-  double dp_epsilon = 8.0;  // the top noise level's epsilon (mask.dp_epsilon)
+  int noise_levels = 1;        // 1: no noise head (the network then has no parameters for it)
+  bool noise_control = false;  // the constraint's controller sets the level, not a policy head
+  double dp_epsilon = 8.0;     // the top noise level's epsilon (mask.dp_epsilon)
   int hidden = 32;
   double lr = 0.01;
   double entropy = 0.01;
@@ -116,6 +118,9 @@ class Policy {
   // Samples an action for `step`: deterministic given the parameters, the seed and the step.
   ActionIndex sample(const std::array<float, kStateSize>& state, uint64_t step) const;
   MixAction to_mix_action(const ActionIndex& action) const;
+  // The noise epsilon this policy now emits most: the controlled level, or the noise head's most
+  // probable one (0: none). Validation measures at it.
+  double preferred_noise_epsilon(const std::array<float, kStateSize>& state) const;
   // Per-head probabilities for a state (for progress output and the status console).
   std::array<std::vector<float>, kHeads> probabilities(
       const std::array<float, kStateSize>& state) const;
@@ -137,7 +142,8 @@ class Policy {
   double update(const std::vector<PolicyRecord>& records, const std::vector<double>& weights = {},
                 double reward_clip = 0);
 
-  // The network's parameters as one vector (what a policy update carries), and back.
+  // The network's parameters as one vector (what a policy update carries), and back; with
+  // noise_control, the controlled noise level follows them as one more value.
   std::vector<float> parameters() const;
   void set_parameters(const std::vector<float>& values, uint64_t version);
 
@@ -164,6 +170,7 @@ class Policy {
   bool has_baseline_ = false;
   double lambda_ = 0;    // the constraint's Lagrange multiplier (constrained)
   double integral_ = 0;  // its integral part
+  int noise_level_ = 0;  // noise_control: the level the controller set
 };
 
 }  // namespace hymask::nn
