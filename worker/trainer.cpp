@@ -577,6 +577,11 @@ void Trainer::log_progress(double loss, double images_per_second, const MixActio
     actions = fmt::format("pi(k) [{}] pi(w) [{}] pi(t) [{}]", format_probabilities(p[0]),
                           format_probabilities(p[1]), format_probabilities(p[2]));
     if (p[3].size() > 1) actions += fmt::format(" pi(n) [{}]", format_probabilities(p[3]));
+    if (config_.policy.noise_control) {
+      const double epsilon = policy.preferred_noise_epsilon(state);
+      record["policy"]["noise_epsilon"] = epsilon;
+      actions += epsilon > 0 ? fmt::format(" eps={}", epsilon) : std::string(" eps=none");
+    }
   } else {
     actions = fmt::format("k={} {} t={}", action.k, weight_scheme_name(action.weights),
                           action.drop_level);
