@@ -304,7 +304,9 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "reward teacher: the teacher is this exponential moving average of the FR model.");
   visit("policy.max_accuracy_drop", c.policy.max_accuracy_drop,
         "reward constrained: points of validation accuracy (train.val_samples) the policy may "
-        "spend below policy.reference's at the same point of training.");
+        "spend below policy.reference's at the same point of training. It is closed-set "
+        "identification, which charges mixing far more than verification does (LFW-disjoint-5: "
+        "MixUp k = 2 costs 16 of these points and 2.7 of LFW's; docs/RESULTS.md).");
   visit("policy.reference", c.policy.reference,
         "reward constrained: a finished run with the same data, seed and train.val_samples, "
         "trained with mask.method=mask, whose val_accuracy curve the budget is measured against.");
