@@ -442,11 +442,10 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
       const std::array<float, nn::kStateSize> state = tracker_.state(progress);
       double shortfall = std::numeric_limits<double>::quiet_NaN();
       if (!val_indices_.empty() && step_ % val_every == 0) {
-        // Adaptive with a noise head is measured as it will be evaluated: at its usual noise,
-        // here the level its policy now prefers.
-        const double noise = adaptive && config_.policy.noise_levels > 1
-                                 ? policy_->policy().preferred_noise_epsilon(state)
-                                 : fixed.noise_epsilon;
+        // Adaptive is measured as it will be evaluated: at its usual noise, here the level its
+        // policy now prefers (none without a noise head).
+        const double noise =
+            adaptive ? policy_->policy().preferred_noise_epsilon(state) : fixed.noise_epsilon;
         val_accuracy_ = validation_accuracy(noise);
         folder_->validation(step_, double(step_) / steps_per_epoch_, val_accuracy_);
         if (!reference_.empty()) shortfall = reference_accuracy(progress) - 100 * val_accuracy_;
