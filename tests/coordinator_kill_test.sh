@@ -9,9 +9,10 @@
 #     to the workers is lost);
 #   - the workers ride it out: they reconnect by themselves and finish the schedule;
 #   - the policy keeps learning after the last restart;
-#   - the final training loss (mean of the last 5 logged) is within 10 % of an uninterrupted
-#     run's (the policy's updates are asynchronous, so no two runs are equal; uninterrupted runs
-#     differ by a few percent).
+#   - the final training loss (mean of the last 20 logged, the last 200 steps) is within 20 % of
+#     an uninterrupted run's: training still converges. The policy's updates are asynchronous, so
+#     no two runs are equal, and the policy they settle on sets the loss; runs of this setup ended
+#     at 4.42-5.14 (2026-12-02), and training starts near 15.
 # Prints the counts. tests/coordinator_kill_test.sh BIN_DIR [KILLS]   (default 10)
 set -euo pipefail
 bin="$(cd "$1" && pwd)"
@@ -36,7 +37,7 @@ args=(--config configs/demo.yaml data.synthetic_identities=12 data.synthetic_ima
 mpirun_args=(-np 2 --oversubscribe)
 [ "$(id -u)" -eq 0 ] && mpirun_args+=(--allow-run-as-root)
 final_loss() {
-  grep -o '"loss":[-0-9.e]*' "$1/metrics.jsonl" | tail -5 | cut -d: -f2 |
+  grep -o '"loss":[-0-9.e]*' "$1/metrics.jsonl" | tail -20 | cut -d: -f2 |
     awk '{ s += $1 } END { printf "%.4f", s / NR }'
 }
 version() {  # the policy version the console reports, or nothing
@@ -93,8 +94,8 @@ final_version=$(version)
 grep -q "cannot resume the coordinator" "$work/coordinator.log" && fail "a corrupt coordinator checkpoint"
 kill -TERM $coordinator && wait $coordinator || true
 final=$(final_loss "$work/run")
-awk -v a="$final" -v b="$reference" 'BEGIN { d = (a - b) / b; if (d < 0) d = -d; exit !(d <= 0.10) }' ||
-  fail "final loss $final is more than 10 % from the uninterrupted run's $reference"
+awk -v a="$final" -v b="$reference" 'BEGIN { d = (a - b) / b; if (d < 0) d = -d; exit !(d <= 0.20) }' ||
+  fail "final loss $final is more than 20 % from the uninterrupted run's $reference"
 leftovers=$(find "$work/run/coordinator" -name '.*.tmp*' | wc -l)
 reconnects=$(grep -c "connected to the coordinator" "$work/workers-run.log" || true)
 echo "coordinator kills: $kills SIGKILLs, $kills restarts from the checkpoint ($checked checked against the version seen before the kill), $reconnects worker (re)connections, policy v$at_last_kill -> v$final_version after the last restart; final loss $final vs uninterrupted $reference; $leftovers temporary files left by killed writes"
