@@ -79,6 +79,7 @@ struct Config {
     DeviceChoice device = DeviceChoice::kAuto;
     int val_samples = 0;
     int val_every = 0;
+    ValMetric val_metric = ValMetric::kIdentification;
   } train;
   struct Policy {
     int update_every = 2;
@@ -259,10 +260,14 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "naming the missing ranks.");
   visit("train.val_samples", c.train.val_samples,
         "Held-out validation slice: this many images of each rank's first shard are kept out of "
-        "training; top-1 of the classifier on them, masked with k = 1, is logged as "
-        "val_accuracy (and is policy.reward constrained's utility signal). 0 = none.");
+        "training; their train.val_metric, masked with k = 1, is logged as val_accuracy (and is "
+        "policy.reward constrained's utility signal). 0 = none.");
   visit("train.val_every", c.train.val_every,
         "Steps between validation measurements; 0 = every train.log_every steps.");
+  visit("train.val_metric", c.train.val_metric,
+        "identification (top-1 of the classifier over the training people) or verification "
+        "(accuracy at the best threshold on the slice's pairs: every same-person pair and as many "
+        "others; LFW's unit, which needs people with several images in the slice).");
   visit("policy.update_every", c.policy.update_every,
         "R: REINFORCE update of the masking policy every R steps (adaptive). Measured on ORL: "
         "with 35 updates a run (R = 8) the policy never leaves its exploring mixture; with 140 "
@@ -304,11 +309,12 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "reward teacher: the teacher is this exponential moving average of the FR model.");
   visit("policy.max_accuracy_drop", c.policy.max_accuracy_drop,
         "reward constrained: points of validation accuracy (train.val_samples) the policy may "
-        "spend below policy.reference's at the same point of training. It is closed-set "
-        "identification, which charges mixing far more than verification does (LFW-disjoint-5: "
-        "MixUp k = 2 costs 16 of these points and 2.7 of LFW's; docs/RESULTS.md).");
+        "spend below policy.reference's at the same point of training, in train.val_metric's "
+        "unit. Identification charges mixing far more than verification does (LFW-disjoint-5: "
+        "MixUp k = 2 costs 16 identification points and 2.7 of LFW's; docs/RESULTS.md).");
   visit("policy.reference", c.policy.reference,
-        "reward constrained: a finished run with the same data, seed and train.val_samples, "
+        "reward constrained: a finished run with the same data, seed, train.val_samples and "
+        "train.val_metric, "
         "trained with mask.method=mask, whose val_accuracy curve the budget is measured against.");
   visit("policy.lambda_lr", c.policy.lambda_lr,
         "reward constrained: the Lagrange multiplier's step per point of validation accuracy "

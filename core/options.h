@@ -11,10 +11,11 @@
 
 namespace hymask {
 
-enum class BadFilePolicy { kSkip, kFail };       // data.on_bad_file
-enum class Precision { kFp32, kBf16 };           // train.precision
-enum class Backend { kAuto, kMpi, kNccl };       // train.backend (comm/factory.h)
-enum class DeviceChoice { kAuto, kCpu, kCuda };  // train.device (worker/device.h)
+enum class BadFilePolicy { kSkip, kFail };                // data.on_bad_file
+enum class Precision { kFp32, kBf16 };                    // train.precision
+enum class Backend { kAuto, kMpi, kNccl };                // train.backend (comm/factory.h)
+enum class DeviceChoice { kAuto, kCpu, kCuda };           // train.device (worker/device.h)
+enum class ValMetric { kIdentification, kVerification };  // train.val_metric
 
 constexpr std::array<std::pair<BadFilePolicy, const char*>, 2> option_names(BadFilePolicy) {
   return {{{BadFilePolicy::kSkip, "skip"}, {BadFilePolicy::kFail, "fail"}}};
@@ -28,6 +29,11 @@ constexpr std::array<std::pair<Backend, const char*>, 3> option_names(Backend) {
 constexpr std::array<std::pair<DeviceChoice, const char*>, 3> option_names(DeviceChoice) {
   return {
       {{DeviceChoice::kAuto, "auto"}, {DeviceChoice::kCpu, "cpu"}, {DeviceChoice::kCuda, "cuda"}}};
+}
+
+constexpr std::array<std::pair<ValMetric, const char*>, 2> option_names(ValMetric) {
+  return {
+      {{ValMetric::kIdentification, "identification"}, {ValMetric::kVerification, "verification"}}};
 }
 
 // "a, b or c": the names of an enumeration, for messages.

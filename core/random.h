@@ -24,6 +24,7 @@ enum class Purpose : uint64_t {
   kShuffle = 8,
   kPolicy = 9,
   kNoise = 10,
+  kValidationPairs = 11,
 };
 
 inline uint64_t splitmix64(uint64_t& state) {

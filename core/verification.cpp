@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <set>
 
 #include "core/error.h"
+#include "core/random.h"
 
 namespace hymask {
 
@@ -27,6 +29,47 @@ double best_threshold(const std::vector<double>& scores, const std::vector<bool>
     }
   }
   return threshold;
+}
+
+double best_threshold_accuracy(const std::vector<double>& scores, const std::vector<bool>& same) {
+  if (scores.empty()) return 0;
+  const double threshold = best_threshold(scores, same);
+  size_t correct = 0;
+  for (size_t i = 0; i < scores.size(); ++i) correct += (scores[i] > threshold) == same[i];
+  return double(correct) / scores.size();
+}
+
+LabelledPairs balanced_pairs(const std::vector<int>& labels, uint64_t seed) {
+  LabelledPairs out;
+  size_t different = 0;
+  for (size_t i = 0; i < labels.size(); ++i)
+    for (size_t j = i + 1; j < labels.size(); ++j) {
+      if (labels[i] != labels[j]) {
+        ++different;
+        continue;
+      }
+      out.pairs.emplace_back(i, j);
+      out.same.push_back(true);
+    }
+  const size_t wanted = std::min(out.pairs.size(), different);
+  std::set<std::pair<size_t, size_t>> drawn;
+  if (wanted == different) {  // all of them
+    for (size_t i = 0; i < labels.size(); ++i)
+      for (size_t j = i + 1; j < labels.size(); ++j)
+        if (labels[i] != labels[j]) drawn.emplace(i, j);
+  } else {
+    Rng rng = Rng::stream(seed, 0, 0, Purpose::kValidationPairs);
+    while (drawn.size() < wanted) {
+      size_t i = rng.below(labels.size()), j = rng.below(labels.size());
+      if (labels[i] == labels[j]) continue;
+      drawn.emplace(std::min(i, j), std::max(i, j));
+    }
+  }
+  for (const auto& pair : drawn) {
+    out.pairs.push_back(pair);
+    out.same.push_back(false);
+  }
+  return out;
 }
 
 double roc_auc(const std::vector<double>& scores, const std::vector<bool>& same) {

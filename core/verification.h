@@ -3,6 +3,9 @@
 // nine folds, ROC AUC, TAR at a fixed FAR; closed-set top-1 identification against a gallery.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace hymask {
@@ -22,6 +25,18 @@ VerificationResult verify_pairs(const std::vector<double>& scores, const std::ve
 
 // The threshold that maximises accuracy on the given pairs (accept when score > threshold).
 double best_threshold(const std::vector<double>& scores, const std::vector<bool>& same);
+
+// Accuracy on the given pairs at their own best_threshold: in-sample, so it flatters a little,
+// but equally for every model measured on the same pairs.
+double best_threshold_accuracy(const std::vector<double>& scores, const std::vector<bool>& same);
+
+// Verification pairs of a labelled set: every same-label pair, and as many different-label pairs
+// (all of them if there are fewer), drawn without repeats from the stream of `seed`.
+struct LabelledPairs {
+  std::vector<std::pair<size_t, size_t>> pairs;  // indices into labels, first < second
+  std::vector<bool> same;
+};
+LabelledPairs balanced_pairs(const std::vector<int>& labels, uint64_t seed);
 
 // Area under the ROC curve (Mann-Whitney U, ties counted half).
 double roc_auc(const std::vector<double>& scores, const std::vector<bool>& same);

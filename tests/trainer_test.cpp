@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <numeric>
@@ -156,9 +157,52 @@ TEST(Trainer, ConstrainedPolicyMeasuresAgainstItsReference) {
   while (std::getline(metrics, line))
     moved |= nlohmann::json::parse(line)["policy"]["multiplier"].get<double>() > 0;
   EXPECT_TRUE(moved) << "the multiplier never rose";
-  args.push_back("seed=5");
   testing::TempDir other;
+  args.push_back("train.val_metric=verification");  // the reference measured identification
   EXPECT_THROW(Trainer(load_config("", args), other.path(), false), ConfigError);
+  args.back() = "seed=5";
+  EXPECT_THROW(Trainer(load_config("", args), other.path(), false), ConfigError);
+}
+
+// Verification validation scores the slice's pairs at their best threshold: a value of a
+// balanced pair set, so never below one half, and not the classifier's top-1 of the same run. A
+// slice without two images of one person is refused.
+TEST(Trainer, VerificationValidationScoresTheSlicesPairs) {
+  std::vector<std::string> args = tiny("mask");
+  for (const char* extra : {"train.val_samples=12", "train.val_every=3", "train.epochs=2"})
+    args.push_back(extra);
+  std::vector<double> by_metric[2];
+  for (const char* metric : {"identification", "verification"}) {
+    testing::TempDir run;
+    args.push_back(std::string("train.val_metric=") + metric);
+    Trainer(load_config("", args), run.path(), false).run();
+    args.pop_back();
+    std::ifstream validation(run.path() / "validation.csv");
+    std::string line;
+    std::getline(validation, line);
+    double step, epoch, accuracy;
+    while (std::getline(validation, line))
+      if (std::sscanf(line.c_str(), "%lf,%lf,%lf", &step, &epoch, &accuracy) == 3)
+        by_metric[metric[0] == 'v'].push_back(accuracy);
+  }
+  ASSERT_EQ(by_metric[0].size(), by_metric[1].size());
+  ASSERT_FALSE(by_metric[1].empty());
+  for (double a : by_metric[1]) {
+    EXPECT_GE(a, 0.5);
+    EXPECT_LE(a, 1.0);
+  }
+  EXPECT_NE(by_metric[0], by_metric[1]);
+  args.push_back("train.val_metric=verification");
+  args.push_back("data.synthetic_images_per_identity=40");
+  args.push_back("data.synthetic_identities=40");
+  args.push_back("train.val_samples=2");  // 2 of 1,600 images: almost surely two people
+  testing::TempDir lonely;
+  try {
+    Trainer(load_config("", args), lonely.path(), false);
+    ADD_FAILURE() << "a slice without a same-person pair was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("hold no two of one person"), std::string::npos);
+  }
 }
 
 // An adaptive run whose policy adds noise is evaluated at the noise it emitted most; without a

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "core/error.h"
 #include "core/random.h"
@@ -135,6 +137,48 @@ TEST(Verification, BestThresholdMaximisesAccuracyAndTarRespectsFar) {
   // genuine scores above it: 0.9, 0.8, 0.6 -> 3 of 4.
   EXPECT_DOUBLE_EQ(tar_at_far(scores, same, 0.25), 0.75);
   EXPECT_DOUBLE_EQ(tar_at_far(scores, same, 0.0), 0.5);  // none allowed: above 0.7
+}
+
+TEST(Verification, BestThresholdAccuracyIsTheBestOfEveryThreshold) {
+  // Naive reference: try a threshold below every score and at every score.
+  Rng rng(5);
+  std::vector<double> scores;
+  std::vector<bool> same;
+  for (int i = 0; i < 300; ++i) {
+    same.push_back(rng.uniform() < 0.5);
+    scores.push_back(std::round(10 * (rng.normal() + (same.back() ? 1.0 : 0.0))) / 10);  // ties
+  }
+  double naive = 0;
+  std::vector<double> thresholds = scores;
+  thresholds.push_back(-1e9);
+  for (double t : thresholds) {
+    int correct = 0;
+    for (size_t i = 0; i < scores.size(); ++i) correct += (scores[i] > t) == same[i];
+    naive = std::max(naive, double(correct) / scores.size());
+  }
+  EXPECT_NEAR(best_threshold_accuracy(scores, same), naive, 1e-12);
+  EXPECT_GT(naive, 0.6);  // the scores do separate
+}
+
+TEST(Verification, BalancedPairsHoldEverySamePairAndAsManyDistinctOthers) {
+  const std::vector<int> labels = {0, 1, 0, 2, 1, 0, 3, 3, 4, 5, 6, 7};
+  const LabelledPairs pairs = balanced_pairs(labels, 9);
+  std::set<std::pair<size_t, size_t>> same_pairs, other_pairs;
+  for (size_t i = 0; i < pairs.pairs.size(); ++i) {
+    const auto [a, b] = pairs.pairs[i];
+    ASSERT_LT(a, b);
+    EXPECT_EQ(pairs.same[i], labels[a] == labels[b]);
+    (pairs.same[i] ? same_pairs : other_pairs).insert(pairs.pairs[i]);
+  }
+  EXPECT_EQ(same_pairs.size(), 5u);   // 3 of label 0, one each of 1 and 3
+  EXPECT_EQ(other_pairs.size(), 5u);  // as many, none repeated
+  EXPECT_EQ(pairs.pairs.size(), 10u);
+  // The same seed draws the same pairs; another seed others.
+  EXPECT_EQ(balanced_pairs(labels, 9).pairs, pairs.pairs);
+  EXPECT_NE(balanced_pairs(labels, 10).pairs, pairs.pairs);
+  // Fewer different pairs than same ones: all of them.
+  const LabelledPairs crowded = balanced_pairs({0, 0, 0, 0, 1}, 9);
+  EXPECT_EQ(std::count(crowded.same.begin(), crowded.same.end(), false), 4);
 }
 
 }  // namespace

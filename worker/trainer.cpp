@@ -23,6 +23,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/loader.h"
+#include "core/verification.h"
 #include "worker/device.h"
 #include "worker/platform.h"
 #include "worker/policy_driver.h"
@@ -44,13 +45,15 @@ std::vector<std::pair<double, double>> load_reference(const Config& config) {
     throw ConfigError("policy.reference " + run.string() +
                       " holds no validation curve (config.yaml and validation.csv): train it "
                       "first with mask.method=mask train.val_samples=" +
-                      std::to_string(config.train.val_samples) + " and the same data and seed");
+                      std::to_string(config.train.val_samples) + " train.val_metric=" +
+                      option_name(config.train.val_metric) + " and the same data and seed");
   const Config ref = load_config((run / "config.yaml").string());
   if (ref.data.root != config.data.root || ref.data.split != config.data.split ||
-      ref.seed != config.seed || ref.train.val_samples != config.train.val_samples)
+      ref.seed != config.seed || ref.train.val_samples != config.train.val_samples ||
+      ref.train.val_metric != config.train.val_metric)
     throw ConfigError("policy.reference " + run.string() +
-                      " was validated on another slice: its data.root, data.split, seed and "
-                      "train.val_samples must equal this run's");
+                      " was validated on another slice or metric: its data.root, data.split, "
+                      "seed, train.val_samples and train.val_metric must equal this run's");
   std::vector<std::pair<double, double>> curve;
   std::ifstream in(csv);
   std::string line;
@@ -94,6 +97,15 @@ Trainer::Trainer(const Config& config, const fs::path& run_dir, bool resume,
                         std::to_string(shard.size()) + " images): lower it");
     val_indices_ = epoch_order(shard, config_.seed, kValidationEpoch, uint64_t(rank_));
     val_indices_.resize(size_t(config_.train.val_samples));
+    if (config_.train.val_metric == ValMetric::kVerification) {
+      std::vector<int> labels;
+      for (size_t i : val_indices_) labels.push_back(data_.dataset->label(i));
+      if (balanced_pairs(labels, config_.seed).pairs.empty())
+        throw ConfigError("train.val_metric verification: the " +
+                          std::to_string(config_.train.val_samples) +
+                          " images of train.val_samples hold no two of one person: raise it, or "
+                          "use train.val_metric=identification");
+    }
     std::vector<size_t> sorted = val_indices_;
     std::sort(sorted.begin(), sorted.end());
     shard.erase(std::remove_if(
@@ -199,9 +211,21 @@ double Trainer::validation_accuracy(double noise_epsilon) {
   model_->train(false);
   const torch::Tensor x =
       torch::from_blob(m.data.data(), {m.batch, m.channels, m.size, m.size}).to(device_);
-  const torch::Tensor predicted =
-      model_->head->cosine(model_->backbone->forward(x)).argmax(1).cpu();
+  const torch::Tensor embeddings = model_->backbone->forward(x);
   model_->train(true);
+  if (config_.train.val_metric == ValMetric::kVerification) {
+    // From the decoded labels: a skipped bad file shifts the positions.
+    if (val_pairs_.pairs.empty()) val_pairs_ = balanced_pairs(val_batch_->labels, config_.seed);
+    if (val_pairs_.pairs.empty()) return 0;
+    const torch::Tensor e = embeddings.to(torch::kFloat64).cpu();
+    const torch::Tensor unit = e / e.norm(2, 1, true).clamp_min(1e-12);
+    const torch::Tensor cosine = unit.matmul(unit.t()).contiguous();
+    const auto similarity = cosine.accessor<double, 2>();
+    std::vector<double> scores;
+    for (const auto& [a, b] : val_pairs_.pairs) scores.push_back(similarity[a][b]);
+    return best_threshold_accuracy(scores, val_pairs_.same);
+  }
+  const torch::Tensor predicted = model_->head->cosine(embeddings).argmax(1).cpu();
   const torch::Tensor labels =
       torch::tensor(std::vector<int64_t>(val_batch_->labels.begin(), val_batch_->labels.end())) +
       label_offset_;

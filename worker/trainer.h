@@ -28,6 +28,7 @@
 #include "core/masking.h"
 #include "core/nn/policy.h"
 #include "core/nn/sgd.h"
+#include "core/verification.h"
 #include "worker/checkpoint.h"
 #include "worker/face_model.h"
 
@@ -118,11 +119,12 @@ class Trainer {
   std::unique_ptr<comm::Reducer> reducer_;
   std::unique_ptr<class PolicyDriver> policy_;  // adaptive only
   nn::LossTracker tracker_;
-  std::vector<size_t> val_indices_;                   // the held-out validation slice
-  std::optional<Batch> val_batch_;                    // ... decoded once, masked per noise
-  double val_noise_epsilon_ = -1;                     // the noise it is masked with
-  double val_accuracy_ = -1;                          // its last measurement (-1: none yet)
-  double last_leak_ = 0;                              // the in-loop attacker's last measurement
+  std::vector<size_t> val_indices_;  // the held-out validation slice
+  std::optional<Batch> val_batch_;   // ... decoded once, masked per noise
+  LabelledPairs val_pairs_;          // ... its pairs (train.val_metric verification)
+  double val_noise_epsilon_ = -1;    // the noise it is masked with
+  double val_accuracy_ = -1;         // its last measurement (-1: none yet)
+  double last_leak_ = 0;             // the in-loop attacker's last measurement
   std::vector<std::pair<double, double>> reference_;  // (progress, val accuracy %) of
                                                       // policy.reference
   std::unique_ptr<FaceModel> teacher_;                // policy.reward teacher: EMA of model_
