@@ -1,5 +1,6 @@
 #include "attack/masking_transform.h"
 
+#include <torch/fft.h>
 #include <torch/nn/functional/conv.h>
 #include <torch/nn/functional/upsampling.h>
 
@@ -9,10 +10,19 @@ namespace hymask::attack {
 namespace F = torch::nn::functional;
 
 MaskingTransform::MaskingTransform(const Masker& masker)
-    : planes_(masker.planes()),
-      upsample_(masker.options().upsample),
-      frequency_(masker.frequency_domain()) {
-  if (!frequency_) return;
+    : planes_(masker.planes()), upsample_(masker.options().upsample), domain_(masker.domain()) {
+  if (const SpectrumHighPass* spectrum = masker.spectrum()) {
+    const int64_t s = spectrum->size();
+    const double c = spectrum->cutoff();
+    band_ = torch::zeros({s, s});
+    auto band = band_.accessor<float, 2>();
+    for (int64_t fy = 0; fy < s; ++fy)
+      for (int64_t fx = 0; fx < s; ++fx) {
+        const double sy = fy <= s / 2 ? fy : fy - s, sx = fx <= s / 2 ? fx : fx - s;
+        band[fy][fx] = c >= 0 && sy * sy + sx * sx <= c * c;
+      }
+  }
+  if (domain_ != SampleDomain::kBlockDct) return;
   const std::vector<int> ids = masker.channel_ids();
   const int kept = int(ids.size()) / planes_;
   basis_ = torch::empty({kept, 1, 8, 8});
@@ -29,7 +39,12 @@ MaskingTransform::MaskingTransform(const Masker& masker)
 }
 
 torch::Tensor MaskingTransform::operator()(const torch::Tensor& pixels) const {
-  if (!frequency_) return pixels;
+  if (domain_ == SampleDomain::kPixels) return pixels;
+  if (domain_ == SampleDomain::kSpectrum) {
+    const torch::Tensor low =
+        torch::real(torch::fft::ifft2(torch::fft::fft2(pixels) * band_.to(pixels.device())));
+    return pixels - low.to(pixels.dtype());
+  }
   const int64_t batch = pixels.size(0), size = pixels.size(2);
   torch::Tensor x = pixels.reshape({batch * planes_, 1, size, size});
   if (upsample_ > 1)

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "core/spectrum.h"
 
 namespace hymask {
 namespace {
@@ -146,6 +147,17 @@ void validate(const Config& c) {
   require(c.data.format == "folder" || c.data.split == "all", c, "data.split",
           "must be all with data.format recordio (the protocol splits read image folders)");
   require(c.mask.k >= 1 && c.mask.k <= 16, c, "mask.k", "must be in 1..16");
+  if (c.mask.domain == MaskDomain::kSpectrum) {
+    const char* why = "acts on the block DCT's channels: use it with mask.domain=block-dct";
+    require(c.mask.upsample == 1, c, "mask.upsample", why);
+    require(!c.mask.sign_flip, c, "mask.sign_flip", why);
+    require(!c.mask.permute_channels, c, "mask.permute_channels", why);
+    require(c.mask.channel_subset == 0, c, "mask.channel_subset", why);
+    require(c.policy.drop_levels == 1, c, "policy.drop_levels", why);
+    require(2 * int(SpectrumHighPass::cutoff_for_drop_level(c.data.image_size, c.mask.drop_level)) <
+                c.data.image_size,
+            c, "mask.drop_level", "removes the whole spectrum of these faces: lower it");
+  }
   // Partners come from the same batch: a batch of B mixes at most B faces.
   const bool adaptive = c.mask.method == "adaptive";
   const bool mixes = c.mask.method == "mixup" || c.mask.method == "instahide";
@@ -378,6 +390,7 @@ std::string experiment_difference(const Config& a, const Config& b) {
 MaskOptions mask_options(const Config& c) {
   MaskOptions o;
   o.method = parse_method(c.mask.method);
+  o.domain = c.mask.domain;
   o.upsample = c.mask.upsample;
   o.drop_level = c.mask.drop_level;
   o.k = c.mask.k;

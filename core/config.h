@@ -36,6 +36,7 @@ struct Config {
   } data;
   struct Mask {
     std::string method = "mixup";
+    MaskDomain domain = MaskDomain::kBlockDct;
     int upsample = 1;
     int drop_level = 0;
     int k = 2;
@@ -181,6 +182,13 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "none (raw pixels) | mask (channel masking, PPFR-FD-like) | instahide (pixel MixUp) | "
         "mixup (frequency MixUp, fixed k) | adaptive (policy-chosen) | dp (DCTDP-like Laplace "
         "noise on the kept coefficients).");
+  visit("mask.domain", c.mask.domain,
+        "Where the frequency methods (mask, mixup, adaptive, dp) drop the low frequencies: "
+        "block-dct (8x8 blocks' DCT channels, the paper's) or spectrum (the face's global 2-D "
+        "spectrum, frequencies within (mask.drop_level + 1) x S / 16 cycles per image removed, "
+        "about as many values as the blocks' DC; the high-pass image is what the network sees). "
+        "spectrum takes no mask.upsample, sign_flip, permute_channels, channel_subset or "
+        "policy.drop_levels: they act on the blocks' channels.");
   visit("mask.upsample", c.mask.upsample,
         "Bilinear upsampling u before the 8x8 block DCT: 1, 2, 4 or 8. u >= 2 is overcomplete and "
         "linearly invertible (see README, privacy).");

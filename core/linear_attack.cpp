@@ -28,8 +28,15 @@ const BlockDct& LinearAttack::transform_for(const std::vector<int>& channels) co
 void LinearAttack::reconstruct(const float* sample, float* out) const {
   const int planes = masker_.planes(), size = masker_.image_size();
   const size_t pixels = size_t(size) * size;
-  if (!masker_.frequency_domain()) {
+  if (masker_.domain() == SampleDomain::kPixels) {
     std::copy_n(sample, planes * pixels, out);
+    return;
+  }
+  if (const SpectrumHighPass* spectrum = masker_.spectrum()) {
+    // The high-pass image is the least-squares answer's observed part; the prior fills the band.
+    std::vector<double> prior(prior_.begin(), prior_.end()), low(prior.size());
+    spectrum->low_pass(prior.data(), low.data(), planes);
+    for (size_t i = 0; i < low.size(); ++i) out[i] = float(sample[i] + low[i]);
     return;
   }
   // The channels this sample observes: those not identically zero in every plane.

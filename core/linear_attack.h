@@ -6,7 +6,8 @@
 // is filled from `prior`, a mean face of public images. For a mixture it recovers the mixture of
 // the constituents in pixels; for the pixel methods the sample is already that.
 // Channels that a sample holds as exact zeros (an adaptive action's higher drop level) are treated
-// as not observed, as an attacker would.
+// as not observed, as an attacker would. In the spectrum domain the sample is the high-pass image
+// itself, an orthogonal projection: the answer is it plus the prior's low-pass part.
 #pragma once
 
 #include <map>

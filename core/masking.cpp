@@ -63,6 +63,16 @@ Masker::Masker(const MaskOptions& options, int image_size, ColorMode color)
   if (m == Method::kNone || m == Method::kInstaHide) {
     channels_ = planes_;
     out_size_ = image_size;
+  } else if (options_.domain == MaskDomain::kSpectrum) {
+    if (options_.upsample != 1 || options_.sign_flip || options_.permute_channels ||
+        options_.channel_subset > 0)
+      throw ConfigError(
+          "mask.domain spectrum takes no mask.upsample, sign_flip, permute_channels or "
+          "channel_subset: they act on the block DCT's channels");
+    spectrum_ = std::make_unique<SpectrumHighPass>(
+        image_size, SpectrumHighPass::cutoff_for_drop_level(image_size, options_.drop_level));
+    channels_ = planes_;
+    out_size_ = image_size;
   } else {
     transform_ = std::make_unique<BlockDct>(image_size, options_.upsample,
                                             kept_channels_for_drop_level(options_.drop_level));
@@ -164,11 +174,15 @@ void Masker::apply(const float* pixels, const std::vector<uint64_t>& keys, uint6
   if (action.k < 1) throw ConfigError("a mixture needs k >= 1");
   if (action.drop_level < options_.drop_level)
     throw ConfigError("an action cannot keep channels the masking already removed");
+  if (spectrum_ && action.drop_level != options_.drop_level)
+    throw ConfigError("mask.domain spectrum masks at mask.drop_level alone (policy.drop_levels 1)");
 
   // Transform (or copy) every sample once; mixing is linear, so it happens afterwards.
   std::vector<float> unmixed(sample * batch);
   if (transform_)
     transform_->forward(pixels, unmixed.data(), batch * planes_);
+  else if (spectrum_)
+    spectrum_->forward(pixels, unmixed.data(), batch * planes_);
   else
     std::copy_n(pixels, pixel_sample * batch, unmixed.data());
 
@@ -244,7 +258,7 @@ void Masker::apply(const float* pixels, const std::vector<uint64_t>& keys, uint6
 
 void Masker::to_pixels(const float* sample, float* out) const {
   const size_t pixel_plane = size_t(image_size_) * image_size_;
-  if (!transform_) {
+  if (!transform_) {  // pixels, or the spectrum's high-pass image: already a picture
     std::copy_n(sample, planes_ * pixel_plane, out);
     return;
   }

@@ -3,8 +3,9 @@
 // frequency coefficients), behind one class.
 //
 // A batch of centred pixels (batch x planes x S x S) becomes a batch of protected samples
-// (batch x C x n x n). For the frequency methods C = planes x kept channels and n = S*u/8; for
-// the pixel methods C = planes and n = S. Sample i is mixed with k - 1 partners drawn from the same
+// (batch x C x n x n). For the frequency methods in the block-DCT domain C = planes x kept
+// channels and n = S*u/8; in the spectrum domain (core/spectrum.h) and for the pixel methods
+// C = planes and n = S. Sample i is mixed with k - 1 partners drawn from the same
 // batch; its constituents and weights are reported in descending weight order, and its loss is
 // sum_j weight_j * L(f(x_mix), label(member_j)).
 //
@@ -18,7 +19,9 @@
 #include <vector>
 
 #include "core/block_dct.h"
+#include "core/options.h"
 #include "core/preprocess.h"
+#include "core/spectrum.h"
 
 namespace hymask {
 
@@ -33,6 +36,7 @@ std::string weight_scheme_name(WeightScheme scheme);
 
 struct MaskOptions {
   Method method = Method::kMixup;
+  MaskDomain domain = MaskDomain::kBlockDct;  // the frequency methods' transform
   int upsample = 1;
   int drop_level = 0;  // channels with v + h <= drop_level are removed
   int k = 2;           // samples per mixture (mixup, instahide)
@@ -73,17 +77,28 @@ struct MaskedBatch {
   size_t sample_size() const { return size_t(channels) * size * size; }
 };
 
+// What a protected sample holds: pixels (none, instahide), block-DCT coefficients, or the
+// high-pass image of the global spectrum.
+enum class SampleDomain { kPixels, kBlockDct, kSpectrum };
+
 class Masker {
  public:
   Masker(const MaskOptions& options, int image_size, ColorMode color);
 
   const MaskOptions& options() const { return options_; }
-  bool frequency_domain() const { return transform_ != nullptr; }
+  SampleDomain domain() const {
+    return transform_  ? SampleDomain::kBlockDct
+           : spectrum_ ? SampleDomain::kSpectrum
+                       : SampleDomain::kPixels;
+  }
+  // The spectrum domain's transform (nullptr in the others).
+  const SpectrumHighPass* spectrum() const { return spectrum_.get(); }
   int channels() const { return channels_; }
   int out_size() const { return out_size_; }
   int planes() const { return planes_; }
   int image_size() const { return image_size_; }
-  // Kept channel ids, component * 64 + (8v + h), in increasing order (frequency methods).
+  // Kept channel ids, component * 64 + (8v + h), in increasing order (block-DCT domain; empty in
+  // the others).
   std::vector<int> channel_ids() const;
   MixAction default_action() const;
 
@@ -105,8 +120,9 @@ class Masker {
   int planes_;
   int channels_;
   int out_size_;
-  std::unique_ptr<BlockDct> transform_;
-  std::vector<int> permutation_;  // output channel c holds channel permutation_[c]
+  std::unique_ptr<BlockDct> transform_;         // block-DCT domain
+  std::unique_ptr<SpectrumHighPass> spectrum_;  // spectrum domain
+  std::vector<int> permutation_;                // output channel c holds channel permutation_[c]
 };
 
 // The in-loop linear attacker's view of a mixed batch: the mean, over its samples, of the cosine

@@ -16,6 +16,7 @@ enum class Precision { kFp32, kBf16 };                    // train.precision
 enum class Backend { kAuto, kMpi, kNccl };                // train.backend (comm/factory.h)
 enum class DeviceChoice { kAuto, kCpu, kCuda };           // train.device (worker/device.h)
 enum class ValMetric { kIdentification, kVerification };  // train.val_metric
+enum class MaskDomain { kBlockDct, kSpectrum };           // mask.domain (core/masking.h)
 
 constexpr std::array<std::pair<BadFilePolicy, const char*>, 2> option_names(BadFilePolicy) {
   return {{{BadFilePolicy::kSkip, "skip"}, {BadFilePolicy::kFail, "fail"}}};
@@ -34,6 +35,10 @@ constexpr std::array<std::pair<DeviceChoice, const char*>, 3> option_names(Devic
 constexpr std::array<std::pair<ValMetric, const char*>, 2> option_names(ValMetric) {
   return {
       {{ValMetric::kIdentification, "identification"}, {ValMetric::kVerification, "verification"}}};
+}
+
+constexpr std::array<std::pair<MaskDomain, const char*>, 2> option_names(MaskDomain) {
+  return {{{MaskDomain::kBlockDct, "block-dct"}, {MaskDomain::kSpectrum, "spectrum"}}};
 }
 
 // "a, b or c": the names of an enumeration, for messages.

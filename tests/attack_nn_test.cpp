@@ -92,6 +92,29 @@ TEST(MaskingTransform, MatchesTheMaskingLibrary) {
   }
 }
 
+// The spectrum domain through torch::fft against the masking library's direct partial DFT.
+TEST(MaskingTransform, MatchesTheMaskingLibraryInTheSpectrumDomain) {
+  const int size = 24, batch = 3;
+  for (int drop : {-1, 0, 2}) {
+    MaskOptions o;
+    o.method = Method::kMask;
+    o.domain = MaskDomain::kSpectrum;
+    o.drop_level = drop;
+    const Masker masker(o, size, ColorMode::kGrey);
+    std::vector<float> x = random_images(batch, size, 12);
+    std::vector<uint64_t> keys(batch);
+    std::iota(keys.begin(), keys.end(), 0);
+    MaskedBatch expected;
+    masker.apply(x.data(), keys, 0, masker.default_action(), expected);
+    const torch::Tensor got =
+        MaskingTransform(masker)(torch::from_blob(x.data(), {batch, 1, size, size})).contiguous();
+    ASSERT_EQ(got.numel(), int64_t(expected.data.size()));
+    const float* g = got.data_ptr<float>();
+    for (size_t i = 0; i < expected.data.size(); ++i)
+      ASSERT_NEAR(g[i], expected.data[i], 1e-3) << "t=" << drop;
+  }
+}
+
 // Smooth random images (a few low spatial frequencies), as faces are at the attack's coarse scale.
 std::vector<float> smooth_images(int count, int size, uint64_t seed) {
   Rng rng(seed);

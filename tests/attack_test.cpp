@@ -139,6 +139,30 @@ TEST(LinearAttack, FillsTheDroppedBlockMeansFromThePriorAtU1) {
     }
 }
 
+// The spectrum domain's sample is an orthogonal projection of the face: the attack keeps it and
+// takes the removed band from the prior. With the face itself as prior, the face comes back.
+TEST(LinearAttack, FillsTheSpectrumsRemovedBandFromThePrior) {
+  const int size = 16;
+  MaskOptions o = frequency(Method::kMask, 1, 0);
+  o.domain = MaskDomain::kSpectrum;
+  const Masker masker(o, size, ColorMode::kGrey);
+  const std::vector<float> x = random_image(size, 6, -128, 127);
+  MaskedBatch out;
+  masker.apply(x.data(), {1}, 0, masker.default_action(), out);
+  std::vector<float> recovered(x.size());
+  LinearAttack(masker, x).reconstruct(out.data.data(), recovered.data());
+  EXPECT_LT(max_difference(recovered.data(), x.data(), x.size()), 1e-3);
+  const std::vector<float> prior = random_image(size, 7, -50, 50);
+  LinearAttack(masker, prior).reconstruct(out.data.data(), recovered.data());
+  // Reference: the face's high-pass part plus the prior's low-pass part, in float64.
+  const SpectrumHighPass spectrum(size, 1.0);
+  std::vector<double> xd(x.begin(), x.end()), pd(prior.begin(), prior.end()), hx(x.size()),
+      lp(x.size());
+  spectrum.forward(xd.data(), hx.data(), 1);
+  spectrum.low_pass(pd.data(), lp.data(), 1);
+  for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(recovered[i], hx[i] + lp[i], 1e-3);
+}
+
 TEST(LinearAttack, RecoversThePixelMixtureOfAFrequencyMixUp) {
   const int size = 24, batch = 6;
   const Masker masker(frequency(Method::kMixup, 2, 2, 2), size, ColorMode::kGrey);

@@ -4,7 +4,8 @@
 //   1. GpuBlockDct against the float64 naive reference (block_dct_reference) for u = 1, 2, 8 and
 //      drop levels 0 and 3, 3 planes of 112 x 112: max error / max |coefficient| < 1e-5.
 //   2. GpuSpectrumMask against a float64 naive 2-D DFT (32 x 32, 2 planes), kept frequencies
-//      equal to 1e-4 of the largest, dropped ones exactly 0.
+//      equal to 1e-4 of the largest, dropped ones exactly 0; its high-pass image (the training
+//      sample of mask.domain spectrum) against the CPU's SpectrumHighPass to 1e-5.
 //   3. Timings: masking images/s and achieved bandwidth against the card's device-to-device copy
 //      bandwidth, block DCT (u = 1 and u = 8) and the cuFFT spectrum mask, 256 RGB faces a batch.
 #include <algorithm>
@@ -16,6 +17,7 @@
 
 #include "core/block_dct.h"
 #include "core/cuda/gpu_masking.h"
+#include "core/spectrum.h"
 
 using namespace hymask;
 
@@ -106,6 +108,33 @@ void check_spectrum() {
   expect(dropped == 0.0, "cuFFT spectrum mask: dropped frequencies are 0", dropped);
 }
 
+// mask.domain spectrum's sample on the GPU (R2C, band removed, C2R) against the CPU's float64
+// SpectrumHighPass (itself tested against the DFT's definition): 112 x 112, drop level 0 (radius
+// 7), 3 planes.
+void check_high_pass() {
+  const int size = 112, planes = 3;
+  const double cutoff = SpectrumHighPass::cutoff_for_drop_level(size, 0);
+  const std::vector<float> x = random_faces(size_t(planes) * size * size, 10);
+  std::vector<double> want(x.size());
+  const std::vector<double> xd(x.begin(), x.end());
+  SpectrumHighPass(size, cutoff).forward(xd.data(), want.data(), planes);
+  gpu::GpuSpectrumMask mask(size, cutoff, planes);
+  float* in = gpu::device_alloc(x.size());
+  float* out = gpu::device_alloc(x.size());
+  gpu::copy_to_device(in, x.data(), x.size());
+  mask.high_pass(in, out, planes);
+  std::vector<float> got(x.size());
+  gpu::copy_to_host(got.data(), out, got.size());
+  gpu::device_free(in);
+  gpu::device_free(out);
+  double worst = 0, largest = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    worst = std::max(worst, std::abs(got[i] - want[i]));
+    largest = std::max(largest, std::abs(want[i]));
+  }
+  expect(worst / largest < 1e-5, "cuFFT high-pass image vs CPU SpectrumHighPass", worst / largest);
+}
+
 template <typename F>
 double seconds_per_call(F&& call, int repeats) {
   call();
@@ -127,6 +156,7 @@ int main() {
   for (int u : {1, 2, 8})
     for (int t : {0, 3}) check_block_dct(u, t);
   check_spectrum();
+  check_high_pass();
 
   // Timings: a batch of 256 RGB faces of 112 x 112.
   const int batch = 256, size = 112, planes = 3 * batch;

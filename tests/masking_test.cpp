@@ -92,6 +92,46 @@ TEST(Masking, MixtureIsTheWeightedSumOfTheTransformedConstituents) {
   EXPECT_LT(worst, 1e-3);  // float32 accumulation of values up to ~1e3
 }
 
+// The spectrum domain: every sample is the weighted sum of its constituents' high-pass images
+// (float64 reference: core/spectrum.h, itself checked against the DFT's definition), in the
+// image's own shape; to_pixels is the sample itself. Channel options are refused.
+TEST(Masking, SpectrumDomainMixesTheConstituentsHighPassImages) {
+  MaskOptions o = mixup(3);
+  o.domain = MaskDomain::kSpectrum;
+  o.upsample = 1;
+  const Masker masker(o, kSize, ColorMode::kYCbCr);
+  EXPECT_EQ(masker.domain(), SampleDomain::kSpectrum);
+  EXPECT_EQ(masker.channels(), 3);
+  EXPECT_EQ(masker.out_size(), kSize);
+  EXPECT_TRUE(masker.channel_ids().empty());
+  const int batch = 5;
+  const std::vector<float> pixels = random_pixels(batch, 3, 4);
+  MaskedBatch out;
+  masker.apply(pixels.data(), keys(batch), 0, masker.default_action(), out);
+  const SpectrumHighPass reference(kSize, 2.0);  // drop level 1: (1 + 1) x 16 / 16
+  const size_t sample = out.sample_size();
+  std::vector<double> high(sample * batch);
+  const std::vector<double> pixels_d(pixels.begin(), pixels.end());
+  reference.forward(pixels_d.data(), high.data(), batch * 3);
+  double worst = 0;
+  for (int i = 0; i < batch; ++i)
+    for (size_t e = 0; e < sample; ++e) {
+      double expected = 0;
+      for (int j = 0; j < 3; ++j)
+        expected += out.weights[i * 3 + j] * high[sample * out.members[i * 3 + j] + e];
+      worst = std::max(worst, std::abs(expected - out.data[sample * i + e]));
+    }
+  EXPECT_LT(worst, 1e-3);  // float32 mixing of values up to ~1e2
+  std::vector<float> picture(sample);
+  masker.to_pixels(out.data.data(), picture.data());
+  EXPECT_TRUE(std::equal(picture.begin(), picture.end(), out.data.begin()));
+  o.sign_flip = true;
+  EXPECT_THROW(Masker(o, kSize, ColorMode::kGrey), ConfigError);
+  o.sign_flip = false;
+  o.upsample = 2;
+  EXPECT_THROW(Masker(o, kSize, ColorMode::kGrey), ConfigError);
+}
+
 // The in-loop attacker's similarity, against a float64 reference: transform every face alone,
 // mix with the reported weights, and take the cosine to the largest-weight constituent.
 TEST(Masking, MainConstituentSimilarityMatchesItsDefinition) {
@@ -200,7 +240,7 @@ TEST(Masking, PixelMethodsKeepTheImageShape) {
   MaskOptions o = mixup(4, WeightScheme::kGaussian);
   o.method = Method::kInstaHide;
   const Masker masker(o, kSize, ColorMode::kGrey);
-  EXPECT_FALSE(masker.frequency_domain());
+  EXPECT_EQ(masker.domain(), SampleDomain::kPixels);
   EXPECT_EQ(masker.channels(), 1);
   EXPECT_EQ(masker.out_size(), kSize);
   const std::vector<float> pixels = random_pixels(5, 1, 6);

@@ -65,6 +65,23 @@ __global__ void spectrum_mask_kernel(const cufftComplex* __restrict__ spectrum,
   out[(long long)plane * 2 * per_plane + per_plane + rest] = dropped ? 0.0f : value.y;
 }
 
+// In place: the band zeroed, the rest scaled by 1 / S^2 so that the inverse transform returns
+// pixels. The band is symmetric, so the half-spectrum stays Hermitian for C2R.
+__global__ void band_remove_kernel(cufftComplex* __restrict__ spectrum, int size, int width,
+                                   int planes, float cutoff, float scale) {
+  const long long index = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  const long long per_plane = (long long)size * width;
+  if (index >= per_plane * planes) return;
+  const int rest = int(index % per_plane);
+  const int fy = rest / width, fx = rest % width;
+  const float y = float(fy <= size / 2 ? fy : fy - size);
+  const bool dropped = cutoff >= 0 && y * y + float(fx) * float(fx) <= cutoff * cutoff;
+  cufftComplex value = spectrum[index];
+  value.x = dropped ? 0.0f : value.x * scale;
+  value.y = dropped ? 0.0f : value.y * scale;
+  spectrum[index] = value;
+}
+
 }  // namespace
 
 bool available() {
@@ -123,11 +140,14 @@ GpuSpectrumMask::GpuSpectrumMask(int size, double cutoff, int max_planes)
   cufftHandle plan;
   check(cufftPlanMany(&plan, 2, n, nullptr, 1, size * size, nullptr, 1, size * (size / 2 + 1), CUFFT_R2C, max_planes), "plan");
   plan_ = int(plan);
+  check(cufftPlanMany(&plan, 2, n, nullptr, 1, size * (size / 2 + 1), nullptr, 1, size * size, CUFFT_C2R, max_planes), "inverse plan");
+  inverse_plan_ = int(plan);
   check(cudaMalloc(&spectrum_, sizeof(cufftComplex) * size_t(max_planes) * size * (size / 2 + 1)), "allocation");
 }
 
 GpuSpectrumMask::~GpuSpectrumMask() {
   cufftDestroy(cufftHandle(plan_));
+  cufftDestroy(cufftHandle(inverse_plan_));
   cudaFree(spectrum_);
 }
 
@@ -158,5 +178,18 @@ void copy_on_device(float* to, const float* from, size_t floats) {
   check(cudaMemcpy(to, from, floats * sizeof(float), cudaMemcpyDeviceToDevice), "copy on device");
 }
 void synchronize() { check(cudaDeviceSynchronize(), "synchronize"); }
+
+void GpuSpectrumMask::high_pass(const float* in, float* out, int planes, cudaStream_t stream) {
+  if (planes != max_planes_) throw Error("GpuSpectrumMask: the plan is for " + std::to_string(max_planes_) + " planes");
+  check(cufftSetStream(cufftHandle(plan_), stream), "set stream");
+  check(cufftSetStream(cufftHandle(inverse_plan_), stream), "set stream");
+  check(cufftExecR2C(cufftHandle(plan_), const_cast<float*>(in), static_cast<cufftComplex*>(spectrum_)), "R2C");
+  const int width = size_ / 2 + 1;
+  const long long total = (long long)size_ * width * planes;
+  band_remove_kernel<<<unsigned((total + 255) / 256), 256, 0, stream>>>(
+      static_cast<cufftComplex*>(spectrum_), size_, width, planes, float(cutoff_), 1.0f / (float(size_) * size_));
+  check(cudaGetLastError(), "band removal kernel launch");
+  check(cufftExecC2R(cufftHandle(inverse_plan_), static_cast<cufftComplex*>(spectrum_), out), "C2R");
+}
 
 }  // namespace hymask::gpu

@@ -5,7 +5,8 @@
 //                input pixels (no upsampled image, no intermediate buffer).
 //   GpuSpectrumMask: the global-spectrum option: a 2-D real FFT of each face plane (cuFFT), the
 //                low frequencies (radius <= cutoff, in cycles per image) zeroed, the kept
-//                half-spectrum returned as real and imaginary planes.
+//                half-spectrum returned as real and imaginary planes, or (high_pass) transformed
+//                back: mask.domain spectrum's sample, as core/spectrum.h computes it on the CPU.
 // Pointers are device pointers; every call is asynchronous on `stream` (0: the default stream).
 #pragma once
 
@@ -54,12 +55,15 @@ class GpuSpectrumMask {
   int spectrum_width() const { return size_ / 2 + 1; }
   // in: planes x S x S; out: planes x 2 x S x (S/2 + 1) (real, imaginary), unnormalised DFT.
   void forward(const float* in, float* out, int planes, cudaStream_t stream = nullptr);
+  // in, out: planes x S x S; out = in without the band (core/spectrum.h's SpectrumHighPass).
+  void high_pass(const float* in, float* out, int planes, cudaStream_t stream = nullptr);
 
  private:
   int size_;
   double cutoff_;
   int max_planes_;
-  int plan_ = 0;
+  int plan_ = 0;          // R2C
+  int inverse_plan_ = 0;  // C2R
   void* spectrum_ = nullptr;  // device cufftComplex buffer
 };
 
