@@ -166,6 +166,35 @@ void Masker::draw_mixture(int self, int batch, int k, WeightScheme scheme, uint6
   }
 }
 
+std::vector<char> Masker::zeroed_channels(const MixAction& action) const {
+  std::vector<char> zeroed(channels_, 0);
+  if (transform_ && action.drop_level > options_.drop_level) {
+    const std::vector<int> ids = channel_ids();
+    for (int c = 0; c < channels_; ++c)
+      zeroed[c] = (ids[c] % 64) / 8 + (ids[c] % 64) % 8 <= action.drop_level;
+  }
+  return zeroed;
+}
+
+float Masker::mixture_gain(const float* weights, int k) const {
+  if (!options_.normalize_mixture || k <= 1) return 1.0f;
+  // A mixture of k independent faces has sqrt(sum w^2) of one face's energy: restore it, so that
+  // every k feeds the network samples of the same scale as evaluation's unmixed ones.
+  double energy = 0;
+  for (int j = 0; j < k; ++j) energy += double(weights[j]) * weights[j];
+  return float(1.0 / std::sqrt(std::max(energy, 1e-12)));
+}
+
+void Masker::draw_noise(uint64_t key, uint64_t step, double epsilon, double* noise,
+                        size_t count) const {
+  const double scale = 2.0 * options_.dp_clip / epsilon;
+  Rng rng = Rng::stream(options_.seed, step, key, Purpose::kNoise);
+  for (size_t e = 0; e < count; ++e) {
+    const double u = rng.uniform() - 0.5;  // Laplace by inverting its CDF
+    noise[e] = -scale * std::copysign(std::log1p(-2.0 * std::abs(u)), u);
+  }
+}
+
 void Masker::apply(const float* pixels, const std::vector<uint64_t>& keys, uint64_t step,
                    const MixAction& action, MaskedBatch& out) const {
   const int batch = int(keys.size());
@@ -194,15 +223,10 @@ void Masker::apply(const float* pixels, const std::vector<uint64_t>& keys, uint6
   out.members.assign(size_t(batch) * action.k, 0);
   out.weights.assign(size_t(batch) * action.k, 0.0f);
 
-  // Channels zeroed by an action's higher drop level (positions in the unpermuted order).
-  std::vector<char> zeroed(channels_, 0);
-  if (transform_ && action.drop_level > options_.drop_level) {
-    const std::vector<int> ids = channel_ids();
-    for (int c = 0; c < channels_; ++c)
-      zeroed[c] = (ids[c] % 64) / 8 + (ids[c] % 64) % 8 <= action.drop_level;
-  }
+  const std::vector<char> zeroed = zeroed_channels(action);
   const size_t plane = size_t(out_size_) * out_size_;
   std::vector<char> subset(channels_);
+  std::vector<double> noise(action.noise_epsilon > 0 ? sample : 0);
   for (int i = 0; i < batch; ++i) {
     int* members = out.members.data() + size_t(i) * action.k;
     float* weights = out.weights.data() + size_t(i) * action.k;
@@ -228,22 +252,14 @@ void Masker::apply(const float* pixels, const std::vector<uint64_t>& keys, uint6
         for (size_t e = 0; e < plane; ++e) d[e] += w * s[e];
       }
     }
-    if (options_.normalize_mixture && action.k > 1) {
-      // A mixture of k independent faces has sqrt(sum w^2) of one face's energy: restore it, so
-      // that every k feeds the network samples of the same scale as evaluation's unmixed ones.
-      double energy = 0;
-      for (int j = 0; j < action.k; ++j) energy += double(weights[j]) * weights[j];
-      const float gain = float(1.0 / std::sqrt(std::max(energy, 1e-12)));
+    const float gain = mixture_gain(weights, action.k);
+    if (gain != 1.0f)
       for (size_t e = 0; e < sample; ++e) dst[e] *= gain;
-    }
     if (action.noise_epsilon > 0) {
-      const double clip = options_.dp_clip, scale = 2.0 * clip / action.noise_epsilon;
-      Rng rng = Rng::stream(options_.seed, step, keys[i], Purpose::kNoise);
-      for (size_t e = 0; e < sample; ++e) {
-        const double u = rng.uniform() - 0.5;  // Laplace by inverting its CDF
-        const double noise = -scale * std::copysign(std::log1p(-2.0 * std::abs(u)), u);
-        dst[e] = float(std::clamp(double(dst[e]), -clip, clip) + noise);
-      }
+      const double clip = options_.dp_clip;
+      draw_noise(keys[i], step, action.noise_epsilon, noise.data(), sample);
+      for (size_t e = 0; e < sample; ++e)
+        dst[e] = float(std::clamp(double(dst[e]), -clip, clip) + noise[e]);
     }
     if (options_.sign_flip) {
       Rng rng = Rng::stream(options_.seed, step, keys[i], Purpose::kSigns);

@@ -114,6 +114,14 @@ class Masker {
   void draw_mixture(int self, int batch, int k, WeightScheme scheme, uint64_t key, uint64_t step,
                     int* members, float* weights) const;
 
+  // The parts of apply that a device backend (core/cuda/gpu_masking.h) shares, so that it draws
+  // the same bytes: the channels an action's higher drop level zeroes (unpermuted positions),
+  // the mixture's rescaling (mask.normalize; 1 otherwise), and one sample's Laplace noise, added
+  // after clipping to [-dp_clip, dp_clip].
+  std::vector<char> zeroed_channels(const MixAction& action) const;
+  float mixture_gain(const float* weights, int k) const;
+  void draw_noise(uint64_t key, uint64_t step, double epsilon, double* noise, size_t count) const;
+
  private:
   MaskOptions options_;
   int image_size_;

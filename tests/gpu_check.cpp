@@ -6,7 +6,9 @@
 //   2. GpuSpectrumMask against a float64 naive 2-D DFT (32 x 32, 2 planes), kept frequencies
 //      equal to 1e-4 of the largest, dropped ones exactly 0; its high-pass image (the training
 //      sample of mask.domain spectrum) against the CPU's SpectrumHighPass to 1e-5.
-//   3. Timings: masking images/s and achieved bandwidth against the card's device-to-device copy
+//   3. GpuMasker (the whole masking step on the GPU) against the CPU Masker: equal draws, samples
+//      to 1e-5 of the largest, block-DCT and spectrum domains.
+//   4. Timings: masking images/s and achieved bandwidth against the card's device-to-device copy
 //      bandwidth, block DCT (u = 1 and u = 8) and the cuFFT spectrum mask, 256 RGB faces a batch.
 #include <algorithm>
 #include <chrono>
@@ -135,6 +137,48 @@ void check_high_pass() {
   expect(worst / largest < 1e-5, "cuFFT high-pass image vs CPU SpectrumHighPass", worst / largest);
 }
 
+// GpuMasker against the CPU Masker: the same draws, so the same samples to float rounding.
+// Grey 112 x 112 faces, batch 64, MixUp k = 3 with dp's noise at epsilon 16 and mask.normalize;
+// both domains, and an adaptive action's higher drop level.
+void check_masker(MaskDomain domain, int action_drop) {
+  const int batch = 64, size = 112;
+  MaskOptions o;
+  o.method = Method::kMixup;
+  o.domain = domain;
+  o.k = 3;
+  o.normalize_mixture = true;
+  o.seed = 5;
+  const Masker masker(o, size, ColorMode::kGrey);
+  const std::vector<float> x = random_faces(size_t(batch) * size * size, 11);
+  std::vector<uint64_t> keys(batch);
+  for (int i = 0; i < batch; ++i) keys[i] = 1000 + 7 * i;
+  MixAction action = masker.default_action();
+  action.noise_epsilon = 16;
+  action.drop_level = action_drop;
+  MaskedBatch want, draws;
+  masker.apply(x.data(), keys, 9, action, want);
+  gpu::GpuMasker gpu_masker(masker);
+  float* in = gpu::device_alloc(x.size());
+  float* out = gpu::device_alloc(want.data.size());
+  gpu::copy_to_device(in, x.data(), x.size());
+  gpu_masker.apply(in, keys, 9, action, out, draws);
+  std::vector<float> got(want.data.size());
+  gpu::copy_to_host(got.data(), out, got.size());
+  gpu::device_free(in);
+  gpu::device_free(out);
+  double worst = 0, largest = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    worst = std::max<double>(worst, std::abs(got[i] - want.data[i]));
+    largest = std::max<double>(largest, std::abs(want.data[i]));
+  }
+  const bool same_draws = draws.members == want.members && draws.weights == want.weights;
+  char what[96];
+  std::snprintf(what, sizeof(what), "GpuMasker vs Masker, %s, action drop %d: draws %s",
+                domain == MaskDomain::kSpectrum ? "spectrum" : "block-dct", action_drop,
+                same_draws ? "equal" : "DIFFER");
+  expect(same_draws && worst / largest < 1e-5, what, worst / largest);
+}
+
 template <typename F>
 double seconds_per_call(F&& call, int repeats) {
   call();
@@ -157,6 +201,9 @@ int main() {
     for (int t : {0, 3}) check_block_dct(u, t);
   check_spectrum();
   check_high_pass();
+  check_masker(MaskDomain::kBlockDct, 0);
+  check_masker(MaskDomain::kBlockDct, 2);
+  check_masker(MaskDomain::kSpectrum, 0);
 
   // Timings: a batch of 256 RGB faces of 112 x 112.
   const int batch = 256, size = 112, planes = 3 * batch;
@@ -193,6 +240,39 @@ int main() {
     gpu::device_free(out);
   }
   gpu::device_free(in);
+
+  // The whole masking step, GPU against one CPU thread (the loader runs data.threads of them):
+  // 256 grey faces, MixUp k = 3 with noise, as check_masker.
+  std::printf(
+      "\n| masking step, 256 grey 112 x 112 faces, k = 3 + noise | images/s |\n| --- | --- |\n");
+  for (MaskDomain domain : {MaskDomain::kBlockDct, MaskDomain::kSpectrum}) {
+    MaskOptions o;
+    o.method = Method::kMixup;
+    o.domain = domain;
+    o.k = 3;
+    const Masker masker(o, size, ColorMode::kGrey);
+    const std::vector<float> faces = random_faces(size_t(batch) * size * size, 12);
+    std::vector<uint64_t> keys(batch);
+    for (int i = 0; i < batch; ++i) keys[i] = uint64_t(i);
+    MixAction action = masker.default_action();
+    action.noise_epsilon = 16;
+    MaskedBatch cpu_out, draws;
+    const auto start = std::chrono::steady_clock::now();
+    masker.apply(faces.data(), keys, 0, action, cpu_out);
+    const double cpu_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    gpu::GpuMasker gpu_masker(masker);
+    float* d_in = gpu::device_alloc(faces.size());
+    float* d_out = gpu::device_alloc(cpu_out.data.size());
+    gpu::copy_to_device(d_in, faces.data(), faces.size());
+    const double gpu_s =
+        seconds_per_call([&] { gpu_masker.apply(d_in, keys, 0, action, d_out, draws); }, 10);
+    const char* name = domain == MaskDomain::kSpectrum ? "spectrum" : "block-dct";
+    std::printf("| %s, GPU (draws and noise on the host) | %.0f |\n", name, batch / gpu_s);
+    std::printf("| %s, one CPU thread | %.0f |\n", name, batch / cpu_s);
+    gpu::device_free(d_in);
+    gpu::device_free(d_out);
+  }
   std::printf("\n%s\n", failures == 0 ? "GPU checks: all passed" : "GPU checks: FAILED");
   return failures == 0 ? 0 : 1;
 }

@@ -1,6 +1,7 @@
 #include <cuda_runtime.h>
 #include <cufft.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -80,6 +81,26 @@ __global__ void band_remove_kernel(cufftComplex* __restrict__ spectrum, int size
   value.x = dropped ? 0.0f : value.x * scale;
   value.y = dropped ? 0.0f : value.y * scale;
   spectrum[index] = value;
+}
+
+// One thread per output value: the weighted sum of the sample's constituents, an action's extra
+// channels zeroed, the mixture rescaled, then (noise != nullptr) clipped and noised.
+__global__ void mix_kernel(const float* __restrict__ unmixed, float* __restrict__ out,
+                           const int* __restrict__ members, const float* __restrict__ weights,
+                           const float* __restrict__ gains, const char* __restrict__ zeroed,
+                           const float* __restrict__ noise, long long batch, long long sample,
+                           long long plane, int k, float clip) {
+  const long long index = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  if (index >= batch * sample) return;
+  const long long i = index / sample, e = index % sample;
+  float value = 0.0f;
+  if (!zeroed[e / plane]) {
+    for (int j = 0; j < k; ++j)
+      value += weights[i * k + j] * unmixed[members[i * k + j] * sample + e];
+    value *= gains[i];
+  }
+  if (noise) value = fminf(fmaxf(value, -clip), clip) + noise[index];
+  out[index] = value;
 }
 
 }  // namespace
@@ -190,6 +211,94 @@ void GpuSpectrumMask::high_pass(const float* in, float* out, int planes, cudaStr
       static_cast<cufftComplex*>(spectrum_), size_, width, planes, float(cutoff_), 1.0f / (float(size_) * size_));
   check(cudaGetLastError(), "band removal kernel launch");
   check(cufftExecC2R(cufftHandle(inverse_plan_), static_cast<cufftComplex*>(spectrum_), out), "C2R");
+}
+
+GpuMasker::GpuMasker(const Masker& masker) : masker_(masker) {
+  const MaskOptions& o = masker.options();
+  if (masker.domain() == SampleDomain::kPixels)
+    throw ConfigError("GpuMasker: the pixel methods (none, instahide) have no transform to run");
+  if (o.sign_flip || o.permute_channels || o.channel_subset > 0)
+    throw ConfigError(
+        "GpuMasker: mask.sign_flip, permute_channels and channel_subset are masked on the CPU");
+  if (masker.domain() == SampleDomain::kBlockDct)
+    dct_ = std::make_unique<GpuBlockDct>(
+        BlockDct(masker.image_size(), o.upsample, kept_channels_for_drop_level(o.drop_level)));
+  check(cudaMalloc(&zeroed_, size_t(masker.channels())), "allocation");
+}
+
+GpuMasker::~GpuMasker() {
+  for (void* p : {static_cast<void*>(unmixed_), static_cast<void*>(noise_),
+                  static_cast<void*>(members_), static_cast<void*>(weights_),
+                  static_cast<void*>(gains_), static_cast<void*>(zeroed_)})
+    cudaFree(p);
+}
+
+void GpuMasker::apply(const float* pixels, const std::vector<uint64_t>& keys, uint64_t step,
+                      const MixAction& action, float* out, MaskedBatch& draws,
+                      cudaStream_t stream) {
+  const int batch = int(keys.size()), k = action.k, planes = masker_.planes();
+  const size_t sample = size_t(masker_.channels()) * masker_.out_size() * masker_.out_size();
+  if (k < 1 || k > 16) throw ConfigError("a mixture needs k in 1..16");
+  if (action.drop_level < masker_.options().drop_level)
+    throw ConfigError("an action cannot keep channels the masking already removed");
+  if (size_t(batch) > capacity_) {
+    for (void* p : {static_cast<void*>(unmixed_), static_cast<void*>(noise_),
+                    static_cast<void*>(members_), static_cast<void*>(weights_),
+                    static_cast<void*>(gains_)})
+      cudaFree(p);
+    capacity_ = size_t(batch);
+    check(cudaMalloc(&unmixed_, capacity_ * sample * sizeof(float)), "allocation");
+    check(cudaMalloc(&noise_, capacity_ * sample * sizeof(float)), "allocation");
+    check(cudaMalloc(&members_, capacity_ * 16 * sizeof(int)), "allocation");
+    check(cudaMalloc(&weights_, capacity_ * 16 * sizeof(float)), "allocation");
+    check(cudaMalloc(&gains_, capacity_ * sizeof(float)), "allocation");
+  }
+  // Transform every sample once; mixing is linear, so it happens afterwards.
+  if (dct_) {
+    dct_->forward(pixels, unmixed_, batch * planes, stream);
+  } else {
+    if (!spectrum_ || spectrum_planes_ != batch * planes) {
+      spectrum_ = std::make_unique<GpuSpectrumMask>(
+          masker_.image_size(), masker_.spectrum()->cutoff(), batch * planes);
+      spectrum_planes_ = batch * planes;
+    }
+    spectrum_->high_pass(pixels, unmixed_, batch * planes, stream);
+  }
+  // The draws, on the host from the Masker's own streams.
+  draws.batch = batch;
+  draws.k = k;
+  draws.channels = masker_.channels();
+  draws.size = masker_.out_size();
+  draws.data.clear();
+  draws.members.assign(size_t(batch) * k, 0);
+  draws.weights.assign(size_t(batch) * k, 0.0f);
+  std::vector<float> gains(batch);
+  std::vector<float> noise(action.noise_epsilon > 0 ? size_t(batch) * sample : 0);
+  std::vector<double> one(action.noise_epsilon > 0 ? sample : 0);
+  for (int i = 0; i < batch; ++i) {
+    int* members = draws.members.data() + size_t(i) * k;
+    float* weights = draws.weights.data() + size_t(i) * k;
+    masker_.draw_mixture(i, batch, k, action.weights, keys[i], step, members, weights);
+    gains[i] = masker_.mixture_gain(weights, k);
+    if (action.noise_epsilon > 0) {
+      masker_.draw_noise(keys[i], step, action.noise_epsilon, one.data(), sample);
+      std::copy(one.begin(), one.end(), noise.begin() + std::ptrdiff_t(i * sample));
+    }
+  }
+  const std::vector<char> zeroed = masker_.zeroed_channels(action);
+  // Synchronous copies: the host vectors die with this call.
+  check(cudaMemcpy(members_, draws.members.data(), draws.members.size() * sizeof(int), cudaMemcpyHostToDevice), "copy");
+  check(cudaMemcpy(weights_, draws.weights.data(), draws.weights.size() * sizeof(float), cudaMemcpyHostToDevice), "copy");
+  check(cudaMemcpy(gains_, gains.data(), gains.size() * sizeof(float), cudaMemcpyHostToDevice), "copy");
+  check(cudaMemcpy(zeroed_, zeroed.data(), zeroed.size(), cudaMemcpyHostToDevice), "copy");
+  if (!noise.empty())
+    check(cudaMemcpy(noise_, noise.data(), noise.size() * sizeof(float), cudaMemcpyHostToDevice), "copy");
+  const long long total = (long long)batch * (long long)sample;
+  const long long plane = (long long)masker_.out_size() * masker_.out_size();
+  mix_kernel<<<unsigned((total + 255) / 256), 256, 0, stream>>>(
+      unmixed_, out, members_, weights_, gains_, zeroed_, noise.empty() ? nullptr : noise_,
+      batch, (long long)sample, plane, k, float(masker_.options().dp_clip));
+  check(cudaGetLastError(), "mixing kernel launch");
 }
 
 }  // namespace hymask::gpu

@@ -14,7 +14,11 @@
 #include <string>
 #include <vector>
 
+#include <cstdint>
+#include <memory>
+
 #include "core/block_dct.h"
+#include "core/masking.h"
 
 typedef struct CUstream_st* cudaStream_t;
 
@@ -65,6 +69,37 @@ class GpuSpectrumMask {
   int plan_ = 0;          // R2C
   int inverse_plan_ = 0;  // C2R
   void* spectrum_ = nullptr;  // device cufftComplex buffer
+};
+
+// Masker::apply on the GPU, for the frequency methods: the same draws (partners, weights and
+// noise come from the host Masker's streams, so the bytes match the CPU path to float rounding),
+// the transform (GpuBlockDct or the spectrum's high-pass image) and the mixing on the device.
+// mask.sign_flip, permute_channels and channel_subset stay on the CPU path: refused here.
+class GpuMasker {
+ public:
+  explicit GpuMasker(const Masker& masker);
+  ~GpuMasker();
+  GpuMasker(const GpuMasker&) = delete;
+  GpuMasker& operator=(const GpuMasker&) = delete;
+
+  // pixels: device, batch x planes x S x S; out: device, batch x channels x n x n. draws gets the
+  // members and weights (host), as Masker::apply reports them; draws.data stays empty.
+  void apply(const float* pixels, const std::vector<uint64_t>& keys, uint64_t step,
+             const MixAction& action, float* out, MaskedBatch& draws,
+             cudaStream_t stream = nullptr);
+
+ private:
+  const Masker& masker_;
+  std::unique_ptr<GpuBlockDct> dct_;
+  std::unique_ptr<GpuSpectrumMask> spectrum_;  // planned for one batch size, replanned on change
+  int spectrum_planes_ = 0;
+  size_t capacity_ = 0;                        // samples the device buffers below hold
+  float* unmixed_ = nullptr;                   // capacity x sample
+  float* noise_ = nullptr;                     // capacity x sample
+  int* members_ = nullptr;                     // capacity x 16 (mask.k <= 16)
+  float* weights_ = nullptr;                   // capacity x 16
+  float* gains_ = nullptr;                     // capacity
+  char* zeroed_ = nullptr;                     // channels
 };
 
 // Small helpers for tests and benchmarks: device buffers and copies, errors as exceptions.
