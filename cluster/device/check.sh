@@ -5,7 +5,8 @@
 # On the GPU machine it:
 #   1. builds tests/gpu_check.cpp with the GPU masking kernels (core/cuda/) using nvcc alone, and
 #      runs it: the CUDA block-DCT kernel and the cuFFT spectrum mask against float64
-#      references, then their bandwidth against the card's copy bandwidth;
+#      references, the whole masking step (GpuMasker) against the CPU Masker, then the kernels'
+#      bandwidth against the card's copy bandwidth and the masking step's images/s on both;
 #   2. runs the carried CUDA build against the machine's own PyTorch (the same 2.11/CUDA 13.0 it
 #      was built for): the device tests (Trainer.CudaTracksTheCpu: the same run on CUDA and on
 #      the CPU gives the same losses, checkpoints read back on the CPU; NCCL's all-reduce on
@@ -27,7 +28,8 @@ arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -
 echo "== 1. masking kernels"
 start=$(date +%s)
 nvcc -O3 -std=c++17 -arch="sm_${arch:-90}" -I. -o "$out/gpu_check" \
-  tests/gpu_check.cpp core/cuda/gpu_masking.cu core/block_dct.cpp core/error.cpp -lcufft
+  tests/gpu_check.cpp core/cuda/gpu_masking.cu core/masking.cpp core/spectrum.cpp \
+  core/block_dct.cpp core/error.cpp -lcufft
 echo "built in $(( $(date +%s) - start )) s"
 "$out/gpu_check" | tee "$out/gpu_check.txt"
 
