@@ -19,6 +19,7 @@
 
 #include "core/block_dct.h"
 #include "core/random.h"
+#include "core/spectrum.h"
 
 namespace {
 
@@ -191,5 +192,17 @@ int main(int argc, char** argv) {
                 u, naive, plain, fused, fused / naive, fused / plain, bound, 100 * fused / bound,
                 fused_n, bound_n, 100 * fused_n / bound_n);
   }
+  // mask.domain spectrum (core/spectrum.h) at drop level 0, against the block DCT at u = 1 with
+  // the channels training keeps at that level, on one core.
+  const hymask::SpectrumHighPass spectrum(size,
+                                          hymask::SpectrumHighPass::cutoff_for_drop_level(size, 0));
+  const hymask::BlockDct kept(size, 1, hymask::kept_channels_for_drop_level(0));
+  std::vector<float> spectrum_out(size_t(size) * size * planes),
+      kept_out(kept.plane_out_size() * planes);
+  const double spectrum_rate =
+      rate([&] { spectrum.forward(image.data(), spectrum_out.data(), planes); });
+  const double kept_rate = rate([&] { kept.forward(image.data(), kept_out.data(), planes); });
+  std::printf("\nspectrum, radius %.0f: %.1f img/s on 1 core; block DCT u=1, t=0: %.1f (%.1fx)\n",
+              spectrum.cutoff(), spectrum_rate, kept_rate, kept_rate / spectrum_rate);
   return 0;
 }
