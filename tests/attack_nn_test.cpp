@@ -3,6 +3,7 @@
 // reconstruction's training loop (early stopping on held-out faces, the identity term).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -66,52 +67,43 @@ TEST(HitRateIfUnrelated, IsTheOverlapOfAnswerAndTargetShares) {
   EXPECT_NEAR(hit_rate_if_unrelated(std::vector<int>(6, 9), truth), 0.0, 1e-12);
 }
 
-TEST(MaskingTransform, MatchesTheMaskingLibrary) {
-  const int size = 24, batch = 3;
-  for (int upsample : {1, 2, 4}) {
-    for (int drop : {-1, 0, 3}) {
-      MaskOptions o;
-      o.method = Method::kMask;
-      o.upsample = upsample;
-      o.drop_level = drop;
-      const Masker masker(o, size, ColorMode::kGrey);
-      std::vector<float> x = random_images(batch, size, 11);
-      std::vector<uint64_t> keys(batch);
-      std::iota(keys.begin(), keys.end(), 0);
-      MaskedBatch expected;
-      masker.apply(x.data(), keys, 0, masker.default_action(), expected);
-      const torch::Tensor got =
-          MaskingTransform(masker)(torch::from_blob(x.data(), {batch, 1, size, size})).contiguous();
-      ASSERT_EQ(got.numel(), int64_t(expected.data.size())) << "u=" << upsample;
-      // float32 convolution against the float32 separable kernel: coefficients reach ~10^3,
-      // rounding differences stay under 1e-2.
-      const float* g = got.data_ptr<float>();
-      for (size_t i = 0; i < expected.data.size(); ++i)
-        ASSERT_NEAR(g[i], expected.data[i], 1e-2) << "u=" << upsample << " t=" << drop;
-    }
-  }
+// The largest difference between the differentiable transform and the masking library on the
+// same random faces (k = 1, no noise).
+double transform_error(const MaskOptions& o, int size, uint64_t seed) {
+  const int batch = 3;
+  const Masker masker(o, size, ColorMode::kGrey);
+  std::vector<float> x = random_images(batch, size, seed);
+  std::vector<uint64_t> keys(batch);
+  std::iota(keys.begin(), keys.end(), 0);
+  MaskedBatch expected;
+  masker.apply(x.data(), keys, 0, masker.default_action(), expected);
+  const torch::Tensor got =
+      MaskingTransform(masker)(torch::from_blob(x.data(), {batch, 1, size, size})).contiguous();
+  if (got.numel() != int64_t(expected.data.size())) return INFINITY;
+  const float* g = got.data_ptr<float>();
+  double worst = 0;
+  for (size_t i = 0; i < expected.data.size(); ++i)
+    worst = std::max(worst, double(std::abs(g[i] - expected.data[i])));
+  return worst;
 }
 
-// The spectrum domain through torch::fft against the masking library's direct partial DFT.
-TEST(MaskingTransform, MatchesTheMaskingLibraryInTheSpectrumDomain) {
-  const int size = 24, batch = 3;
+TEST(MaskingTransform, MatchesTheMaskingLibrary) {
+  MaskOptions o;
+  o.method = Method::kMask;
+  for (int upsample : {1, 2, 4})
+    for (int drop : {-1, 0, 3}) {
+      o.upsample = upsample;
+      o.drop_level = drop;
+      // float32 convolution against the float32 separable kernel: coefficients reach ~10^3,
+      // rounding differences stay under 1e-2.
+      EXPECT_LT(transform_error(o, 24, 11), 1e-2) << "u=" << upsample << " t=" << drop;
+    }
+  // The spectrum domain, through torch::fft, against the library's direct partial DFT.
+  o.upsample = 1;
+  o.domain = MaskDomain::kSpectrum;
   for (int drop : {-1, 0, 2}) {
-    MaskOptions o;
-    o.method = Method::kMask;
-    o.domain = MaskDomain::kSpectrum;
     o.drop_level = drop;
-    const Masker masker(o, size, ColorMode::kGrey);
-    std::vector<float> x = random_images(batch, size, 12);
-    std::vector<uint64_t> keys(batch);
-    std::iota(keys.begin(), keys.end(), 0);
-    MaskedBatch expected;
-    masker.apply(x.data(), keys, 0, masker.default_action(), expected);
-    const torch::Tensor got =
-        MaskingTransform(masker)(torch::from_blob(x.data(), {batch, 1, size, size})).contiguous();
-    ASSERT_EQ(got.numel(), int64_t(expected.data.size()));
-    const float* g = got.data_ptr<float>();
-    for (size_t i = 0; i < expected.data.size(); ++i)
-      ASSERT_NEAR(g[i], expected.data[i], 1e-3) << "t=" << drop;
+    EXPECT_LT(transform_error(o, 24, 12), 1e-3) << "spectrum t=" << drop;
   }
 }
 

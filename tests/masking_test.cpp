@@ -68,6 +68,22 @@ TEST(Masking, WeightsLieOnTheSimplexSortedAndCapped) {
   }
 }
 
+// The largest difference between each masked sample and the weighted sum, with its reported
+// members and weights, of the float64 transformed constituents (batch x sample).
+double mixture_error(const MaskedBatch& out, const std::vector<double>& transformed) {
+  const size_t sample = out.sample_size();
+  double worst = 0;
+  for (int i = 0; i < out.batch; ++i)
+    for (size_t e = 0; e < sample; ++e) {
+      double expected = 0;
+      for (int j = 0; j < out.k; ++j)
+        expected +=
+            out.weights[i * out.k + j] * transformed[sample * out.members[i * out.k + j] + e];
+      worst = std::max(worst, std::abs(expected - out.data[sample * i + e]));
+    }
+  return worst;
+}
+
 TEST(Masking, MixtureIsTheWeightedSumOfTheTransformedConstituents) {
   const Masker masker(mixup(3), kSize, ColorMode::kYCbCr);
   const int batch = 6;
@@ -81,15 +97,7 @@ TEST(Masking, MixtureIsTheWeightedSumOfTheTransformedConstituents) {
   std::vector<double> transformed(sample * batch);
   const std::vector<double> pixels_d(pixels.begin(), pixels.end());
   dct.forward(pixels_d.data(), transformed.data(), batch * 3);
-  double worst = 0;
-  for (int i = 0; i < batch; ++i)
-    for (size_t e = 0; e < sample; ++e) {
-      double expected = 0;
-      for (int j = 0; j < 3; ++j)
-        expected += out.weights[i * 3 + j] * transformed[sample * out.members[i * 3 + j] + e];
-      worst = std::max(worst, std::abs(expected - out.data[sample * i + e]));
-    }
-  EXPECT_LT(worst, 1e-3);  // float32 accumulation of values up to ~1e3
+  EXPECT_LT(mixture_error(out, transformed), 1e-3);  // float32 sums of values up to ~1e3
 }
 
 // The spectrum domain: every sample is the weighted sum of its constituents' high-pass images
@@ -113,15 +121,7 @@ TEST(Masking, SpectrumDomainMixesTheConstituentsHighPassImages) {
   std::vector<double> high(sample * batch);
   const std::vector<double> pixels_d(pixels.begin(), pixels.end());
   reference.forward(pixels_d.data(), high.data(), batch * 3);
-  double worst = 0;
-  for (int i = 0; i < batch; ++i)
-    for (size_t e = 0; e < sample; ++e) {
-      double expected = 0;
-      for (int j = 0; j < 3; ++j)
-        expected += out.weights[i * 3 + j] * high[sample * out.members[i * 3 + j] + e];
-      worst = std::max(worst, std::abs(expected - out.data[sample * i + e]));
-    }
-  EXPECT_LT(worst, 1e-3);  // float32 mixing of values up to ~1e2
+  EXPECT_LT(mixture_error(out, high), 1e-3);  // float32 sums of values up to ~1e2
   std::vector<float> picture(sample);
   masker.to_pixels(out.data.data(), picture.data());
   EXPECT_TRUE(std::equal(picture.begin(), picture.end(), out.data.begin()));
