@@ -65,11 +65,12 @@ fi
 torch=$(cd "$torch" && pwd)
 # Portable CPU code (no -march=native): the binaries run on the GPU machines' CPUs too
 # (scripts/device_bundle.sh). The system's protobuf headers, not the copy inside LibTorch.
+mkdir -p "$build"
 cmake -S . -B "$build" -DCMAKE_PREFIX_PATH="$torch" -DTORCH_CUDA_ARCH_LIST="8.0;9.0" \
   -DHYMASK_NATIVE=OFF -DHYMASK_BUILD_BENCH=OFF -DProtobuf_INCLUDE_DIR=/usr/include \
-  > "$build-configure.log" 2>&1 ||
-  { tail -30 "$build-configure.log"; exit 1; }
-grep -q "CUDA detected" "$build-configure.log" ||
+  > "$build/configure.log" 2>&1 ||
+  { tail -30 "$build/configure.log"; exit 1; }
+grep -q "CUDA detected" "$build/configure.log" ||
   { echo "LibTorch in $torch has no CUDA" >&2; exit 1; }
 start=$(date +%s)
 cmake --build "$build" -j"$(nproc)"
