@@ -12,15 +12,11 @@ namespace F = torch::nn::functional;
 MaskingTransform::MaskingTransform(const Masker& masker)
     : planes_(masker.planes()), upsample_(masker.options().upsample), domain_(masker.domain()) {
   if (const SpectrumHighPass* spectrum = masker.spectrum()) {
-    const int64_t s = spectrum->size();
-    const double c = spectrum->cutoff();
+    const int s = spectrum->size();
     band_ = torch::zeros({s, s});
     auto band = band_.accessor<float, 2>();
-    for (int64_t fy = 0; fy < s; ++fy)
-      for (int64_t fx = 0; fx < s; ++fx) {
-        const double sy = fy <= s / 2 ? fy : fy - s, sx = fx <= s / 2 ? fx : fx - s;
-        band[fy][fx] = c >= 0 && sy * sy + sx * sx <= c * c;
-      }
+    for (int fy = 0; fy < s; ++fy)
+      for (int fx = 0; fx < s; ++fx) band[fy][fx] = spectrum->removes(fy, fx);
   }
   if (domain_ != SampleDomain::kBlockDct) return;
   const std::vector<int> ids = masker.channel_ids();

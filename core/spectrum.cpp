@@ -34,6 +34,11 @@ double SpectrumHighPass::cutoff_for_drop_level(int size, int drop_level) {
   return drop_level < 0 ? -1.0 : (drop_level + 1) * size / 16.0;
 }
 
+bool SpectrumHighPass::removes(int fy, int fx) const {
+  const double y = fy <= size_ / 2 ? fy : fy - size_, x = fx <= size_ / 2 ? fx : fx - size_;
+  return cutoff_ >= 0 && y * y + x * x <= cutoff_ * cutoff_;
+}
+
 void SpectrumHighPass::low_pass(const double* in, double* out, int planes) const {
   using Complex = std::complex<double>;
   const int s = size_, n = 2 * reach_ + 1;

@@ -27,6 +27,9 @@ class SpectrumHighPass {
   // Real degrees of freedom removed from each plane (the band's frequencies, counted as a real
   // DFT counts them).
   int removed() const { return int(band_.size()); }
+  // Whether the band holds DFT bin (fy, fx), each in 0..S-1 (bins above S/2 are the negative
+  // frequencies), for transforms that work on the whole spectrum (attack/masking_transform.h).
+  bool removes(int fy, int fx) const;
 
   // in: planes x S x S; out: the low-pass part alone (what the transform removes).
   void low_pass(const double* in, double* out, int planes) const;

@@ -2,6 +2,7 @@
 
 #include <ATen/autocast_mode.h>
 #include <spdlog/spdlog.h>
+#include <torch/nn/functional/normalization.h>
 #include <torch/serialize.h>
 #include <torch/utils.h>
 #include <torch/version.h>
@@ -218,8 +219,8 @@ double Trainer::validation_accuracy(double noise_epsilon) {
     // From the decoded labels: a skipped bad file shifts the positions.
     if (val_pairs_.pairs.empty()) val_pairs_ = balanced_pairs(val_batch_->labels, config_.seed);
     if (val_pairs_.pairs.empty()) return 0;
-    const torch::Tensor e = embeddings.to(torch::kFloat64).cpu();
-    const torch::Tensor unit = e / e.norm(2, 1, true).clamp_min(1e-12);
+    const torch::Tensor unit = torch::nn::functional::normalize(
+        embeddings.to(torch::kFloat64).cpu(), torch::nn::functional::NormalizeFuncOptions().dim(1));
     const torch::Tensor cosine = unit.matmul(unit.t()).contiguous();
     const auto similarity = cosine.accessor<double, 2>();
     std::vector<double> scores;

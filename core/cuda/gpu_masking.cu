@@ -227,9 +227,14 @@ GpuMasker::GpuMasker(const Masker& masker) : masker_(masker) {
 }
 
 GpuMasker::~GpuMasker() {
+  release_batch_buffers();
+  cudaFree(zeroed_);
+}
+
+void GpuMasker::release_batch_buffers() {
   for (void* p : {static_cast<void*>(unmixed_), static_cast<void*>(noise_),
                   static_cast<void*>(members_), static_cast<void*>(weights_),
-                  static_cast<void*>(gains_), static_cast<void*>(zeroed_)})
+                  static_cast<void*>(gains_)})
     cudaFree(p);
 }
 
@@ -242,10 +247,7 @@ void GpuMasker::apply(const float* pixels, const std::vector<uint64_t>& keys, ui
   if (action.drop_level < masker_.options().drop_level)
     throw ConfigError("an action cannot keep channels the masking already removed");
   if (size_t(batch) > capacity_) {
-    for (void* p : {static_cast<void*>(unmixed_), static_cast<void*>(noise_),
-                    static_cast<void*>(members_), static_cast<void*>(weights_),
-                    static_cast<void*>(gains_)})
-      cudaFree(p);
+    release_batch_buffers();
     capacity_ = size_t(batch);
     check(cudaMalloc(&unmixed_, capacity_ * sample * sizeof(float)), "allocation");
     check(cudaMalloc(&noise_, capacity_ * sample * sizeof(float)), "allocation");

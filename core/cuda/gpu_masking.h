@@ -89,6 +89,8 @@ class GpuMasker {
              cudaStream_t stream = nullptr);
 
  private:
+  void release_batch_buffers();  // the buffers sized by capacity_
+
   const Masker& masker_;
   std::unique_ptr<GpuBlockDct> dct_;
   std::unique_ptr<GpuSpectrumMask> spectrum_;  // planned for one batch size, replanned on change
