@@ -77,6 +77,12 @@ rows+=(
   "mixup-k2-d-t0-e16 $noise mask.dp_epsilon=16"
   "mixup-k2-d-t0-e8  $noise mask.dp_epsilon=8"
 )
+# MixUp in the global spectrum (mask.domain=spectrum): fixed settings past both fronts of the
+# block DCT (docs/RESULTS.md, "The spectrum domain"); the front adaptive must pass includes them.
+for kw in k2-dirichlet k2-gaussian k3-dirichlet k3-gaussian k4-dirichlet; do
+  k=${kw%%-*} w=${kw#*-}
+  rows+=("spectrum-$k-${w:0:1} mask.method=mixup mask.domain=spectrum mask.k=${k#k} mask.weights=$w")
+done
 # The first rows were measured with a policy update every 8 steps (35 updates in an ORL run);
 # the -u2 rows with one every 2 steps, the default since (docs/RESULTS.md says why).
 adaptive="mask.method=adaptive"
@@ -91,6 +97,7 @@ rows+=(
   "adaptive-uniform-k4 $adaptive policy.lr=0 policy.k_max=4"
   "adaptive-c3-u2    $constrained policy.max_accuracy_drop=3 policy.update_every=2"
   "adaptive-c10-u2   $constrained policy.max_accuracy_drop=10 policy.update_every=2"
+  "adaptive-spectrum-c3 $constrained mask.domain=spectrum policy.max_accuracy_drop=3 policy.update_every=2 policy.lambda_init=10"
 )
 # The attacks' evaluator: an independent FR model trained on the raw training images (another
 # seed, head and embedding size than the `none` row's model).
