@@ -114,10 +114,13 @@ TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Ma
     return total / double(std::max<int64_t>(1, count));
   };
   const auto start = std::chrono::steady_clock::now();
-  double best = std::numeric_limits<double>::infinity();
+  // `best` is the lowest held-out L1 (its weights are kept); `progress` the last level it fell
+  // below by min_improvement, which plateaus are counted from.
+  double best = std::numeric_limits<double>::infinity(), progress = best;
   std::vector<torch::Tensor> best_weights;
   for (const torch::Tensor& p : net->parameters()) best_weights.push_back(p.detach().clone());
-  int stale = 0;
+  double lr = options.lr;
+  int stale = 0, halvings = 0;
   for (int epoch = 0; epoch < options.epochs; ++epoch) {
     // Fresh draws every epoch: step numbers never reused.
     const Observations obs = observe(train_faces, masker, action_at, linear, 1, options.mask_batch,
@@ -140,26 +143,37 @@ TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Ma
     }
     ReconstructionEpoch record;
     record.epoch = epoch + 1;
+    record.lr = lr;
     record.train_l1 = total / double(std::max<int64_t>(1, count));
     record.held_out_l1 = held > 0 ? held_out_l1() : record.train_l1;
     record.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     trained.curve.push_back(record);
     spdlog::info(
-        "reconstruction network: epoch {}/{} | L1 {:.4f}, held-out {:.4f} (pixels/128) | "
-        "{:.0f} s",
-        record.epoch, options.epochs, record.train_l1, record.held_out_l1, record.seconds);
-    if (held == 0 || record.held_out_l1 < best * (1 - options.min_improvement)) {
+        "reconstruction network: epoch {}/{} | L1 {:.4f}, held-out {:.4f} (pixels/128) | lr {:.2g} "
+        "| {:.0f} s",
+        record.epoch, options.epochs, record.train_l1, record.held_out_l1, lr, record.seconds);
+    if (held == 0 || record.held_out_l1 < best) {
       best = record.held_out_l1;
       trained.best_epoch = record.epoch;
-      stale = 0;
       torch::NoGradGuard no_grad;
       const std::vector<torch::Tensor> params = net->parameters();
       for (size_t i = 0; i < params.size(); ++i) best_weights[i].copy_(params[i]);
+    }
+    if (held == 0 || record.held_out_l1 < progress * (1 - options.min_improvement)) {
+      progress = record.held_out_l1;
+      stale = 0;
     } else if (++stale >= options.patience) {
-      spdlog::info("reconstruction network: held-out L1 no longer falls; epoch {} kept",
-                   trained.best_epoch);
-      break;
+      if (halvings == options.lr_halvings) {
+        spdlog::info("reconstruction network: held-out L1 no longer falls; epoch {} kept",
+                     trained.best_epoch);
+        break;
+      }
+      ++halvings;
+      lr /= 2;
+      stale = 0;
+      for (auto& group : optimizer.param_groups())
+        static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
     }
   }
   {

@@ -401,9 +401,9 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("attack.ssim_threshold", c.attack.ssim_threshold,
         "A training face counts as recovered when a reconstruction reaches this SSIM.");
   visit("attack.reconstruction_epochs", c.attack.reconstruction_epochs,
-        "Most epochs over the auxiliary images for the reconstruction network; it stops earlier "
-        "when its L1 error on 400 held-out auxiliary faces stops falling (by 1 % in 2 epochs), "
-        "and keeps its best epoch.");
+        "Most epochs over the auxiliary images for the reconstruction network; each time its L1 "
+        "error on 400 held-out auxiliary faces stops falling (by 1 % in 2 epochs) it halves its "
+        "learning rate, at the fourth time it stops, and it keeps its best epoch.");
   visit("attack.identity_weight", c.attack.identity_weight,
         "Weight of the reconstruction network's identity loss (1 - cosine of the run's own FR "
         "model's embeddings of reconstruction and face) against its L1 pixel loss; 0 = none. "
