@@ -203,6 +203,7 @@ nlohmann::json run_attacks(const AttackRequest& request) {
   model.train(false);
   for (torch::Tensor& p : model.parameters()) p.set_requires_grad(false);
   ro.identity_weight = a.identity_weight;
+  ro.knows_action = parse_method(config.mask.method) == Method::kAdaptive;
   ro.identity = [&](const torch::Tensor& reconstruction, const torch::Tensor& face) {
     const auto embed = [&](const torch::Tensor& x) {
       return torch::nn::functional::normalize(model.backbone->forward(transform(x * 128.0f)),
@@ -221,8 +222,11 @@ nlohmann::json run_attacks(const AttackRequest& request) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
   const std::vector<float> first_epoch(obs.linear.begin(),
                                        obs.linear.begin() + n * obs.image_floats);
+  const std::vector<MixAction> first_actions =
+      ro.knows_action ? std::vector<MixAction>(obs.actions.begin(), obs.actions.begin() + n)
+                      : std::vector<MixAction>();
   const std::vector<float> learned =
-      reconstruct(trained.net, first_epoch, faces.planes, faces.size);
+      reconstruct(trained.net, first_epoch, first_actions, faces.planes, faces.size);
   nlohmann::json reconstruction = score(learned, obs, n, faces, evaluator);
   reconstruction["public_images"] = public_faces.count();
   reconstruction["epochs"] = trained.curve.size();
@@ -230,6 +234,7 @@ nlohmann::json run_attacks(const AttackRequest& request) {
   if (trained.best_epoch > 0)
     reconstruction["held_out_l1"] = trained.curve[size_t(trained.best_epoch) - 1].held_out_l1;
   reconstruction["identity_weight"] = a.identity_weight;
+  reconstruction["knows_action"] = ro.knows_action;
   reconstruction["train_seconds"] = train_seconds;
   fs::create_directories(request.out);
   std::string curve = "epoch,train_l1,held_out_l1,lr,seconds\n";

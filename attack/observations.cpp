@@ -123,7 +123,8 @@ Observations observe(const FaceSet& faces, const Masker& masker, const ActionAt&
         keys.push_back(faces.keys[order[j]]);
       }
       const uint64_t step = step_base + uint64_t(epoch) * steps_per_epoch + start / batch_size;
-      masker.apply(batch_pixels.data(), keys, step, action_at(step), masked);
+      const MixAction action = action_at(step);
+      masker.apply(batch_pixels.data(), keys, step, action, masked);
       const size_t first = obs.count();
       obs.linear.resize((first + masked.batch) * obs.image_floats);
       for (int i = 0; i < masked.batch; ++i) {
@@ -137,6 +138,7 @@ Observations observe(const FaceSet& faces, const Masker& masker, const ActionAt&
         }
         obs.members.push_back(std::move(members));
         obs.weights.push_back(std::move(weights));
+        obs.actions.push_back(action);
         if (first + i < size_t(previews)) {
           obs.protected_pixels.resize((first + i + 1) * obs.image_floats);
           masker.to_pixels(masked.data.data() + masked.sample_size() * i,

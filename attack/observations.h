@@ -64,6 +64,7 @@ struct Observations {
   std::vector<float> linear;              // count x planes x S x S: the linear attack's images
   std::vector<std::vector<int>> members;  // positions in the FaceSet, by descending weight
   std::vector<std::vector<float>> weights;
+  std::vector<MixAction> actions;       // each sample's action
   std::vector<float> protected_pixels;  // the first `previews`: Masker::to_pixels of each
 
   size_t count() const { return members.size(); }

@@ -25,10 +25,36 @@ torch::nn::Sequential double_conv(int in, int out) {
 // Pixels are centred (-128..127); the network works on [-1, 1].
 constexpr float kScale = 128.0f;
 
+// The network's input: linear images (b x planes x S x S, centred), then, when `actions` is not
+// empty, each image's action features as constant planes.
+torch::Tensor network_input(const float* linear, const MixAction* actions, int64_t b,
+                            int64_t planes, int64_t size) {
+  const torch::Tensor images =
+      torch::from_blob(const_cast<float*>(linear), {b, planes, size, size}) / kScale;
+  if (actions == nullptr) return images;
+  std::vector<float> features;
+  for (int64_t i = 0; i < b; ++i) {
+    const auto f = action_features(actions[i]);
+    features.insert(features.end(), f.begin(), f.end());
+  }
+  const torch::Tensor planes_of_features =
+      torch::from_blob(features.data(), {b, kActionFeatures, 1, 1})
+          .expand({b, kActionFeatures, size, size});
+  return torch::cat({images, planes_of_features}, 1);
+}
+
 }  // namespace
 
-ReconstructionNetImpl::ReconstructionNetImpl(int planes, int width) {
-  enc1 = register_module("enc1", double_conv(planes, width));
+std::array<float, kActionFeatures> action_features(const MixAction& action) {
+  // Each on about [0, 1]: k up to 6, drop levels up to 3, epsilon down to about 4.
+  return {float(action.k) / 6.0f, action.weights == WeightScheme::kGaussian ? 1.0f : 0.0f,
+          float(action.drop_level) / 3.0f,
+          action.noise_epsilon > 0 ? float(4.0 / action.noise_epsilon) : 0.0f};
+}
+
+ReconstructionNetImpl::ReconstructionNetImpl(int planes, int width, int conditions)
+    : planes_(planes) {
+  enc1 = register_module("enc1", double_conv(planes + conditions, width));
   enc2 = register_module("enc2", double_conv(width, 2 * width));
   enc3 = register_module("enc3", double_conv(2 * width, 4 * width));
   up3 = register_module("up3",
@@ -64,7 +90,7 @@ torch::Tensor ReconstructionNetImpl::forward(const torch::Tensor& input) {
                                             .size(std::vector<int64_t>{height, width})
                                             .mode(torch::kBilinear)
                                             .align_corners(false));
-  return input + correction;
+  return input.narrow(1, 0, planes_) + correction;
 }
 
 TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Masker& masker,
@@ -72,7 +98,8 @@ TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Ma
                                            const ReconstructionOptions& options) {
   torch::manual_seed(options.seed);
   TrainedReconstruction trained;
-  trained.net = ReconstructionNet(public_faces.planes, options.width);
+  trained.net = ReconstructionNet(public_faces.planes, options.width,
+                                  options.knows_action ? kActionFeatures : 0);
   ReconstructionNet& net = trained.net;
   torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(options.lr));
   const int64_t planes = public_faces.planes, size = public_faces.size;
@@ -94,9 +121,9 @@ TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Ma
     return torch::from_blob(out.data(), {b, planes, size, size}).clone() / kScale;
   };
   const auto inputs = [&](const Observations& obs, int64_t first, int64_t b) {
-    return torch::from_blob(const_cast<float*>(obs.linear_image(first)), {b, planes, size, size})
-               .clone() /
-           kScale;
+    return network_input(obs.linear_image(first),
+                         options.knows_action ? obs.actions.data() + first : nullptr, b, planes,
+                         size);
   };
   const auto held_out_l1 = [&] {
     torch::NoGradGuard no_grad;
@@ -185,17 +212,17 @@ TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Ma
   return trained;
 }
 
-std::vector<float> reconstruct(ReconstructionNet& net, const std::vector<float>& linear, int planes,
-                               int size) {
+std::vector<float> reconstruct(ReconstructionNet& net, const std::vector<float>& linear,
+                               const std::vector<MixAction>& actions, int planes, int size) {
   torch::NoGradGuard no_grad;
   net->eval();
   const int64_t per = int64_t(planes) * size * size, count = int64_t(linear.size()) / per;
   std::vector<float> out(linear.size());
   for (int64_t first = 0; first < count; first += 64) {
     const int64_t b = std::min<int64_t>(64, count - first);
-    const torch::Tensor x =
-        torch::from_blob(const_cast<float*>(linear.data()) + first * per, {b, planes, size, size}) /
-        kScale;
+    const torch::Tensor x = network_input(linear.data() + first * per,
+                                          actions.empty() ? nullptr : actions.data() + first, b,
+                                          planes, size);
     const torch::Tensor y = (net->forward(x) * kScale).clamp(-128, 127).contiguous();
     std::copy_n(y.data_ptr<float>(), b * per, out.data() + first * per);
   }

@@ -8,6 +8,7 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/types.h>
 
+#include <array>
 #include <functional>
 #include <vector>
 
@@ -15,14 +16,22 @@
 
 namespace hymask::attack {
 
+// What an attacker knows of a sample's action where a run chose one per batch (the action history,
+// and hymask mask's manifest.json, record it): k, the weight scheme, the drop level and the noise,
+// as constant input planes of the network.
+constexpr int kActionFeatures = 4;
+std::array<float, kActionFeatures> action_features(const MixAction& action);
+
 // Three levels (width, 2 width, 4 width channels) on the image at 1/4 resolution, skip
 // connections, and a residual output: the network learns a coarse correction to the linear image.
+// The input is the linear image's `planes`, then `conditions` planes it may read (the action).
 class ReconstructionNetImpl : public torch::nn::Module {
  public:
-  ReconstructionNetImpl(int planes, int width);
+  ReconstructionNetImpl(int planes, int width, int conditions = 0);
   torch::Tensor forward(const torch::Tensor& input);
 
  private:
+  int planes_;
   torch::nn::Sequential enc1{nullptr}, enc2{nullptr}, enc3{nullptr}, dec2{nullptr}, dec1{nullptr};
   torch::nn::ConvTranspose2d up3{nullptr}, up2{nullptr};
   torch::nn::Conv2d out{nullptr};
@@ -51,6 +60,9 @@ struct ReconstructionOptions {
   int threads = 2;
   IdentityLoss identity;       // optional
   double identity_weight = 0;  // its weight against the L1 pixel loss
+  // The network reads each sample's action: for runs whose actions vary, one network for all of
+  // them would otherwise average its corrections over actions it could tell apart.
+  bool knows_action = false;
 };
 
 struct ReconstructionEpoch {
@@ -75,7 +87,8 @@ TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Ma
                                            const ReconstructionOptions& options);
 
 // Applies the network to linear images (count x planes x S x S, centred); same layout out.
-std::vector<float> reconstruct(ReconstructionNet& net, const std::vector<float>& linear, int planes,
-                               int size);
+// `actions` (one per image) are given to a network trained with knows_action, and empty otherwise.
+std::vector<float> reconstruct(ReconstructionNet& net, const std::vector<float>& linear,
+                               const std::vector<MixAction>& actions, int planes, int size);
 
 }  // namespace hymask::attack

@@ -232,5 +232,53 @@ TEST(Reconstruction, HalvesItsRateAtEachPlateauStopsAtTheLastAndKeepsItsBestEpoc
   EXPECT_EQ(identity_calls, 3 * int(trained.curve.size()));
 }
 
+TEST(Reconstruction, ANetworkThatKnowsTheActionReadsItAndOneThatDoesNotCannot) {
+  const int size = 32;
+  torch::manual_seed(3);
+  std::vector<float> linear = smooth_images(1, size, 5);
+  linear.insert(linear.end(), linear.begin(), linear.end());  // the same image twice
+  MixAction two, five;
+  two.k = 2;
+  five.k = 5;
+  five.weights = WeightScheme::kGaussian;
+  ReconstructionNet knowing(1, 4, kActionFeatures);
+  const std::vector<float> told = reconstruct(knowing, linear, {two, five}, 1, size);
+  double difference = 0;
+  for (int e = 0; e < size * size; ++e) difference += std::abs(told[e] - told[size * size + e]);
+  EXPECT_GT(difference, 0.0);
+  ReconstructionNet blind(1, 4);
+  const std::vector<float> guessed = reconstruct(blind, linear, {}, 1, size);
+  for (int e = 0; e < size * size; ++e) ASSERT_EQ(guessed[e], guessed[size * size + e]);
+}
+
+TEST(Observations, RecordEachSamplesAction) {
+  const int size = 16, count = 24;
+  FaceSet faces;
+  faces.planes = 1;
+  faces.size = size;
+  faces.pixels = smooth_images(count, size, 2);
+  for (int i = 0; i < count; ++i) {
+    faces.labels.push_back(i);
+    faces.keys.push_back(uint64_t(i));
+  }
+  MaskOptions o;
+  o.method = Method::kMixup;
+  o.k = 2;
+  const Masker masker(o, size, ColorMode::kGrey);
+  const LinearAttack linear(masker, mean_face(faces));
+  // Even steps mix two faces, odd steps three.
+  const auto action_at = [](uint64_t step) {
+    MixAction a;
+    a.k = step % 2 == 0 ? 2 : 3;
+    return a;
+  };
+  const Observations obs = observe(faces, masker, action_at, linear, 1, 8, 1, 0, 0, 1);
+  ASSERT_EQ(obs.actions.size(), obs.count());
+  for (size_t i = 0; i < obs.count(); ++i) {
+    EXPECT_EQ(obs.actions[i].k, i / 8 % 2 == 0 ? 2 : 3) << i;
+    EXPECT_EQ(int(obs.members[i].size()), obs.actions[i].k) << i;
+  }
+}
+
 }  // namespace
 }  // namespace hymask::attack
