@@ -239,9 +239,8 @@ nlohmann::json run_attacks(const AttackRequest& request) {
   fs::create_directories(request.out);
   std::string curve = "epoch,train_l1,held_out_l1,lr,seconds\n";
   for (const ReconstructionEpoch& e : trained.curve)
-    curve +=
-        fmt::format("{},{:.6f},{:.6f},{:.3g},{:.1f}\n", e.epoch, e.train_l1, e.held_out_l1, e.lr,
-                    e.seconds);
+    curve += fmt::format("{},{:.6f},{:.6f},{:.3g},{:.1f}\n", e.epoch, e.train_l1, e.held_out_l1,
+                         e.lr, e.seconds);
   write_file_atomic(request.out / "reconstruction_curve.csv", curve);
   spdlog::info("reconstruction: {}", reconstruction.dump());
 

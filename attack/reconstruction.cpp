@@ -220,9 +220,9 @@ std::vector<float> reconstruct(ReconstructionNet& net, const std::vector<float>&
   std::vector<float> out(linear.size());
   for (int64_t first = 0; first < count; first += 64) {
     const int64_t b = std::min<int64_t>(64, count - first);
-    const torch::Tensor x = network_input(linear.data() + first * per,
-                                          actions.empty() ? nullptr : actions.data() + first, b,
-                                          planes, size);
+    const torch::Tensor x =
+        network_input(linear.data() + first * per,
+                      actions.empty() ? nullptr : actions.data() + first, b, planes, size);
     const torch::Tensor y = (net->forward(x) * kScale).clamp(-128, 127).contiguous();
     std::copy_n(y.data_ptr<float>(), b * per, out.data() + first * per);
   }

@@ -51,7 +51,7 @@ struct ReconstructionOptions {
   // rate stalls on noise, and stopping there left the attack's strength to chance (hits on one
   // trained run ranged 11-22 % over attack seeds).
   int lr_halvings = 3;
-  int held_out = 400;             // public faces kept out of training to judge convergence
+  int held_out = 400;  // public faces kept out of training to judge convergence
   int width = 16;
   int batch_size = 16;  // SGD batch
   int mask_batch = 32;  // the run's batch: mixing partners come from it

@@ -124,6 +124,27 @@ std::vector<float> smooth_images(int count, int size, uint64_t seed) {
   return x;
 }
 
+// `count` smooth grey faces, one person each.
+FaceSet smooth_faces(int count, int size, uint64_t seed) {
+  FaceSet faces;
+  faces.planes = 1;
+  faces.size = size;
+  faces.pixels = smooth_images(count, size, seed);
+  for (int i = 0; i < count; ++i) {
+    faces.labels.push_back(i);
+    faces.keys.push_back(uint64_t(i));
+  }
+  return faces;
+}
+
+// MixUp of two faces (Dirichlet weights) on grey images of `size`.
+Masker mixup_masker(int size) {
+  MaskOptions o;
+  o.method = Method::kMixup;
+  o.k = 2;
+  return Masker(o, size, ColorMode::kGrey);
+}
+
 // Observations of 12 faces over 10 epochs, each sample = 0.6 x its own face + 0.4 x another.
 TEST(MultiObservation, AveragingTheSimilarSamplesRecoversTheSharedFace) {
   const int size = 32, faces = 12, epochs = 10;
@@ -178,18 +199,8 @@ TEST(MultiObservation, AveragingTheSimilarSamplesRecoversTheSharedFace) {
 
 TEST(Reconstruction, HalvesItsRateAtEachPlateauStopsAtTheLastAndKeepsItsBestEpoch) {
   const int size = 32, count = 60;
-  FaceSet faces;
-  faces.planes = 1;
-  faces.size = size;
-  faces.pixels = smooth_images(count, size, 7);
-  for (int i = 0; i < count; ++i) {
-    faces.labels.push_back(i);
-    faces.keys.push_back(uint64_t(i));
-  }
-  MaskOptions o;
-  o.method = Method::kMixup;
-  o.k = 2;
-  const Masker masker(o, size, ColorMode::kGrey);
+  const FaceSet faces = smooth_faces(count, size, 7);
+  const Masker masker = mixup_masker(size);
   const LinearAttack linear(masker, mean_face(faces));
   ReconstructionOptions options;
   options.epochs = 40;
@@ -253,18 +264,8 @@ TEST(Reconstruction, ANetworkThatKnowsTheActionReadsItAndOneThatDoesNotCannot) {
 
 TEST(Observations, RecordEachSamplesAction) {
   const int size = 16, count = 24;
-  FaceSet faces;
-  faces.planes = 1;
-  faces.size = size;
-  faces.pixels = smooth_images(count, size, 2);
-  for (int i = 0; i < count; ++i) {
-    faces.labels.push_back(i);
-    faces.keys.push_back(uint64_t(i));
-  }
-  MaskOptions o;
-  o.method = Method::kMixup;
-  o.k = 2;
-  const Masker masker(o, size, ColorMode::kGrey);
+  const FaceSet faces = smooth_faces(count, size, 2);
+  const Masker masker = mixup_masker(size);
   const LinearAttack linear(masker, mean_face(faces));
   // Even steps mix two faces, odd steps three.
   const auto action_at = [](uint64_t step) {
