@@ -74,6 +74,8 @@ struct UnitPlan {
   std::optional<dnnl::convolution_backward_data> conv_bwd_data;  // not for the stem
   dnnl::convolution_backward_weights conv_bwd_weights;
   Relayout weights, bwd_data_weights, weight_grad;  // plain OIHW <-> the kernels' layouts
+  // The activations into the layouts of conv_bwd_weights, where it has a kernel only for others.
+  Relayout bwd_weights_src, bwd_weights_diff_dst;
   dnnl::batch_normalization_forward bn;
   dnnl::batch_normalization_backward bn_bwd;
   memory::desc stats, workspace;
@@ -148,6 +150,22 @@ UnitPlan make_unit(const ConvBn& u, const memory::desc& src, bool relu, bool inp
           {alg, fwd.src_desc(), any(weight_dims, memory::data_type::f32), fwd.dst_desc(), strides,
            padding, padding},
           cpu_engine(), fwd);
+      // Without AVX-512 oneDNN has no weight-gradient kernel for the stem's one-channel plain
+      // input against blocked outputs, only its reference loop: 1.8 s of a 2 s resnet-s step at
+      // 112 px (docs/BENCHMARKS.md). Reordering both activations for a real kernel costs
+      // milliseconds.
+      const auto reference = [](const dnnl::primitive_desc_base& pd) {
+        return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
+      };
+      std::optional<dnnl::convolution_backward_weights::primitive_desc> relaid;
+      if (reference(bwd_weights)) {
+        relaid.emplace(
+            dnnl::convolution_backward_weights::desc{
+                alg, any(src_dims, type), any(weight_dims, memory::data_type::f32),
+                any(dst_dims, type), strides, padding, padding},
+            cpu_engine(), fwd);
+        if (reference(*relaid)) relaid.reset();
+      }
       std::optional<dnnl::convolution_backward_data::primitive_desc> bwd_data;
       if (input_grad)
         bwd_data.emplace(
@@ -163,9 +181,12 @@ UnitPlan make_unit(const ConvBn& u, const memory::desc& src, bool relu, bool inp
       plan.src = fwd.src_desc();
       plan.dst = fwd.dst_desc();
       plan.conv = dnnl::convolution_forward(fwd);
-      plan.conv_bwd_weights = dnnl::convolution_backward_weights(bwd_weights);
+      const auto& weights_pd = relaid ? *relaid : bwd_weights;
+      plan.conv_bwd_weights = dnnl::convolution_backward_weights(weights_pd);
+      plan.bwd_weights_src = Relayout(plan.src, weights_pd.src_desc());
+      plan.bwd_weights_diff_dst = Relayout(plan.dst, weights_pd.diff_dst_desc());
       plan.weights = Relayout(plain(weight_dims), fwd.weights_desc());
-      plan.weight_grad = Relayout(bwd_weights.diff_weights_desc(), plain(weight_dims));
+      plan.weight_grad = Relayout(weights_pd.diff_weights_desc(), plain(weight_dims));
       if (bwd_data) {
         plan.conv_bwd_data = dnnl::convolution_backward_data(*bwd_data);
         plan.bwd_data_weights = Relayout(plain(weight_dims), bwd_data->weights_desc());
@@ -239,8 +260,10 @@ torch::Tensor unit_backward(dnnl::stream& s, const UnitPlan& u, const Params& p,
   u.bn_bwd.execute(s, args);
 
   torch::Tensor grad_weights = buffer(u.weight_grad.from);
-  u.conv_bwd_weights.execute(s, {{DNNL_ARG_SRC, wrap(u.src, keep.input)},
-                                 {DNNL_ARG_DIFF_DST, wrap(u.dst, grad_conv)},
+  const torch::Tensor src = u.bwd_weights_src(s, keep.input);
+  const torch::Tensor diff_dst = u.bwd_weights_diff_dst(s, grad_conv);
+  u.conv_bwd_weights.execute(s, {{DNNL_ARG_SRC, wrap(u.bwd_weights_src.to, src)},
+                                 {DNNL_ARG_DIFF_DST, wrap(u.bwd_weights_diff_dst.to, diff_dst)},
                                  {DNNL_ARG_DIFF_WEIGHTS, wrap(u.weight_grad.from, grad_weights)}});
   grads.push_back(u.weight_grad(s, grad_weights).view(p.weight.sizes()));
   grads.push_back(grad_gamma);
