@@ -203,7 +203,6 @@ nlohmann::json run_attacks(const AttackRequest& request) {
   model.train(false);
   for (torch::Tensor& p : model.parameters()) p.set_requires_grad(false);
   ro.identity_weight = a.identity_weight;
-  ro.knows_action = parse_method(config.mask.method) == Method::kAdaptive;
   ro.identity = [&](const torch::Tensor& reconstruction, const torch::Tensor& face) {
     const auto embed = [&](const torch::Tensor& x) {
       return torch::nn::functional::normalize(model.backbone->forward(transform(x * 128.0f)),
@@ -217,30 +216,38 @@ nlohmann::json run_attacks(const AttackRequest& request) {
     return (1 - (embed(reconstruction) * target).sum(1)).mean();
   };
   const auto train_start = std::chrono::steady_clock::now();
-  TrainedReconstruction trained = train_reconstruction(public_faces, masker, action_at, linear, ro);
-  const double train_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
-  const std::vector<float> first_epoch(obs.linear.begin(),
-                                       obs.linear.begin() + n * obs.image_floats);
-  const std::vector<MixAction> first_actions =
-      ro.knows_action ? std::vector<MixAction>(obs.actions.begin(), obs.actions.begin() + n)
-                      : std::vector<MixAction>();
-  const std::vector<float> learned =
-      reconstruct(trained.net, first_epoch, first_actions, faces.planes, faces.size);
-  nlohmann::json reconstruction = score(learned, obs, n, faces, evaluator);
+  const ReconstructionByAction learned = reconstruct_by_action(
+      public_faces, masker, linear, ro,
+      std::vector<float>(obs.linear.begin(), obs.linear.begin() + n * obs.image_floats),
+      std::vector<MixAction>(obs.actions.begin(), obs.actions.begin() + n));
+  nlohmann::json reconstruction = score(learned.images, obs, n, faces, evaluator);
   reconstruction["public_images"] = public_faces.count();
-  reconstruction["epochs"] = trained.curve.size();
-  reconstruction["best_epoch"] = trained.best_epoch;
-  if (trained.best_epoch > 0)
-    reconstruction["held_out_l1"] = trained.curve[size_t(trained.best_epoch) - 1].held_out_l1;
   reconstruction["identity_weight"] = a.identity_weight;
-  reconstruction["knows_action"] = ro.knows_action;
-  reconstruction["train_seconds"] = train_seconds;
+  reconstruction["train_seconds"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
+  // Each action's network: its share of the targets, how long it trained, and what it kept.
+  std::string curve = "action,epoch,train_l1,held_out_l1,lr,seconds\n";
+  reconstruction["networks"] = nlohmann::json::array();
+  for (const ActionReconstruction& s : learned.specialists) {
+    const TrainedReconstruction& t = s.trained;
+    const std::string name =
+        fmt::format("k{}-{}-drop{}-eps{}", s.action.k, weight_scheme_name(s.action.weights),
+                    s.action.drop_level, s.action.noise_epsilon);
+    nlohmann::json network = {{"action", name},
+                              {"samples", s.samples.size()},
+                              {"epochs", t.curve.size()},
+                              {"best_epoch", t.best_epoch},
+                              {"train_seconds", s.train_seconds}};
+    if (t.best_epoch > 0) network["held_out_l1"] = t.curve[size_t(t.best_epoch) - 1].held_out_l1;
+    size_t hits = 0;
+    for (size_t i : s.samples) hits += reconstruction["per_target"]["hit"][i].get<int>();
+    network["identity_hit"] = double(hits) / double(std::max<size_t>(1, s.samples.size()));
+    reconstruction["networks"].push_back(network);
+    for (const ReconstructionEpoch& e : t.curve)
+      curve += fmt::format("{},{},{:.6f},{:.6f},{:.3g},{:.1f}\n", name, e.epoch, e.train_l1,
+                           e.held_out_l1, e.lr, e.seconds);
+  }
   fs::create_directories(request.out);
-  std::string curve = "epoch,train_l1,held_out_l1,lr,seconds\n";
-  for (const ReconstructionEpoch& e : trained.curve)
-    curve += fmt::format("{},{:.6f},{:.6f},{:.3g},{:.1f}\n", e.epoch, e.train_l1, e.held_out_l1,
-                         e.lr, e.seconds);
   write_file_atomic(request.out / "reconstruction_curve.csv", curve);
   spdlog::info("reconstruction: {}", reconstruction.dump());
 
@@ -305,7 +312,7 @@ nlohmann::json run_attacks(const AttackRequest& request) {
     const int c = best_candidate[top];
     rows[3].push_back(
         planes_to_image(candidates.data() + size_t(c) * obs.image_floats, color, size));
-    rows[4].push_back(planes_to_image(learned.data() + i * obs.image_floats, color, size));
+    rows[4].push_back(planes_to_image(learned.images.data() + i * obs.image_floats, color, size));
   }
   for (int i = 0; i < std::min(identities, kGridColumns); ++i)
     rows[5].push_back(

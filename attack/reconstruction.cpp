@@ -8,8 +8,10 @@
 #include <torch/optim/adam.h>
 #include <torch/utils.h>
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
+#include <stdexcept>
 
 namespace hymask::attack {
 namespace nnf = torch::nn::functional;
@@ -25,36 +27,20 @@ torch::nn::Sequential double_conv(int in, int out) {
 // Pixels are centred (-128..127); the network works on [-1, 1].
 constexpr float kScale = 128.0f;
 
-// The network's input: linear images (b x planes x S x S, centred), then, when `actions` is not
-// empty, each image's action features as constant planes.
-torch::Tensor network_input(const float* linear, const MixAction* actions, int64_t b,
-                            int64_t planes, int64_t size) {
-  const torch::Tensor images =
-      torch::from_blob(const_cast<float*>(linear), {b, planes, size, size}) / kScale;
-  if (actions == nullptr) return images;
-  std::vector<float> features;
-  for (int64_t i = 0; i < b; ++i) {
-    const auto f = action_features(actions[i]);
-    features.insert(features.end(), f.begin(), f.end());
-  }
-  const torch::Tensor planes_of_features =
-      torch::from_blob(features.data(), {b, kActionFeatures, 1, 1})
-          .expand({b, kActionFeatures, size, size});
-  return torch::cat({images, planes_of_features}, 1);
+// The network's input: linear images (b x planes x S x S, centred) on [-1, 1].
+torch::Tensor network_input(const float* linear, int64_t b, int64_t planes, int64_t size) {
+  return torch::from_blob(const_cast<float*>(linear), {b, planes, size, size}) / kScale;
+}
+
+bool same_action(const MixAction& a, const MixAction& b) {
+  return a.k == b.k && a.weights == b.weights && a.drop_level == b.drop_level &&
+         a.noise_epsilon == b.noise_epsilon;
 }
 
 }  // namespace
 
-std::array<float, kActionFeatures> action_features(const MixAction& action) {
-  // Each on about [0, 1]: k up to 6, drop levels up to 3, epsilon down to about 4.
-  return {float(action.k) / 6.0f, action.weights == WeightScheme::kGaussian ? 1.0f : 0.0f,
-          float(action.drop_level) / 3.0f,
-          action.noise_epsilon > 0 ? float(4.0 / action.noise_epsilon) : 0.0f};
-}
-
-ReconstructionNetImpl::ReconstructionNetImpl(int planes, int width, int conditions)
-    : planes_(planes) {
-  enc1 = register_module("enc1", double_conv(planes + conditions, width));
+ReconstructionNetImpl::ReconstructionNetImpl(int planes, int width) {
+  enc1 = register_module("enc1", double_conv(planes, width));
   enc2 = register_module("enc2", double_conv(width, 2 * width));
   enc3 = register_module("enc3", double_conv(2 * width, 4 * width));
   up3 = register_module("up3",
@@ -90,7 +76,7 @@ torch::Tensor ReconstructionNetImpl::forward(const torch::Tensor& input) {
                                             .size(std::vector<int64_t>{height, width})
                                             .mode(torch::kBilinear)
                                             .align_corners(false));
-  return input.narrow(1, 0, planes_) + correction;
+  return input + correction;
 }
 
 TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Masker& masker,
@@ -98,8 +84,7 @@ TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Ma
                                            const ReconstructionOptions& options) {
   torch::manual_seed(options.seed);
   TrainedReconstruction trained;
-  trained.net = ReconstructionNet(public_faces.planes, options.width,
-                                  options.knows_action ? kActionFeatures : 0);
+  trained.net = ReconstructionNet(public_faces.planes, options.width);
   ReconstructionNet& net = trained.net;
   torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(options.lr));
   const int64_t planes = public_faces.planes, size = public_faces.size;
@@ -121,9 +106,7 @@ TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Ma
     return torch::from_blob(out.data(), {b, planes, size, size}).clone() / kScale;
   };
   const auto inputs = [&](const Observations& obs, int64_t first, int64_t b) {
-    return network_input(obs.linear_image(first),
-                         options.knows_action ? obs.actions.data() + first : nullptr, b, planes,
-                         size);
+    return network_input(obs.linear_image(first), b, planes, size);
   };
   const auto held_out_l1 = [&] {
     torch::NoGradGuard no_grad;
@@ -212,21 +195,66 @@ TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Ma
   return trained;
 }
 
-std::vector<float> reconstruct(ReconstructionNet& net, const std::vector<float>& linear,
-                               const std::vector<MixAction>& actions, int planes, int size) {
+std::vector<float> reconstruct(ReconstructionNet& net, const std::vector<float>& linear, int planes,
+                               int size) {
   torch::NoGradGuard no_grad;
   net->eval();
   const int64_t per = int64_t(planes) * size * size, count = int64_t(linear.size()) / per;
   std::vector<float> out(linear.size());
   for (int64_t first = 0; first < count; first += 64) {
     const int64_t b = std::min<int64_t>(64, count - first);
-    const torch::Tensor x =
-        network_input(linear.data() + first * per,
-                      actions.empty() ? nullptr : actions.data() + first, b, planes, size);
+    const torch::Tensor x = network_input(linear.data() + first * per, b, planes, size);
     const torch::Tensor y = (net->forward(x) * kScale).clamp(-128, 127).contiguous();
     std::copy_n(y.data_ptr<float>(), b * per, out.data() + first * per);
   }
   return out;
+}
+
+ReconstructionByAction reconstruct_by_action(const FaceSet& public_faces, const Masker& masker,
+                                             const LinearAttack& linear,
+                                             const ReconstructionOptions& options,
+                                             const std::vector<float>& linear_images,
+                                             const std::vector<MixAction>& actions) {
+  const size_t per = public_faces.image_floats();
+  if (linear_images.size() != actions.size() * per)
+    throw std::invalid_argument("reconstruct_by_action: one action per linear image");
+  ReconstructionByAction result;
+  std::vector<ActionReconstruction>& specialists = result.specialists;
+  for (size_t i = 0; i < actions.size(); ++i) {
+    auto it = std::find_if(specialists.begin(), specialists.end(),
+                           [&](const auto& s) { return same_action(s.action, actions[i]); });
+    if (it == specialists.end()) {
+      specialists.emplace_back();
+      specialists.back().action = actions[i];
+      it = specialists.end() - 1;
+    }
+    it->samples.push_back(i);
+  }
+  result.images.resize(linear_images.size());
+  for (size_t s = 0; s < specialists.size(); ++s) {
+    ActionReconstruction& specialist = specialists[s];
+    const MixAction action = specialist.action;
+    spdlog::info(
+        "reconstruction network {}/{}: k = {}, {} weights, drop level {}, noise epsilon {} "
+        "({} samples)",
+        s + 1, specialists.size(), action.k, weight_scheme_name(action.weights), action.drop_level,
+        action.noise_epsilon, specialist.samples.size());
+    const auto start = std::chrono::steady_clock::now();
+    specialist.trained = train_reconstruction(
+        public_faces, masker, [action](uint64_t) { return action; }, linear, options);
+    specialist.train_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::vector<float> mine;
+    mine.reserve(specialist.samples.size() * per);
+    for (size_t i : specialist.samples)
+      mine.insert(mine.end(), linear_images.begin() + i * per,
+                  linear_images.begin() + (i + 1) * per);
+    const std::vector<float> out =
+        reconstruct(specialist.trained.net, mine, public_faces.planes, public_faces.size);
+    for (size_t j = 0; j < specialist.samples.size(); ++j)
+      std::copy_n(out.begin() + j * per, per, result.images.begin() + specialist.samples[j] * per);
+  }
+  return result;
 }
 
 }  // namespace hymask::attack

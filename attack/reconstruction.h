@@ -8,7 +8,6 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/types.h>
 
-#include <array>
 #include <functional>
 #include <vector>
 
@@ -16,22 +15,14 @@
 
 namespace hymask::attack {
 
-// What an attacker knows of a sample's action where a run chose one per batch (the action history,
-// and hymask mask's manifest.json, record it): k, the weight scheme, the drop level and the noise,
-// as constant input planes of the network.
-constexpr int kActionFeatures = 4;
-std::array<float, kActionFeatures> action_features(const MixAction& action);
-
 // Three levels (width, 2 width, 4 width channels) on the image at 1/4 resolution, skip
 // connections, and a residual output: the network learns a coarse correction to the linear image.
-// The input is the linear image's `planes`, then `conditions` planes it may read (the action).
 class ReconstructionNetImpl : public torch::nn::Module {
  public:
-  ReconstructionNetImpl(int planes, int width, int conditions = 0);
+  ReconstructionNetImpl(int planes, int width);
   torch::Tensor forward(const torch::Tensor& input);
 
  private:
-  int planes_;
   torch::nn::Sequential enc1{nullptr}, enc2{nullptr}, enc3{nullptr}, dec2{nullptr}, dec1{nullptr};
   torch::nn::ConvTranspose2d up3{nullptr}, up2{nullptr};
   torch::nn::Conv2d out{nullptr};
@@ -60,10 +51,6 @@ struct ReconstructionOptions {
   int threads = 2;
   IdentityLoss identity;       // optional
   double identity_weight = 0;  // its weight against the L1 pixel loss
-  // The network reads each sample's action (the attacker knows it from the run's history). It
-  // lowers the held-out error on mixed runs; a specialist network per action still finds more
-  // (docs/RESULTS.md, "The attack stopped at chance").
-  bool knows_action = false;
 };
 
 struct ReconstructionEpoch {
@@ -88,8 +75,32 @@ TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Ma
                                            const ReconstructionOptions& options);
 
 // Applies the network to linear images (count x planes x S x S, centred); same layout out.
-// `actions` (one per image) are given to a network trained with knows_action, and empty otherwise.
-std::vector<float> reconstruct(ReconstructionNet& net, const std::vector<float>& linear,
-                               const std::vector<MixAction>& actions, int planes, int size);
+std::vector<float> reconstruct(ReconstructionNet& net, const std::vector<float>& linear, int planes,
+                               int size);
+
+// One action's network (a specialist) and the samples it reconstructed.
+struct ActionReconstruction {
+  MixAction action;
+  std::vector<size_t> samples;  // positions among the linear images made with this action
+  TrainedReconstruction trained;
+  double train_seconds = 0;
+};
+
+struct ReconstructionByAction {
+  std::vector<float> images;                      // one per linear image, the same layout
+  std::vector<ActionReconstruction> specialists;  // in the order their actions first appear
+};
+
+// The learned attack on samples made under one action or several (an adaptive run). The attacker
+// knows each sample's action (the run's action history, hymask mask's manifest), so it trains one
+// network per action, on public faces masked with that action alone, and reconstructs each sample
+// with its own action's network. One network for all actions, even one told the action, learns
+// each less well and found fewer identities on a mixed run (docs/RESULTS.md, "The attack stopped
+// at chance"). `actions` holds one action per linear image.
+ReconstructionByAction reconstruct_by_action(const FaceSet& public_faces, const Masker& masker,
+                                             const LinearAttack& linear,
+                                             const ReconstructionOptions& options,
+                                             const std::vector<float>& linear_images,
+                                             const std::vector<MixAction>& actions);
 
 }  // namespace hymask::attack

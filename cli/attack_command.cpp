@@ -11,9 +11,11 @@ void add_attack_command(CLI::App& app) {
   std::string run, evaluator, out;
   CLI::App* cmd = app.add_subcommand(
       "attack",
-      "Attack a trained run: linear inversion, multi-observation demixing, a learned "
-      "reconstruction network and model inversion, scored by SSIM, PSNR and an independent "
-      "evaluator's identity hits; writes attack.json and grid.png");
+      "Attack a trained run: linear inversion, multi-observation demixing, learned "
+      "reconstruction and model inversion, scored by SSIM, PSNR and an independent "
+      "evaluator's identity hits; writes attack.json and grid.png. The reconstruction trains "
+      "one network per action the targets were emitted under (an adaptive run: each of its "
+      "actions, so as many times as long as for a fixed method)");
   cmd->add_option("--run", request->run, "Run folder of hymask train")
       ->required()
       ->check(CLI::ExistingDirectory);

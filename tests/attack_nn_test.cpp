@@ -243,23 +243,63 @@ TEST(Reconstruction, HalvesItsRateAtEachPlateauStopsAtTheLastAndKeepsItsBestEpoc
   EXPECT_EQ(identity_calls, 3 * int(trained.curve.size()));
 }
 
-TEST(Reconstruction, ANetworkThatKnowsTheActionReadsItAndOneThatDoesNotCannot) {
+// An adaptive run's samples: each action gets a network trained on that action alone (the same
+// one a direct call trains), and each sample is reconstructed by its own action's network.
+TEST(Reconstruction, TrainsOneNetworkPerActionAndSendsEachSampleToItsOwn) {
   const int size = 32;
-  torch::manual_seed(3);
-  std::vector<float> linear = smooth_images(1, size, 5);
-  linear.insert(linear.end(), linear.begin(), linear.end());  // the same image twice
-  MixAction two, five;
+  const FaceSet public_faces = smooth_faces(60, size, 7);
+  const FaceSet targets = smooth_faces(24, size, 9);
+  const Masker masker = mixup_masker(size);
+  const LinearAttack linear(masker, mean_face(public_faces));
+  MixAction two, three;
   two.k = 2;
-  five.k = 5;
-  five.weights = WeightScheme::kGaussian;
-  ReconstructionNet knowing(1, 4, kActionFeatures);
-  const std::vector<float> told = reconstruct(knowing, linear, {two, five}, 1, size);
+  three.k = 3;
+  three.weights = WeightScheme::kGaussian;
+  // Batches of 8: the first and third mix two faces, the second three.
+  const Observations obs = observe(
+      targets, masker, [&](uint64_t step) { return step == 1 ? three : two; }, linear, 1, 8, 1, 0,
+      0, 1);
+  ReconstructionOptions options;
+  options.epochs = 2;
+  options.held_out = 12;
+  options.width = 4;
+  options.mask_batch = 8;
+  options.threads = 1;
+  const ReconstructionByAction result =
+      reconstruct_by_action(public_faces, masker, linear, options, obs.linear, obs.actions);
+  ASSERT_EQ(result.specialists.size(), 2u);
+  EXPECT_EQ(result.specialists[0].action.k, 2);
+  EXPECT_EQ(result.specialists[1].action.k, 3);
+  EXPECT_EQ(result.specialists[1].action.weights, WeightScheme::kGaussian);
+  ASSERT_EQ(result.images.size(), obs.linear.size());
+  const size_t per = size_t(size) * size;
+  size_t covered = 0;
+  for (const ActionReconstruction& s : result.specialists) {
+    const TrainedReconstruction direct = train_reconstruction(
+        public_faces, masker, [&](uint64_t) { return s.action; }, linear, options);
+    ASSERT_EQ(direct.curve.size(), s.trained.curve.size());
+    for (size_t e = 0; e < direct.curve.size(); ++e)
+      EXPECT_DOUBLE_EQ(direct.curve[e].held_out_l1, s.trained.curve[e].held_out_l1);
+    ReconstructionNet net = s.trained.net;
+    for (size_t i : s.samples) {
+      ++covered;
+      EXPECT_EQ(obs.actions[i].k, s.action.k) << i;
+      const std::vector<float> alone = reconstruct(
+          net, std::vector<float>(obs.linear_image(i), obs.linear_image(i) + per), 1, size);
+      for (size_t e = 0; e < per; ++e)
+        ASSERT_NEAR(result.images[i * per + e], alone[e], 1e-3) << "sample " << i;
+    }
+  }
+  EXPECT_EQ(covered, obs.count());
+  // The two networks differ: the same image comes out differently.
+  ReconstructionNet first = result.specialists[0].trained.net;
+  ReconstructionNet second = result.specialists[1].trained.net;
+  const std::vector<float> image(obs.linear_image(0), obs.linear_image(0) + per);
+  const std::vector<float> a = reconstruct(first, image, 1, size);
+  const std::vector<float> b = reconstruct(second, image, 1, size);
   double difference = 0;
-  for (int e = 0; e < size * size; ++e) difference += std::abs(told[e] - told[size * size + e]);
-  EXPECT_GT(difference, 0.0);
-  ReconstructionNet blind(1, 4);
-  const std::vector<float> guessed = reconstruct(blind, linear, {}, 1, size);
-  for (int e = 0; e < size * size; ++e) ASSERT_EQ(guessed[e], guessed[size * size + e]);
+  for (size_t e = 0; e < per; ++e) difference += std::abs(a[e] - b[e]);
+  EXPECT_GT(difference / double(per), 0.01);
 }
 
 TEST(Observations, RecordEachSamplesAction) {
