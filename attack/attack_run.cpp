@@ -228,6 +228,7 @@ nlohmann::json run_attacks(const AttackRequest& request) {
   // Each action's network: its share of the targets, how long it trained, and what it kept.
   std::string curve = "action,epoch,train_l1,held_out_l1,lr,seconds\n";
   reconstruction["networks"] = nlohmann::json::array();
+  const nlohmann::json& hit = reconstruction["per_target"]["hit"];
   for (const ActionReconstruction& s : learned.specialists) {
     const TrainedReconstruction& t = s.trained;
     const std::string name =
@@ -240,7 +241,7 @@ nlohmann::json run_attacks(const AttackRequest& request) {
                               {"train_seconds", s.train_seconds}};
     if (t.best_epoch > 0) network["held_out_l1"] = t.curve[size_t(t.best_epoch) - 1].held_out_l1;
     size_t hits = 0;
-    for (size_t i : s.samples) hits += reconstruction["per_target"]["hit"][i].get<int>();
+    for (size_t i : s.samples) hits += hit[i].get<int>();
     network["identity_hit"] = double(hits) / double(std::max<size_t>(1, s.samples.size()));
     reconstruction["networks"].push_back(network);
     for (const ReconstructionEpoch& e : t.curve)

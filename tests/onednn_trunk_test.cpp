@@ -172,7 +172,7 @@ TEST(OnednnTrunk, LeavesEvaluationAndGradientInputsToLibTorch) {
 // coefficients' scale: 0.2-0.8 % of gradient in one pass of this net (none at unit scale), up to
 // 19 % of a BatchNorm bias in 3 steps. There the bound is that measured drift, with margin.
 TEST(OnednnTrunk, ResnetTrainsAsWithLibTorch) {
-  const double floor = __builtin_cpu_supports("avx512f") ? 1e-6 : 0.3;
+  const double slack = __builtin_cpu_supports("avx512f") ? 1e-6 : 0.3;
   BackboneOptions o{"resnet-s", 63, 14, 128};
   std::vector<std::shared_ptr<Backbone>> nets;  // oneDNN, LibTorch float32, LibTorch float64
   for (bool onednn : {true, false, false}) {
@@ -199,14 +199,14 @@ TEST(OnednnTrunk, ResnetTrainsAsWithLibTorch) {
   for (const auto& p : nets[2]->named_parameters()) {
     SCOPED_TRACE(p.key());
     EXPECT_LT(relative_error(onednn[p.key()], p.value()),
-              3 * relative_error(libtorch[p.key()], p.value()) + floor);
+              3 * relative_error(libtorch[p.key()], p.value()) + slack);
   }
   // Including the running statistics, which evaluation uses.
   for (auto& net : nets) net->eval();
   const torch::Tensor x = torch::randn({4, 63, 14, 14}) * 20;
   const torch::Tensor expected = nets[2]->forward(x.to(torch::kDouble));
   EXPECT_LT(relative_error(nets[0]->forward(x), expected),
-            3 * relative_error(nets[1]->forward(x), expected) + floor);
+            3 * relative_error(nets[1]->forward(x), expected) + slack);
 }
 
 }  // namespace
