@@ -230,6 +230,8 @@ void validate(const Config& c) {
       "policy.noise_levels > 1");
   require(c.policy.start_mildest >= 0 && c.policy.start_mildest < 1, c, "policy.start_mildest",
           "must be in [0, 1) (0: uniform start)");
+  require(c.policy.finish >= 0 && c.policy.finish < 1, c, "policy.finish",
+          "must be in [0, 1) (the share of the last steps at the mildest action; 0: none)");
   require(c.train.val_samples >= 0, c, "train.val_samples", "must be >= 0");
   require(c.train.val_every >= 0, c, "train.val_every", "must be >= 0");
   require(c.policy.reward != "constrained" || c.mask.method != "adaptive" ||

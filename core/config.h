@@ -101,6 +101,7 @@ struct Config {
     double lambda_gain = 0.0;
     double lambda_init = 0.0;
     double start_mildest = 0.0;
+    double finish = 0.0;
   } policy;
   struct Eval {
     int batch_size = 128;
@@ -337,6 +338,12 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("policy.start_mildest", c.policy.start_mildest,
         "The start's probability of each head's mildest choice (k_min, Dirichlet weights, "
         "mask.drop_level, no noise); the other choices share the rest. 0: a uniform start.");
+  visit("policy.finish", c.policy.finish,
+        "Share of the last training steps that all use the mildest action (k_min, Dirichlet "
+        "weights, mask.drop_level, no noise); the policy neither chooses nor learns from them. "
+        "The leak of a run is its actions' share-weighted mean whatever their order, while the "
+        "model is shaped most by its last steps: a hard phase then a mild finish keeps more "
+        "accuracy than any mixture of the same actions (docs/RESULTS.md). 0: no finish.");
   visit("coordinator.address", c.coordinator.address,
         "host:port of hymask-coordinator, which then trains one policy from every worker's "
         "rewards; empty: each process trains its own (local policy mode). The shared secret "

@@ -228,6 +228,42 @@ TEST(Trainer, AdaptiveIsEvaluatedAtTheNoiseItEmittedMost) {
   }
 }
 
+// policy.finish: the last quarter of the steps (6 of 24) take the mildest action, and the policy
+// learns only from the 18 before them; up to the finish the run is the one without it.
+TEST(Trainer, FinishTakesTheMildestActionAndTeachesThePolicyNothing) {
+  EXPECT_THROW(load_config("", {"policy.finish=1"}), ConfigError);
+  std::map<double, ActionHistory> histories;
+  std::map<double, nlohmann::json> policies;
+  for (const double finish : {0.0, 0.25}) {
+    testing::TempDir run;
+    std::vector<std::string> args = tiny("adaptive");
+    args.push_back("policy.finish=" + std::to_string(finish));
+    policies[finish] = Trainer(load_config("", args), run.path(), false).run().policy;
+    histories[finish] = read_action_history(run.path());
+  }
+  const ActionHistory& plain = histories[0.0];
+  const ActionHistory& finished = histories[0.25];
+  ASSERT_EQ(finished.actions.size(), 24u);
+  ASSERT_EQ(plain.actions.size(), 24u);
+  const auto mildest = [](const MixAction& a) {
+    return a.k == 2 && a.weights == WeightScheme::kDirichlet && a.drop_level == 0 &&
+           a.noise_epsilon == 0;
+  };
+  for (size_t i = 0; i < 24; ++i) {
+    if (i >= 18) {
+      EXPECT_TRUE(mildest(finished.actions[i])) << "step " << finished.steps[i];
+      continue;
+    }
+    EXPECT_EQ(finished.actions[i].k, plain.actions[i].k) << "step " << i;
+    EXPECT_EQ(finished.actions[i].weights, plain.actions[i].weights) << "step " << i;
+  }
+  EXPECT_FALSE(std::all_of(plain.actions.begin() + 18, plain.actions.end(), mildest))
+      << "without a finish the policy chose the mildest action on its own: the test shows nothing";
+  // One update per policy.update_every = 3 records: 24 steps make 8, the 18 before the finish 6.
+  EXPECT_EQ(policies[0.0]["last_version"], 8);
+  EXPECT_EQ(policies[0.25]["last_version"], 6);
+}
+
 TEST(RunFolder, MostEmittedNoiseEpsilonPrefersTheLeastNoiseOnATie) {
   const auto history = [](std::vector<double> epsilons) {
     ActionHistory h;

@@ -488,24 +488,33 @@ TrainSummary Trainer::run(const std::atomic<bool>* stop) {
       } else {
         nn::ActionIndex index{};
         nn::PolicyRecord record;
+        // The policy chooses, and learns from, every step but those of its finish.
+        bool learning = false;
         if (adaptive) {
           policy_->begin_step(step_);
           const nn::Policy& policy = policy_->policy();
-          index = policy.sample(state, uint64_t(step_));
-          action = policy.to_mix_action(index);
+          learning = !policy.finishing(progress);
+          if (learning) {
+            index = policy.sample(state, uint64_t(step_));
+            action = policy.to_mix_action(index);
+          } else {
+            action = policy.mildest();
+          }
           auto mask_start = std::chrono::steady_clock::now();
           masker_.apply(batch->pixels.data(), batch->keys, uint64_t(step_), action, batch->masked);
-          // What the in-loop linear attacker sees: each sample against its main face alone.
-          MaskedBatch alone;
-          masker_.apply(batch->pixels.data(), batch->keys, uint64_t(step_),
-                        {1, action.weights, action.drop_level}, alone);
-          record.leak = last_leak_ = main_constituent_similarity(batch->masked, alone);
+          if (learning) {
+            // What the in-loop linear attacker sees: each sample against its main face alone.
+            MaskedBatch alone;
+            masker_.apply(batch->pixels.data(), batch->keys, uint64_t(step_),
+                          {1, action.weights, action.drop_level}, alone);
+            record.leak = last_leak_ = main_constituent_similarity(batch->masked, alone);
+          }
           stages_.mask_in_loop += since(mask_start);
           folder_->action(step_, action);
-          if (teacher_) record.teacher_loss = teacher_loss(*batch);
+          if (teacher_ && learning) record.teacher_loss = teacher_loss(*batch);
         }
         loss_value = train_step(*batch, lr);
-        if (adaptive) {
+        if (learning) {
           if (teacher_) teacher_->follow(*model_, config_.policy.teacher_momentum);
           record.version = policy_->policy().version();
           record.state = state;

@@ -37,6 +37,7 @@ PolicyOptions policy_options(const Config& c) {
   p.lambda_gain = c.policy.lambda_gain;
   p.lambda_init = c.policy.lambda_init;
   p.start_mildest = c.policy.start_mildest;
+  p.finish = c.policy.finish;
   return p;
 }
 

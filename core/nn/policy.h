@@ -18,6 +18,8 @@
 //                multiplier on a slower timescale that rises while validation accuracy falls
 //                more than the budget below a reference run's, and relaxes when it recovers
 //                (after RCPO, ICLR 2019).
+// Finish: the last `finish` share of the steps take the mildest action, chosen by no one; the model
+// is shaped most by its last steps, while a run's leak is its actions' share-weighted mean.
 // Update: REINFORCE with a moving-average baseline, advantages scaled by a moving average of their
 // magnitude, and an entropy bonus; Adam.
 #pragma once
@@ -62,6 +64,7 @@ struct PolicyOptions {
   double lambda_gain = 0.0;        // proportional gain: per point beyond the budget
   double lambda_init = 0.0;        // the multiplier (and its integral part) at the start
   double start_mildest = 0.0;      // each head's starting probability of category 0; 0: uniform
+  double finish = 0.0;             // share of the last steps at the mildest action
 };
 
 // The policy settings of a config (policy.* and the base drop level).
@@ -117,6 +120,13 @@ class Policy {
 
   // Samples an action for `step`: deterministic given the parameters, the seed and the step.
   ActionIndex sample(const std::array<float, kStateSize>& state, uint64_t step) const;
+  // Whether training at `progress` (0..1) is in the finish, where every step takes mildest()
+  // and nothing is learnt from it.
+  bool finishing(double progress) const { return progress >= 1 - options_.finish; }
+  // k_min, Dirichlet weights, the base drop level, no noise.
+  MixAction mildest() const {
+    return {options_.k_min, WeightScheme::kDirichlet, options_.base_drop_level, 0.0};
+  }
   MixAction to_mix_action(const ActionIndex& action) const;
   // The noise epsilon this policy now emits most: the controlled level, or the noise head's most
   // probable one (0: none). Validation measures at it.
