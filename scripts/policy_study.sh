@@ -30,7 +30,7 @@ point() {  # name seed overrides...
     "$bin" attack --run "$dir" --evaluator "$runs/evaluator" --out "$dir/attack" $attack \
       > "$dir/attack.log" 2>&1
 }
-adaptive="mask.method=adaptive policy.update_every=8"  # as the study was measured
+adaptive="mask.method=adaptive policy.update_every=8 policy.finish=0"  # as the study was measured
 for seed in 1 2 3; do
   point mask "$seed" mask.method=mask
   point dp "$seed" mask.method=dp mask.dp_epsilon=8 mask.dp_clip=32

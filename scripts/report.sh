@@ -86,10 +86,12 @@ rows+=(
   "spectrum-k3-d $spectrum mask.k=3 mask.weights=dirichlet"
   "spectrum-k3-g $spectrum mask.k=3 mask.weights=gaussian"
   "spectrum-k4-d $spectrum mask.k=4 mask.weights=dirichlet"
+  "spectrum-k4-g $spectrum mask.k=4 mask.weights=gaussian"
+  "spectrum-k6-g $spectrum mask.k=6 mask.weights=gaussian"
 )
 # The first rows were measured with a policy update every 8 steps (35 updates in an ORL run);
 # the -u2 rows with one every 2 steps, the default since (docs/RESULTS.md says why).
-adaptive="mask.method=adaptive"
+adaptive="mask.method=adaptive policy.finish=0"  # the rows as measured before the finish
 constrained="$adaptive policy.reward=constrained policy.reference={REF}"
 rows+=(
   "adaptive-loss     $adaptive policy.reward=loss policy.update_every=8"
@@ -103,6 +105,8 @@ rows+=(
   "adaptive-c10-u2   $constrained policy.max_accuracy_drop=10 policy.update_every=2"
   "adaptive-spectrum-c3 $constrained mask.domain=spectrum policy.max_accuracy_drop=3 policy.update_every=2 policy.lambda_init=10"
 )
+# The defaults as they stand: the teacher reward, k 2..6, and the mild finish (policy.finish).
+rows+=("adaptive-spectrum-finish mask.method=adaptive mask.domain=spectrum")
 # The attacks' evaluator: an independent FR model trained on the raw training images (another
 # seed, head and embedding size than the `none` row's model).
 evaluator="mask.method=none seed=7 model.head=cosface model.scale=32 model.margin=0.35 model.embedding=256"
