@@ -7,7 +7,8 @@
 //                                           each sample's constituent source paths by weight and
 //                                           its action (k, weight scheme, drop level)
 // With --checkpoint RUN/checkpoint.pt, the run's config and, for adaptive, its trained policy
-// choose each batch's action. Same config and seed, same bytes.
+// choose each batch's action (not policy.finish's mildest action, which a fixed mixup export
+// gives). Same config and seed, same bytes.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -217,7 +218,8 @@ void add_mask_command(CLI::App& app) {
   cmd->add_option("--checkpoint", args->checkpoint,
                   "A training run's checkpoint.pt: mask with that run's config and, for "
                   "adaptive, draw each batch's action from its trained policy (instead of "
-                  "--config)");
+                  "--config). The run's finish (policy.finish: its last steps at the mildest "
+                  "action) is not drawn; mask.method=mixup exports that action");
   cmd->add_option("--data", args->data,
                   "Image folder, one subfolder per identity (default: data.root of the config; "
                   "empty means the built-in synthetic faces)");

@@ -64,7 +64,7 @@ struct PolicyOptions {
   double lambda_gain = 0.0;        // proportional gain: per point beyond the budget
   double lambda_init = 0.0;        // the multiplier (and its integral part) at the start
   double start_mildest = 0.0;      // each head's starting probability of category 0; 0: uniform
-  double finish = 0.0;             // share of the last steps at the mildest action (policy.finish)
+  double finish = 0.25;            // share of the last steps at the mildest action
 };
 
 // The policy settings of a config (policy.* and the base drop level).
