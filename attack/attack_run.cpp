@@ -231,9 +231,7 @@ nlohmann::json run_attacks(const AttackRequest& request) {
   const nlohmann::json& hit = reconstruction["per_target"]["hit"];
   for (const ActionReconstruction& s : learned.specialists) {
     const TrainedReconstruction& t = s.trained;
-    const std::string name =
-        fmt::format("k{}-{}-drop{}-eps{}", s.action.k, weight_scheme_name(s.action.weights),
-                    s.action.drop_level, s.action.noise_epsilon);
+    const std::string name = action_name(s.action);
     nlohmann::json network = {{"action", name},
                               {"samples", s.samples.size()},
                               {"epochs", t.curve.size()},

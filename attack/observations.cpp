@@ -59,7 +59,7 @@ ActionAt action_source(const Config& config, const Masker& masker,
     const MixAction fixed = masker.default_action();
     return [fixed](uint64_t) { return fixed; };
   }
-  const ActionHistory history = read_action_history(run);
+  const ActionHistory history = read_action_history(run, config.mask.weight_cap);
   if (history.actions.empty())
     throw Error(run.string() +
                 " has no action history (actions-rank*.csv): it was trained by an older hymask; "

@@ -34,7 +34,7 @@ torch::Tensor network_input(const float* linear, int64_t b, int64_t planes, int6
 
 bool same_action(const MixAction& a, const MixAction& b) {
   return a.k == b.k && a.weights == b.weights && a.drop_level == b.drop_level &&
-         a.noise_epsilon == b.noise_epsilon;
+         a.noise_epsilon == b.noise_epsilon && a.weight_cap == b.weight_cap;
 }
 
 }  // namespace
@@ -234,11 +234,8 @@ ReconstructionByAction reconstruct_by_action(const FaceSet& public_faces, const 
   for (size_t s = 0; s < specialists.size(); ++s) {
     ActionReconstruction& specialist = specialists[s];
     const MixAction action = specialist.action;
-    spdlog::info(
-        "reconstruction network {}/{}: k = {}, {} weights, drop level {}, noise epsilon {} "
-        "({} samples)",
-        s + 1, specialists.size(), action.k, weight_scheme_name(action.weights), action.drop_level,
-        action.noise_epsilon, specialist.samples.size());
+    spdlog::info("reconstruction network {}/{}: {} ({} samples)", s + 1, specialists.size(),
+                 action_name(action), specialist.samples.size());
     const auto start = std::chrono::steady_clock::now();
     specialist.trained = train_reconstruction(
         public_faces, masker, [action](uint64_t) { return action; }, linear, options);

@@ -134,7 +134,8 @@ void run_mask(const Args& args) {
                                    {{"k", action.k},
                                     {"weights", weight_scheme_name(action.weights)},
                                     {"drop_level", action.drop_level},
-                                    {"noise_epsilon", action.noise_epsilon}}}});
+                                    {"noise_epsilon", action.noise_epsilon},
+                                    {"weight_cap", action.weight_cap}}}});
       if (int(preview[0].size()) < kPreviewSamples && !args.preview.empty()) {
         const size_t pixels = size_t(masker.planes()) * preprocess.size * preprocess.size;
         const float* own = batch->pixels.data() + pixels * i;

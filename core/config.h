@@ -200,7 +200,9 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "Mixing weights: dirichlet (Dirichlet(alpha)) or gaussian (|N(0,1)| normalised, "
         "InstaHide).");
   visit("mask.dirichlet_alpha", c.mask.dirichlet_alpha, "Concentration of the Dirichlet weights.");
-  visit("mask.weight_cap", c.mask.weight_cap, "Largest allowed mixing weight, in [1/k, 1].");
+  visit("mask.weight_cap", c.mask.weight_cap,
+        "Largest allowed mixing weight, in [1/k, 1]. adaptive: caps the actions the policy "
+        "chooses; its finish (policy.finish) mixes uncapped.");
   visit("mask.sign_flip", c.mask.sign_flip,
         "Flip the sign of each coefficient at random (secret, per sample).");
   visit("mask.normalize", c.mask.normalize,
@@ -340,7 +342,8 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "mask.drop_level, no noise); the other choices share the rest. 0: a uniform start.");
   visit("policy.finish", c.policy.finish,
         "Share of the last training steps that all use the mildest action (k_min, Dirichlet "
-        "weights, mask.drop_level, no noise); the policy neither chooses nor learns from them. "
+        "weights, mask.drop_level, no noise, no weight cap); the policy neither chooses nor learns "
+        "from them. "
         "The leak of a run is its actions' share-weighted mean whatever their order, while the "
         "model is shaped most by its last steps: a hard phase then a mild finish keeps more "
         "accuracy than any mixture of the same actions. Measured on LFW-disjoint-5 in the "

@@ -1,5 +1,7 @@
 #include "core/masking.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -46,6 +48,13 @@ WeightScheme parse_weight_scheme(const std::string& name) {
 
 std::string weight_scheme_name(WeightScheme scheme) {
   return scheme == WeightScheme::kDirichlet ? "dirichlet" : "gaussian";
+}
+
+std::string action_name(const MixAction& a) {
+  std::string name = fmt::format("k{}-{}-drop{}-eps{}", a.k, weight_scheme_name(a.weights),
+                                 a.drop_level, a.noise_epsilon);
+  if (a.weight_cap < 1) name += fmt::format("-cap{}", a.weight_cap);
+  return name;
 }
 
 Masker::Masker(const MaskOptions& options, int image_size, ColorMode color)
@@ -104,11 +113,12 @@ MixAction Masker::default_action() const {
   const double deployed =
       options_.method == Method::kAdaptive ? options_.deployed_noise_epsilon : 0.0;
   return {mixes ? options_.k : 1, options_.weights, options_.drop_level,
-          noisy ? options_.dp_epsilon : deployed};
+          noisy ? options_.dp_epsilon : deployed, options_.weight_cap};
 }
 
-void Masker::draw_mixture(int self, int batch, int k, WeightScheme scheme, uint64_t key,
-                          uint64_t step, int* members, float* weights) const {
+void Masker::draw_mixture(int self, int batch, const MixAction& action, uint64_t key, uint64_t step,
+                          int* members, float* weights) const {
+  const int k = action.k;
   const int mixed = std::min(k, batch);  // a batch smaller than k mixes what it has
   std::vector<int> pool;
   for (int j = 0; j < batch; ++j)
@@ -121,14 +131,14 @@ void Masker::draw_mixture(int self, int batch, int k, WeightScheme scheme, uint6
   std::vector<double> w(mixed);
   double total = 0;
   for (double& x : w) {
-    x = scheme == WeightScheme::kDirichlet ? weight_rng.gamma(options_.dirichlet_alpha)
-                                           : std::abs(weight_rng.normal());
+    x = action.weights == WeightScheme::kDirichlet ? weight_rng.gamma(options_.dirichlet_alpha)
+                                                   : std::abs(weight_rng.normal());
     total += x;
   }
   for (double& x : w) x = total > 0 ? x / total : 1.0 / mixed;
   // Cap by water-filling: pin weights above the cap to it, rescale the others to fill the rest;
   // repeat until none exceeds it (at most `mixed` rounds, each pins at least one more).
-  const double cap = std::max(options_.weight_cap, 1.0 / mixed);
+  const double cap = std::max(action.weight_cap, 1.0 / mixed);
   std::vector<char> pinned(mixed, 0);
   for (int round = 0; round < mixed; ++round) {
     int count = 0;
@@ -201,6 +211,8 @@ void Masker::apply(const float* pixels, const std::vector<uint64_t>& keys, uint6
   const size_t sample = size_t(channels_) * out_size_ * out_size_;
   const size_t pixel_sample = size_t(planes_) * image_size_ * image_size_;
   if (action.k < 1) throw ConfigError("a mixture needs k >= 1");
+  if (!(action.weight_cap > 0 && action.weight_cap <= 1))
+    throw ConfigError("a mixture's weight cap must lie in (0, 1]");
   if (action.drop_level < options_.drop_level)
     throw ConfigError("an action cannot keep channels the masking already removed");
   if (spectrum_ && action.drop_level != options_.drop_level)
@@ -230,7 +242,7 @@ void Masker::apply(const float* pixels, const std::vector<uint64_t>& keys, uint6
   for (int i = 0; i < batch; ++i) {
     int* members = out.members.data() + size_t(i) * action.k;
     float* weights = out.weights.data() + size_t(i) * action.k;
-    draw_mixture(i, batch, action.k, action.weights, keys[i], step, members, weights);
+    draw_mixture(i, batch, action, keys[i], step, members, weights);
     if (options_.channel_subset > 0) {  // PartialFace-style random channel subset
       std::vector<int> all(channels_);
       std::iota(all.begin(), all.end(), 0);

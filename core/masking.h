@@ -64,7 +64,12 @@ struct MixAction {
   WeightScheme weights = WeightScheme::kDirichlet;
   int drop_level = 0;        // >= the options' level: extra channels are zeroed, the shape stays
   double noise_epsilon = 0;  // > 0: dp's clipped Laplace noise at this epsilon, after mixing
+  double weight_cap = 1.0;   // no mixing weight above this (1: none; below 1/k it is 1/k)
 };
+
+// "k2-dirichlet-drop0-eps0", with "-cap0.6" when the weights are capped: a stable name for logs
+// and reports.
+std::string action_name(const MixAction& action);
 
 struct MaskedBatch {
   int batch = 0;
@@ -110,8 +115,9 @@ class Masker {
   // zeroed (secret signs and permutation are not undone). out: planes x S x S.
   void to_pixels(const float* sample, float* out) const;
 
-  // Draws the mixture of one sample: writes k members (positions) and weights, sorted.
-  void draw_mixture(int self, int batch, int k, WeightScheme scheme, uint64_t key, uint64_t step,
+  // Draws the mixture of one sample under the action (its k, weight scheme and cap): writes
+  // action.k members (positions) and weights, sorted.
+  void draw_mixture(int self, int batch, const MixAction& action, uint64_t key, uint64_t step,
                     int* members, float* weights) const;
 
   // The parts of apply that a device backend (core/cuda/gpu_masking.h) shares, so that it draws

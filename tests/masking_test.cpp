@@ -68,6 +68,39 @@ TEST(Masking, WeightsLieOnTheSimplexSortedAndCapped) {
   }
 }
 
+// The cap is the action's: the options' cap is only its default, so the policy's finish can mix
+// uncapped in a run whose other actions are capped. Same draws otherwise: below the cap, nothing
+// changes.
+TEST(Masking, TheActionsWeightCapGovernsItsMixtures) {
+  MaskOptions o = mixup(2);
+  o.weight_cap = 0.6;
+  const Masker masker(o, kSize, ColorMode::kGrey);
+  EXPECT_EQ(masker.default_action().weight_cap, 0.6);
+  const int batch = 64;
+  const std::vector<float> pixels = random_pixels(batch, 1, 5);
+  MixAction uncapped = masker.default_action();
+  uncapped.weight_cap = 1.0;
+  MaskedBatch capped_out, uncapped_out;
+  masker.apply(pixels.data(), keys(batch), 7, masker.default_action(), capped_out);
+  masker.apply(pixels.data(), keys(batch), 7, uncapped, uncapped_out);
+  EXPECT_EQ(capped_out.members, uncapped_out.members) << "the same partners, in the same order";
+  int above = 0;
+  for (int i = 0; i < batch; ++i) {
+    const float top = uncapped_out.weights[i * 2];
+    if (top > 0.6f) {
+      ++above;
+      EXPECT_FLOAT_EQ(capped_out.weights[i * 2], 0.6f);
+    } else {
+      EXPECT_FLOAT_EQ(capped_out.weights[i * 2], top);
+    }
+  }
+  // Dirichlet(1, 1) puts the larger weight above 0.6 with probability 0.8.
+  EXPECT_GT(above, batch / 2) << "the uncapped action must draw weights the cap would cut";
+  MixAction impossible = uncapped;
+  impossible.weight_cap = 0;
+  EXPECT_THROW(masker.apply(pixels.data(), keys(batch), 7, impossible, capped_out), ConfigError);
+}
+
 // The largest difference between each masked sample and the weighted sum, with its reported
 // members and weights, of the float64 transformed constituents (batch x sample).
 double mixture_error(const MaskedBatch& out, const std::vector<double>& transformed) {

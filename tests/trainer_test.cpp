@@ -264,6 +264,20 @@ TEST(Trainer, FinishTakesTheMildestActionAndTeachesThePolicyNothing) {
   EXPECT_EQ(policies[0.25]["last_version"], 6);
 }
 
+// mask.weight_cap caps the actions the policy chooses; the finish mixes uncapped, as the action
+// history records.
+TEST(Trainer, TheWeightCapBindsThePolicysActionsAndNotTheFinish) {
+  testing::TempDir run;
+  std::vector<std::string> args = tiny("adaptive");
+  args.push_back("policy.finish=0.25");
+  args.push_back("mask.weight_cap=0.6");
+  Trainer(load_config("", args), run.path(), false).run();
+  const ActionHistory history = read_action_history(run.path());
+  ASSERT_EQ(history.actions.size(), 24u);
+  for (size_t i = 0; i < 24; ++i)
+    EXPECT_EQ(history.actions[i].weight_cap, i < 18 ? 0.6 : 1.0) << "step " << history.steps[i];
+}
+
 TEST(RunFolder, MostEmittedNoiseEpsilonPrefersTheLeastNoiseOnATie) {
   const auto history = [](std::vector<double> epsilons) {
     ActionHistory h;

@@ -44,7 +44,7 @@ void RunFolder::open(const Config& config, int64_t step, bool resume, bool actio
                      bool validation) {
   if (actions)
     open_csv_history(dir_ / fmt::format("actions-rank{}.csv", rank_),
-                     "step,k,weights,drop_level,noise_epsilon", step, resume, actions_);
+                     "step,k,weights,drop_level,noise_epsilon,weight_cap", step, resume, actions_);
   if (!leader()) return;
   if (validation)
     open_csv_history(dir_ / "validation.csv", "step,epoch,val_accuracy", step, resume, validation_);
@@ -66,8 +66,8 @@ void RunFolder::open(const Config& config, int64_t step, bool resume, bool actio
 }
 
 void RunFolder::action(int64_t step, const MixAction& a) {
-  actions_ << fmt::format("{},{},{},{},{}\n", step, a.k, weight_scheme_name(a.weights),
-                          a.drop_level, a.noise_epsilon);
+  actions_ << fmt::format("{},{},{},{},{},{}\n", step, a.k, weight_scheme_name(a.weights),
+                          a.drop_level, a.noise_epsilon, a.weight_cap);
 }
 
 void RunFolder::validation(int64_t step, double epoch, double accuracy) {
@@ -88,7 +88,7 @@ void RunFolder::flush() {
   actions_.flush();
 }
 
-ActionHistory read_action_history(const fs::path& run_dir) {
+ActionHistory read_action_history(const fs::path& run_dir, double unrecorded_cap) {
   ActionHistory history;
   std::vector<fs::path> files;
   if (fs::is_directory(run_dir))
@@ -107,31 +107,35 @@ ActionHistory read_action_history(const fs::path& run_dir) {
       int k, drop;
       char scheme[16];
       double epsilon = 0;  // histories from before the noise head have four columns
-      if (std::sscanf(line.c_str(), "%lld,%d,%15[a-z],%d,%lf", &step, &k, scheme, &drop, &epsilon) <
-          4)
-        throw Error(fmt::format("{} line {}: not a step,k,weights,drop_level[,noise_epsilon] row",
-                                file.string(), row));
+      double cap = unrecorded_cap;
+      if (std::sscanf(line.c_str(), "%lld,%d,%15[a-z],%d,%lf,%lf", &step, &k, scheme, &drop,
+                      &epsilon, &cap) < 4)
+        throw Error(fmt::format(
+            "{} line {}: not a step,k,weights,drop_level[,noise_epsilon[,weight_cap]] row",
+            file.string(), row));
       history.steps.push_back(step);
-      history.actions.push_back({k, parse_weight_scheme(scheme), drop, epsilon});
+      history.actions.push_back({k, parse_weight_scheme(scheme), drop, epsilon, cap});
     }
   }
   return history;
 }
 
 nlohmann::json action_distribution(const ActionHistory& history) {
-  std::map<std::string, double> k, weights, drop, noise;
+  std::map<std::string, double> k, weights, drop, noise, cap;
   const double n = double(std::max<size_t>(1, history.actions.size()));
   for (const MixAction& a : history.actions) {
     k[std::to_string(a.k)] += 1 / n;
     weights[weight_scheme_name(a.weights)] += 1 / n;
     drop[std::to_string(a.drop_level)] += 1 / n;
     noise[fmt::format("{}", a.noise_epsilon)] += 1 / n;  // "0": no noise
+    cap[fmt::format("{}", a.weight_cap)] += 1 / n;       // "1": none
   }
   return {{"steps", history.actions.size()},
           {"k", k},
           {"weights", weights},
           {"drop_level", drop},
-          {"noise_epsilon", noise}};
+          {"noise_epsilon", noise},
+          {"weight_cap", cap}};
 }
 
 double most_emitted_noise_epsilon(const ActionHistory& history) {

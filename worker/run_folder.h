@@ -52,8 +52,11 @@ struct ActionHistory {
   std::vector<int64_t> steps;
   std::vector<MixAction> actions;
 };
-ActionHistory read_action_history(const std::filesystem::path& run_dir);
-// Shares of each k, weight scheme, drop level and noise epsilon in a history.
+// Histories written before each action's weight cap was recorded capped every action at the
+// run's mask.weight_cap: pass it as `unrecorded_cap`.
+ActionHistory read_action_history(const std::filesystem::path& run_dir,
+                                  double unrecorded_cap = 1.0);
+// Shares of each k, weight scheme, drop level, noise epsilon and weight cap in a history.
 nlohmann::json action_distribution(const ActionHistory& history);
 // The noise epsilon of most of a history's actions (0: none, also for an empty history; a tie
 // goes to the least noise).

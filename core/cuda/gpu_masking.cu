@@ -280,7 +280,7 @@ void GpuMasker::apply(const float* pixels, const std::vector<uint64_t>& keys, ui
   for (int i = 0; i < batch; ++i) {
     int* members = draws.members.data() + size_t(i) * k;
     float* weights = draws.weights.data() + size_t(i) * k;
-    masker_.draw_mixture(i, batch, k, action.weights, keys[i], step, members, weights);
+    masker_.draw_mixture(i, batch, action, keys[i], step, members, weights);
     gains[i] = masker_.mixture_gain(weights, k);
     if (action.noise_epsilon > 0) {
       masker_.draw_noise(keys[i], step, action.noise_epsilon, one.data(), sample);

@@ -28,6 +28,7 @@ PolicyOptions policy_options(const Config& c) {
   p.noise_levels = c.policy.noise_levels;
   p.noise_control = c.policy.noise_control;
   p.dp_epsilon = c.mask.dp_epsilon;
+  p.weight_cap = c.mask.weight_cap;
   p.hidden = c.policy.hidden;
   p.lr = c.policy.lr;
   p.entropy = c.policy.entropy;
@@ -153,7 +154,7 @@ ActionIndex Policy::sample(const std::array<float, kStateSize>& state, uint64_t 
 MixAction Policy::to_mix_action(const ActionIndex& a) const {
   return {a[0] + options_.k_min, a[1] == 0 ? WeightScheme::kDirichlet : WeightScheme::kGaussian,
           options_.base_drop_level + a[2],
-          noise_epsilon(options_.noise_control ? noise_level_ : a[3])};
+          noise_epsilon(options_.noise_control ? noise_level_ : a[3]), options_.weight_cap};
 }
 
 double Policy::preferred_noise_epsilon(const std::array<float, kStateSize>& state) const {

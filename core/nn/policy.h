@@ -18,8 +18,9 @@
 //                multiplier on a slower timescale that rises while validation accuracy falls
 //                more than the budget below a reference run's, and relaxes when it recovers
 //                (after RCPO, ICLR 2019).
-// Finish: the last `finish` share of the steps take the mildest action, chosen by no one; the model
-// is shaped most by its last steps, while a run's leak is its actions' share-weighted mean.
+// Finish: the last `finish` share of the steps take the mildest action, chosen by no one and
+// uncapped; the model is shaped most by its last steps, while a run's leak is its actions'
+// share-weighted mean. The weight cap (mask.weight_cap) applies to every chosen action.
 // Update: REINFORCE with a moving-average baseline, advantages scaled by a moving average of their
 // magnitude, and an entropy bonus; Adam.
 #pragma once
@@ -55,6 +56,7 @@ struct PolicyOptions {
   int noise_levels = 1;        // 1: no noise head (the network then has no parameters for it)
   bool noise_control = false;  // the constraint's controller sets the level, not a policy head
   double dp_epsilon = 8.0;     // the top noise level's epsilon (mask.dp_epsilon)
+  double weight_cap = 1.0;     // every chosen action's mixing weight cap (mask.weight_cap)
   int hidden = 32;
   double lr = 0.01;
   double entropy = 0.01;
@@ -123,9 +125,10 @@ class Policy {
   // Whether training at `progress` (0..1) is in the finish, where every step takes mildest()
   // and nothing is learnt from it.
   bool finishing(double progress) const { return progress >= 1 - options_.finish; }
-  // k_min, Dirichlet weights, the base drop level, no noise.
+  // k_min, Dirichlet weights, the base drop level, no noise, no weight cap: the finish is there
+  // to restore accuracy, and a capped k = 2 does not (docs/RESULTS.md).
   MixAction mildest() const {
-    return {options_.k_min, WeightScheme::kDirichlet, options_.base_drop_level, 0.0};
+    return {options_.k_min, WeightScheme::kDirichlet, options_.base_drop_level, 0.0, 1.0};
   }
   MixAction to_mix_action(const ActionIndex& action) const;
   // The noise epsilon this policy now emits most: the controlled level, or the noise head's most
