@@ -88,6 +88,10 @@ rows+=(
   "spectrum-k4-d $spectrum mask.k=4 mask.weights=dirichlet"
   "spectrum-k4-g $spectrum mask.k=4 mask.weights=gaussian"
   "spectrum-k6-g $spectrum mask.k=6 mask.weights=gaussian"
+  # The largest weight capped (docs/RESULTS.md, "Equal-weight pairs move the front"): 0.5 mixes
+  # every pair equally, the front's point between k = 4-6 and uncapped k = 2 on LFW.
+  "spectrum-k2-g-cap6 $spectrum mask.k=2 mask.weights=gaussian mask.weight_cap=0.6"
+  "spectrum-k2-equal  $spectrum mask.k=2 mask.weight_cap=0.5"
 )
 # The first rows were measured with a policy update every 8 steps (35 updates in an ORL run);
 # the -u2 rows with one every 2 steps, the default since (docs/RESULTS.md says why).
@@ -107,6 +111,9 @@ rows+=(
 )
 # The defaults as they stand: the teacher reward, k 2..6, and the mild finish (policy.finish).
 rows+=("adaptive-spectrum-finish mask.method=adaptive mask.domain=spectrum")
+# The policy that lands on the front: k = 2 only, its chosen actions equal-weight pairs, its
+# finish uncapped (docs/RESULTS.md, "Equal-weight pairs move the front").
+rows+=("adaptive-spectrum-k2-equal mask.method=adaptive mask.domain=spectrum policy.k_max=2 mask.weight_cap=0.5")
 # The attacks' evaluator: an independent FR model trained on the raw training images (another
 # seed, head and embedding size than the `none` row's model).
 evaluator="mask.method=none seed=7 model.head=cosface model.scale=32 model.margin=0.35 model.embedding=256"
