@@ -114,8 +114,8 @@ rows+=("adaptive-spectrum-finish mask.method=adaptive mask.domain=spectrum")
 # Equal-weight pairs, then an uncapped finish: past the constant settings' front on LFW at eight
 # seeds (docs/RESULTS.md, "A mild finish after equal-weight pairs"). At this cap the policy's one
 # choice changes no sample: these rows are fixed schedules that `adaptive` runs.
-rows+=("adaptive-spectrum-k2-equal mask.method=adaptive mask.domain=spectrum policy.k_max=2 mask.weight_cap=0.5")
-rows+=("adaptive-spectrum-k2-equal-f10 mask.method=adaptive mask.domain=spectrum policy.k_max=2 mask.weight_cap=0.5 policy.finish=0.1")
+equal_pairs="mask.method=adaptive mask.domain=spectrum policy.k_max=2 mask.weight_cap=0.5"
+rows+=("adaptive-spectrum-k2-equal $equal_pairs" "adaptive-spectrum-k2-equal-f10 $equal_pairs policy.finish=0.1")
 # The attacks' evaluator: an independent FR model trained on the raw training images (another
 # seed, head and embedding size than the `none` row's model).
 evaluator="mask.method=none seed=7 model.head=cosface model.scale=32 model.margin=0.35 model.embedding=256"
