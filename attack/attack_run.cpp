@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 
 #include "attack/masking_transform.h"
 #include "attack/model_inversion.h"
@@ -194,6 +195,7 @@ nlohmann::json run_attacks(const AttackRequest& request) {
   ReconstructionOptions ro;
   ro.epochs = a.reconstruction_epochs;
   ro.width = a.reconstruction_width;
+  ro.restarts = a.reconstruction_restarts;
   ro.mask_batch = config.train.batch_size;
   ro.seed = config.seed;
   ro.threads = threads;
@@ -226,7 +228,7 @@ nlohmann::json run_attacks(const AttackRequest& request) {
   reconstruction["train_seconds"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
   // Each action's network: its share of the targets, how long it trained, and what it kept.
-  std::string curve = "action,epoch,train_l1,held_out_l1,lr,seconds\n";
+  std::string curve = "action,restart,epoch,train_l1,held_out_l1,lr,seconds\n";
   reconstruction["networks"] = nlohmann::json::array();
   const nlohmann::json& hit = reconstruction["per_target"]["hit"];
   for (const ActionReconstruction& s : learned.specialists) {
@@ -235,16 +237,25 @@ nlohmann::json run_attacks(const AttackRequest& request) {
     nlohmann::json network = {{"action", name},
                               {"samples", s.samples.size()},
                               {"epochs", t.curve.size()},
+                              {"best_restart", t.best_restart},
                               {"best_epoch", t.best_epoch},
                               {"train_seconds", s.train_seconds}};
-    if (t.best_epoch > 0) network["held_out_l1"] = t.curve[size_t(t.best_epoch) - 1].held_out_l1;
+    if (const ReconstructionEpoch* kept = t.kept()) network["held_out_l1"] = kept->held_out_l1;
+    // Each restart's best held-out L1: how far apart trainings of one action end.
+    std::vector<double> restart_l1;
+    for (const ReconstructionEpoch& e : t.curve) {
+      if (size_t(e.restart) > restart_l1.size())
+        restart_l1.push_back(std::numeric_limits<double>::infinity());
+      restart_l1.back() = std::min(restart_l1.back(), e.held_out_l1);
+    }
+    network["restart_held_out_l1"] = restart_l1;
     size_t hits = 0;
     for (size_t i : s.samples) hits += hit[i].get<int>();
     network["identity_hit"] = double(hits) / double(std::max<size_t>(1, s.samples.size()));
     reconstruction["networks"].push_back(network);
     for (const ReconstructionEpoch& e : t.curve)
-      curve += fmt::format("{},{},{:.6f},{:.6f},{:.3g},{:.1f}\n", name, e.epoch, e.train_l1,
-                           e.held_out_l1, e.lr, e.seconds);
+      curve += fmt::format("{},{},{},{:.6f},{:.6f},{:.3g},{:.1f}\n", name, e.restart, e.epoch,
+                           e.train_l1, e.held_out_l1, e.lr, e.seconds);
   }
   fs::create_directories(request.out);
   write_file_atomic(request.out / "reconstruction_curve.csv", curve);

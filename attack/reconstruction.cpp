@@ -82,13 +82,9 @@ torch::Tensor ReconstructionNetImpl::forward(const torch::Tensor& input) {
 TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Masker& masker,
                                            const ActionAt& action_at, const LinearAttack& linear,
                                            const ReconstructionOptions& options) {
-  torch::manual_seed(options.seed);
-  TrainedReconstruction trained;
-  trained.net = ReconstructionNet(public_faces.planes, options.width);
-  ReconstructionNet& net = trained.net;
-  torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(options.lr));
   const int64_t planes = public_faces.planes, size = public_faces.size;
-  // The held-out faces (the last ones of the set, which comes shuffled), masked once.
+  // The held-out faces (the last ones of the set, which comes shuffled), masked once: every
+  // restart is judged on the same draw.
   const size_t held =
       std::min<size_t>(size_t(std::max(0, options.held_out)), public_faces.count() / 5);
   const FaceSet train_faces = subset(public_faces, 0, public_faces.count() - held);
@@ -108,7 +104,7 @@ TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Ma
   const auto inputs = [&](const Observations& obs, int64_t first, int64_t b) {
     return network_input(obs.linear_image(first), b, planes, size);
   };
-  const auto held_out_l1 = [&] {
+  const auto held_out_l1 = [&](ReconstructionNet& net) {
     torch::NoGradGuard no_grad;
     net->eval();
     double total = 0;
@@ -123,76 +119,106 @@ TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Ma
     net->train();
     return total / double(std::max<int64_t>(1, count));
   };
-  const auto start = std::chrono::steady_clock::now();
-  // `best` is the lowest held-out L1 (its weights are kept); `progress` the last level it fell
-  // below by min_improvement, which plateaus are counted from.
-  double best = std::numeric_limits<double>::infinity(), progress = best;
-  std::vector<torch::Tensor> best_weights;
-  for (const torch::Tensor& p : net->parameters()) best_weights.push_back(p.detach().clone());
-  double lr = options.lr;
-  int stale = 0, halvings = 0;
-  for (int epoch = 0; epoch < options.epochs; ++epoch) {
-    // Fresh draws every epoch: step numbers never reused.
-    const Observations obs = observe(train_faces, masker, action_at, linear, 1, options.mask_batch,
-                                     options.seed + uint64_t(epoch),
-                                     uint64_t(1) << 40 | uint64_t(epoch) << 20, 0, options.threads);
-    double total = 0;
-    const int64_t count = int64_t(obs.count());
-    for (int64_t first = 0; first < count; first += options.batch_size) {
-      const int64_t b = std::min<int64_t>(options.batch_size, count - first);
-      const torch::Tensor y = targets(train_faces, obs, first, b);
-      optimizer.zero_grad();
-      const torch::Tensor out = net->forward(inputs(obs, first, b));
-      const torch::Tensor l1 = nnf::l1_loss(out, y);
-      torch::Tensor loss = l1;
-      if (options.identity && options.identity_weight > 0)
-        loss = loss + options.identity_weight * options.identity(out, y);
-      loss.backward();
-      optimizer.step();
-      total += l1.item<double>() * double(b);
+
+  TrainedReconstruction trained;
+  double kept = std::numeric_limits<double>::infinity();  // the kept network's held-out L1
+  const int restarts = std::max(1, options.restarts);
+  for (int restart = 0; restart < restarts; ++restart) {
+    // Restart 0 draws exactly what a single training draws; the others start elsewhere.
+    const uint64_t seed = options.seed + uint64_t(restart) * 1000003;
+    torch::manual_seed(seed);
+    ReconstructionNet net(public_faces.planes, options.width);
+    torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(options.lr));
+    const auto start = std::chrono::steady_clock::now();
+    // `best` is this restart's lowest held-out L1 (its weights are kept); `progress` the last
+    // level it fell below by min_improvement, which plateaus are counted from.
+    double best = std::numeric_limits<double>::infinity(), progress = best;
+    int best_epoch = 0;
+    std::vector<torch::Tensor> best_weights;
+    for (const torch::Tensor& p : net->parameters()) best_weights.push_back(p.detach().clone());
+    double lr = options.lr;
+    int stale = 0, halvings = 0;
+    for (int epoch = 0; epoch < options.epochs; ++epoch) {
+      // Fresh draws every epoch: step numbers never reused.
+      const Observations obs = observe(
+          train_faces, masker, action_at, linear, 1, options.mask_batch, seed + uint64_t(epoch),
+          uint64_t(1) << 40 | uint64_t(epoch) << 20, 0, options.threads);
+      double total = 0;
+      const int64_t count = int64_t(obs.count());
+      for (int64_t first = 0; first < count; first += options.batch_size) {
+        const int64_t b = std::min<int64_t>(options.batch_size, count - first);
+        const torch::Tensor y = targets(train_faces, obs, first, b);
+        optimizer.zero_grad();
+        const torch::Tensor out = net->forward(inputs(obs, first, b));
+        const torch::Tensor l1 = nnf::l1_loss(out, y);
+        torch::Tensor loss = l1;
+        if (options.identity && options.identity_weight > 0)
+          loss = loss + options.identity_weight * options.identity(out, y);
+        loss.backward();
+        optimizer.step();
+        total += l1.item<double>() * double(b);
+      }
+      ReconstructionEpoch record;
+      record.restart = restart + 1;
+      record.epoch = epoch + 1;
+      record.lr = lr;
+      record.train_l1 = total / double(std::max<int64_t>(1, count));
+      record.held_out_l1 = held > 0 ? held_out_l1(net) : record.train_l1;
+      record.seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      trained.curve.push_back(record);
+      spdlog::info(
+          "reconstruction network{}: epoch {}/{} | L1 {:.4f}, held-out {:.4f} (pixels/128) | lr "
+          "{:.2g} | {:.0f} s",
+          restarts > 1 ? fmt::format(" (restart {}/{})", restart + 1, restarts) : "", record.epoch,
+          options.epochs, record.train_l1, record.held_out_l1, lr, record.seconds);
+      if (held == 0 || record.held_out_l1 < best) {
+        best = record.held_out_l1;
+        best_epoch = record.epoch;
+        torch::NoGradGuard no_grad;
+        const std::vector<torch::Tensor> params = net->parameters();
+        for (size_t i = 0; i < params.size(); ++i) best_weights[i].copy_(params[i]);
+      }
+      if (held == 0 || record.held_out_l1 < progress * (1 - options.min_improvement)) {
+        progress = record.held_out_l1;
+        stale = 0;
+      } else if (++stale >= options.patience) {
+        if (halvings == options.lr_halvings) {
+          spdlog::info("reconstruction network: held-out L1 no longer falls; epoch {} kept",
+                       best_epoch);
+          break;
+        }
+        ++halvings;
+        lr /= 2;
+        stale = 0;
+        for (auto& group : optimizer.param_groups())
+          static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+      }
     }
-    ReconstructionEpoch record;
-    record.epoch = epoch + 1;
-    record.lr = lr;
-    record.train_l1 = total / double(std::max<int64_t>(1, count));
-    record.held_out_l1 = held > 0 ? held_out_l1() : record.train_l1;
-    record.seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    trained.curve.push_back(record);
-    spdlog::info(
-        "reconstruction network: epoch {}/{} | L1 {:.4f}, held-out {:.4f} (pixels/128) | lr {:.2g} "
-        "| {:.0f} s",
-        record.epoch, options.epochs, record.train_l1, record.held_out_l1, lr, record.seconds);
-    if (held == 0 || record.held_out_l1 < best) {
-      best = record.held_out_l1;
-      trained.best_epoch = record.epoch;
+    // The first restart is kept even untrained (epochs = 0); a later one only when it does better
+    // on the held-out faces.
+    if (trained.net && !(best < kept)) continue;
+    {
       torch::NoGradGuard no_grad;
       const std::vector<torch::Tensor> params = net->parameters();
-      for (size_t i = 0; i < params.size(); ++i) best_weights[i].copy_(params[i]);
+      for (size_t i = 0; i < params.size(); ++i) params[i].copy_(best_weights[i]);
     }
-    if (held == 0 || record.held_out_l1 < progress * (1 - options.min_improvement)) {
-      progress = record.held_out_l1;
-      stale = 0;
-    } else if (++stale >= options.patience) {
-      if (halvings == options.lr_halvings) {
-        spdlog::info("reconstruction network: held-out L1 no longer falls; epoch {} kept",
-                     trained.best_epoch);
-        break;
-      }
-      ++halvings;
-      lr /= 2;
-      stale = 0;
-      for (auto& group : optimizer.param_groups())
-        static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
-    }
+    net->eval();
+    trained.net = net;
+    trained.best_restart = restart + 1;
+    trained.best_epoch = best_epoch;
+    kept = best;
   }
-  {
-    torch::NoGradGuard no_grad;
-    const std::vector<torch::Tensor> params = net->parameters();
-    for (size_t i = 0; i < params.size(); ++i) params[i].copy_(best_weights[i]);
-  }
-  net->eval();
+  if (restarts > 1)
+    spdlog::info("reconstruction network: restart {} of {} kept (held-out L1 {:.4f})",
+                 trained.best_restart, restarts, kept);
   return trained;
+}
+
+const ReconstructionEpoch* TrainedReconstruction::kept() const {
+  for (const ReconstructionEpoch& e : curve)
+    if (e.restart == best_restart && e.epoch == best_epoch) return &e;
+  return nullptr;
 }
 
 std::vector<float> reconstruct(ReconstructionNet& net, const std::vector<float>& linear, int planes,

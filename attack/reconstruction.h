@@ -43,6 +43,10 @@ struct ReconstructionOptions {
   // trained run ranged 11-22 % over attack seeds).
   int lr_halvings = 3;
   int held_out = 400;  // public faces kept out of training to judge convergence
+  // Networks trained from different initialisations and data orders; the one with the lowest
+  // held-out L1 is kept. One training can stall far above the others (one action's network
+  // identified 16 % of its targets where others of the same action found 24-27 %).
+  int restarts = 1;
   int width = 16;
   int batch_size = 16;  // SGD batch
   int mask_batch = 32;  // the run's batch: mixing partners come from it
@@ -54,6 +58,7 @@ struct ReconstructionOptions {
 };
 
 struct ReconstructionEpoch {
+  int restart = 1;  // which training (1-based) this epoch belongs to
   int epoch = 0;
   double train_l1 = 0, held_out_l1 = 0, seconds = 0;
   double lr = 0;  // the learning rate of this epoch
@@ -61,15 +66,18 @@ struct ReconstructionEpoch {
 
 struct TrainedReconstruction {
   ReconstructionNet net{nullptr};
-  std::vector<ReconstructionEpoch> curve;  // the learning curve
-  int best_epoch = 0;                      // whose weights `net` holds
+  std::vector<ReconstructionEpoch> curve;  // every restart's learning curve, one after another
+  int best_restart = 1;                    // whose weights `net` holds: this restart's
+  int best_epoch = 0;                      // epoch (0: untrained)
+  // That epoch's record; null when no epoch was trained.
+  const ReconstructionEpoch* kept() const;
 };
 
 // Trains on `public_faces`: each epoch masks them afresh (new partners, weights, noise) with
 // `action_at`, so the network sees the method's whole distribution, until the L1 error on held-out
 // public faces (one fixed masking draw) stops falling: each plateau halves the learning rate, and
-// the plateau after `lr_halvings` of them ends training. Keeps the best held-out epoch's weights.
-// Logs progress.
+// the plateau after `lr_halvings` of them ends training. Keeps the best held-out epoch's weights,
+// and of `restarts` such trainings the best one. Logs progress.
 TrainedReconstruction train_reconstruction(const FaceSet& public_faces, const Masker& masker,
                                            const ActionAt& action_at, const LinearAttack& linear,
                                            const ReconstructionOptions& options);

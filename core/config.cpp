@@ -176,6 +176,8 @@ void validate(const Config& c) {
   require(c.attack.observed_epochs >= 1, c, "attack.observed_epochs", "must be >= 1");
   require(c.attack.reconstruction_epochs >= 0, c, "attack.reconstruction_epochs", "must be >= 0");
   require(c.attack.reconstruction_width >= 1, c, "attack.reconstruction_width", "must be >= 1");
+  require(c.attack.reconstruction_restarts >= 1, c, "attack.reconstruction_restarts",
+          "must be >= 1");
   require(c.attack.inversion_identities >= 0, c, "attack.inversion_identities", "must be >= 0");
   require(c.attack.inversion_steps >= 0, c, "attack.inversion_steps", "must be >= 0");
   require(c.mask.dp_epsilon > 0, c, "mask.dp_epsilon", "must be positive");

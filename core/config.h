@@ -135,6 +135,7 @@ struct Config {
     double ssim_threshold = 0.7;
     int reconstruction_epochs = 30;
     int reconstruction_width = 16;
+    int reconstruction_restarts = 3;
     double identity_weight = 0;
     int inversion_identities = 40;
     int inversion_steps = 100;
@@ -424,6 +425,10 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "About 30x the cost per epoch on a CPU: the report's gpu profile uses 0.5.");
   visit("attack.reconstruction_width", c.attack.reconstruction_width,
         "Channels of the reconstruction U-Net's first level (doubling at each of 3 levels).");
+  visit("attack.reconstruction_restarts", c.attack.reconstruction_restarts,
+        "Trainings of each reconstruction network from different starts; the one with the lowest "
+        "held-out L1 attacks: one training can stall (on LFW, one action's networks identified "
+        "16-27 % of their targets, by seed). Costs that many times the training time.");
   visit("attack.inversion_identities", c.attack.inversion_identities,
         "Model inversion: identities attacked (0 = all).");
   visit("attack.inversion_steps", c.attack.inversion_steps, "Model inversion: Adam steps.");

@@ -7,7 +7,8 @@ cores), for every ROW and SEED wanted:
 
   build/bin/hymask attack --run runs/report/orl-ROW-sSEED --evaluator runs/report/orl-evaluator \\
       --out runs/report/orl-ROW-sSEED/attack-strong \\
-      attack.aux_images=0 attack.reconstruction_epochs=30 attack.identity_weight=0
+      attack.aux_images=0 attack.reconstruction_epochs=30 attack.reconstruction_restarts=1 \\
+      attack.identity_weight=0
 
 then: scripts/strong_attack_front.py [RUNS_DIR]   (default runs/report)
 

@@ -243,6 +243,55 @@ TEST(Reconstruction, HalvesItsRateAtEachPlateauStopsAtTheLastAndKeepsItsBestEpoc
   EXPECT_EQ(identity_calls, 3 * int(trained.curve.size()));
 }
 
+// Restarts: the first repeats a single training exactly, the others start elsewhere, and the
+// network kept is the one whose best epoch has the lowest held-out L1 of all.
+TEST(Reconstruction, RestartsKeepTheNetworkWithTheLowestHeldOutError) {
+  const int size = 32;
+  const FaceSet faces = smooth_faces(60, size, 7);
+  const Masker masker = mixup_masker(size);
+  const LinearAttack linear(masker, mean_face(faces));
+  const ActionAt action_at = [&](uint64_t) { return masker.default_action(); };
+  ReconstructionOptions options;
+  options.epochs = 3;
+  options.held_out = 12;
+  options.width = 4;
+  options.mask_batch = 8;
+  options.threads = 1;
+  const TrainedReconstruction single =
+      train_reconstruction(faces, masker, action_at, linear, options);
+  options.restarts = 3;
+  const TrainedReconstruction restarted =
+      train_reconstruction(faces, masker, action_at, linear, options);
+
+  ASSERT_EQ(restarted.curve.size(), 9u);  // no plateau within 3 epochs
+  std::vector<double> best(3, std::numeric_limits<double>::infinity());
+  for (size_t i = 0; i < restarted.curve.size(); ++i) {
+    const ReconstructionEpoch& e = restarted.curve[i];
+    EXPECT_EQ(e.restart, int(i / 3) + 1);
+    EXPECT_EQ(e.epoch, int(i % 3) + 1);
+    best[size_t(e.restart) - 1] = std::min(best[size_t(e.restart) - 1], e.held_out_l1);
+  }
+  for (size_t i = 0; i < single.curve.size(); ++i)
+    EXPECT_DOUBLE_EQ(restarted.curve[i].held_out_l1, single.curve[i].held_out_l1) << i;
+  EXPECT_NE(best[1], best[0]);  // the second restart is a different training
+  ASSERT_NE(restarted.kept(), nullptr);
+  EXPECT_EQ(restarted.kept()->restart, restarted.best_restart);
+  EXPECT_DOUBLE_EQ(restarted.kept()->held_out_l1, *std::min_element(best.begin(), best.end()));
+
+  // The kept weights are that restart's: the first restart's network when it won, another's
+  // when not.
+  ReconstructionNet single_net = single.net, kept_net = restarted.net;
+  const std::vector<float> image(smooth_faces(1, size, 3).pixels);
+  const std::vector<float> a = reconstruct(single_net, image, 1, size);
+  const std::vector<float> b = reconstruct(kept_net, image, 1, size);
+  double difference = 0;
+  for (size_t e = 0; e < a.size(); ++e) difference += std::abs(a[e] - b[e]);
+  if (restarted.best_restart == 1)
+    EXPECT_LT(difference, 1e-3);
+  else
+    EXPECT_GT(difference, 1.0);
+}
+
 // An adaptive run's samples: each action gets a network trained on that action alone (the same
 // one a direct call trains), and each sample is reconstructed by its own action's network.
 TEST(Reconstruction, TrainsOneNetworkPerActionAndSendsEachSampleToItsOwn) {
