@@ -137,6 +137,17 @@ FaceSet smooth_faces(int count, int size, uint64_t seed) {
   return faces;
 }
 
+// A reconstruction network small enough to train in a test: 12 of the faces held out.
+ReconstructionOptions small_options(int epochs) {
+  ReconstructionOptions options;
+  options.epochs = epochs;
+  options.held_out = 12;
+  options.width = 4;
+  options.mask_batch = 8;
+  options.threads = 1;
+  return options;
+}
+
 // MixUp of two faces (Dirichlet weights) on grey images of `size`.
 Masker mixup_masker(int size) {
   MaskOptions o;
@@ -202,14 +213,9 @@ TEST(Reconstruction, HalvesItsRateAtEachPlateauStopsAtTheLastAndKeepsItsBestEpoc
   const FaceSet faces = smooth_faces(count, size, 7);
   const Masker masker = mixup_masker(size);
   const LinearAttack linear(masker, mean_face(faces));
-  ReconstructionOptions options;
-  options.epochs = 40;
+  ReconstructionOptions options = small_options(40);
   options.patience = 1;
   options.min_improvement = 0.05;  // demanding: the loop must stop well before 40 epochs
-  options.held_out = 12;
-  options.width = 4;
-  options.mask_batch = 8;
-  options.threads = 1;
   int identity_calls = 0;
   options.identity_weight = 0.1;
   options.identity = [&](const torch::Tensor& reconstruction, const torch::Tensor& face) {
@@ -251,12 +257,7 @@ TEST(Reconstruction, RestartsKeepTheNetworkWithTheLowestHeldOutError) {
   const Masker masker = mixup_masker(size);
   const LinearAttack linear(masker, mean_face(faces));
   const ActionAt action_at = [&](uint64_t) { return masker.default_action(); };
-  ReconstructionOptions options;
-  options.epochs = 3;
-  options.held_out = 12;
-  options.width = 4;
-  options.mask_batch = 8;
-  options.threads = 1;
+  ReconstructionOptions options = small_options(3);
   const TrainedReconstruction single =
       train_reconstruction(faces, masker, action_at, linear, options);
   options.restarts = 3;
@@ -308,12 +309,7 @@ TEST(Reconstruction, TrainsOneNetworkPerActionAndSendsEachSampleToItsOwn) {
   const Observations obs = observe(
       targets, masker, [&](uint64_t step) { return step == 1 ? three : two; }, linear, 1, 8, 1, 0,
       0, 1);
-  ReconstructionOptions options;
-  options.epochs = 2;
-  options.held_out = 12;
-  options.width = 4;
-  options.mask_batch = 8;
-  options.threads = 1;
+  ReconstructionOptions options = small_options(2);
   const ReconstructionByAction result =
       reconstruct_by_action(public_faces, masker, linear, options, obs.linear, obs.actions);
   ASSERT_EQ(result.specialists.size(), 2u);
