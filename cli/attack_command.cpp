@@ -15,7 +15,9 @@ void add_attack_command(CLI::App& app) {
       "reconstruction and model inversion, scored by SSIM, PSNR and an independent "
       "evaluator's identity hits; writes attack.json and grid.png. The reconstruction trains "
       "one network per action the targets were emitted under (an adaptive run: each of its "
-      "actions, so as many times as long as for a fixed method)");
+      "actions, so as many times as long as for a fixed method), each "
+      "attack.reconstruction_restarts times (default 3), keeping the one with the lowest error "
+      "on held-out public faces");
   cmd->add_option("--run", request->run, "Run folder of hymask train")
       ->required()
       ->check(CLI::ExistingDirectory);
