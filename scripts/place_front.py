@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Places schedule and policy rows against the front of fixed settings, with how sure each margin is.
+"""Places schedule and policy rows against the front of fixed settings, and how sure each margin is.
 
   scripts/place_front.py [DATA_JSON]     (default docs/front_lfw_spectrum.json)
 
@@ -84,8 +84,11 @@ def main():
                      for seed in setting["accuracy"]}, key=int)
 
     def redraw_rates():  # each rate's binomial error over its targets, normal approximation
-        return {name: max(0.0, rng.gauss(a["hits"], (a["hits"] * (100 - a["hits"]) / a["targets"])**0.5))
-                for name, a in actions.items()}
+        drawn = {}
+        for name, a in actions.items():
+            error = (a["hits"] * (100 - a["hits"]) / a["targets"]) ** 0.5
+            drawn[name] = max(0.0, rng.gauss(a["hits"], error))
+        return drawn
 
     def resample(setting):
         values = list(setting["accuracy"].values())
