@@ -23,6 +23,8 @@ import random
 import statistics
 import sys
 
+from pareto import front_leak_at
+
 
 def lower_front(points):
     """Lower convex hull of (accuracy, hits) points, from the least-leaking point rightwards."""
@@ -39,20 +41,12 @@ def lower_front(points):
     return hull[least:]
 
 
-def front_hits(front, accuracy):
-    """The front's hits at an accuracy inside its range (None outside it)."""
-    for (x1, y1), (x2, y2) in zip(front, front[1:]):
-        if x1 <= accuracy <= x2:
-            return y1 + (y2 - y1) * (accuracy - x1) / (x2 - x1)
-    return None
-
-
 def leak(shares, rates):
     return sum(share * rates[action] for action, share in shares.items())
 
 
 def margin(row_point, fixed_points):
-    hits = front_hits(lower_front(fixed_points), row_point[0])
+    hits = front_leak_at(lower_front(fixed_points), row_point[0])
     return None if hits is None else hits - row_point[1]
 
 
@@ -101,7 +95,7 @@ def main():
         point = (mean_accuracy(row), leak(row["shares"], rates))
         centre = margin(point, fixed_points(rates))
         if centre is None:
-            print(f"| {name} | outside the front's accuracy range | | | | | | | | |")
+            print(f"| {name} | more accurate than every fixed setting | | | | | | | | |")
             continue
         independent, paired = [], []
         for _ in range(4000):

@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from pareto import front, front_leak_at  # noqa: E402
 
 BEGIN = "<!-- report:begin (scripts/report.sh writes this section) -->"
 END = "<!-- report:end -->"
@@ -79,27 +80,6 @@ def spread(values):
 
 def summary(points, key):
     return mean([p[key] for p in points]), spread([p[key] for p in points])
-
-
-def front(points):
-    """Pareto front of (accuracy up, leak down), sorted by accuracy."""
-    best = [p for p in points
-            if not any(q[0] >= p[0] and q[1] <= p[1] and q != p for q in points)]
-    return sorted(set(best))
-
-
-def front_leak_at(curve, acc):
-    """The front's leak at this accuracy: linear between its neighbours; below the front's least
-    accurate point, that point's leak (it is more accurate and leaks no more); above its most
-    accurate point, None (nothing fixed reaches that accuracy)."""
-    if not curve or acc > curve[-1][0]:
-        return None
-    if acc <= curve[0][0]:
-        return curve[0][1]
-    for (a0, l0), (a1, l1) in zip(curve, curve[1:]):
-        if a0 <= acc <= a1:
-            return l0 + (l1 - l0) * (acc - a0) / max(a1 - a0, 1e-9)
-    return None
 
 
 def fmt(value, half=None, digits=1):

@@ -22,6 +22,8 @@ import os
 import statistics
 import sys
 
+import pareto
+
 runs = sys.argv[1] if len(sys.argv) > 1 else "runs/report"
 rows = ["mask", "dp", "mixup-k2-d-t0", "mixup-k2-g-t0", "mixup-k3-d-t0", "mixup-k3-g-t0",
         "mixup-k4-d-t0", "mixup-k4-g-t0", "mixup-k6-d-t0", "mixup-k6-g-t0",
@@ -43,22 +45,12 @@ for row in rows:
                        "hits": statistics.mean(hits), "spread": (max(hits) - min(hits)) / 2,
                        "fast": statistics.mean(fast)}
 fixed = [p for r, p in points.items() if not r.startswith("adaptive")]
-front = sorted((p["accuracy"], p["hits"]) for p in fixed
-               if not any(q["accuracy"] >= p["accuracy"] and q["hits"] <= p["hits"] and q is not p
-                          for q in fixed))
-
-
-def leak_at(accuracy):
-    for (a0, h0), (a1, h1) in zip(front, front[1:]):
-        if a0 <= accuracy <= a1:
-            return h0 + (h1 - h0) * (accuracy - a0) / (a1 - a0)
-    return front[0][1] if front and accuracy < front[0][0] else None
-
+front = pareto.front([(p["accuracy"], p["hits"]) for p in fixed])
 
 print("| row | seeds | ORL-id top-1 % | fast hits % | strong hits % | front there % | margin | spread |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for row, p in sorted(points.items(), key=lambda item: -item[1]["accuracy"]):
-    there = leak_at(p["accuracy"]) if row.startswith("adaptive") else None
+    there = pareto.front_leak_at(front, p["accuracy"]) if row.startswith("adaptive") else None
     front_cells = "| | |" if there is None else f"| {there:.1f} | {there - p['hits']:+.1f} |"
     print(f"| {row} | {p['seeds']} | {p['accuracy']:.1f} ± {p['accuracy_spread']:.1f} | "
           f"{p['fast']:.1f} | {p['hits']:.1f} {front_cells} {p['spread']:.1f} |")
