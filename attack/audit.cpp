@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/linear_attack.h"
+#include "worker/batchnorm_calibration.h"
 #include "worker/evaluate.h"
 #include "worker/face_model.h"
 
@@ -155,7 +156,9 @@ void evaluate_and_audit(const Config& config, FaceModel& model, const nlohmann::
   const double noise = masker.options().deployed_noise_epsilon;
   if (noise > 0)
     spdlog::info("evaluating with the noise the policy emitted most: epsilon {}", noise);
+  const nlohmann::json batchnorm = recalibrate_batchnorm(config, model, masker);
   nlohmann::json result = evaluate(config, model, masker);
+  if (!batchnorm.is_null()) result["batchnorm"] = batchnorm;
   if (noise > 0) result["noise_epsilon"] = noise;
   if (!policy.is_null()) result["policy"] = policy;
   write_file_atomic(run / "eval.json", result.dump(2) + "\n");

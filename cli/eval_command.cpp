@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/files.h"
+#include "worker/batchnorm_calibration.h"
 #include "worker/checkpoint.h"
 #include "worker/evaluate.h"
 #include "worker/face_model.h"
@@ -48,7 +49,9 @@ void add_eval_command(CLI::App& app) {
   cmd->add_flag("--flip", args->flip,
                 "With --bin or --pairs: add each image's mirrored embedding (arcface_torch's "
                 "flip test)");
-  cmd->add_option("overrides", args->overrides, "key=value config overrides");
+  cmd->add_option("overrides", args->overrides,
+                  "key=value config overrides (eval.batchnorm=public re-estimates the BatchNorm "
+                  "statistics on public faces first)");
   cmd->callback([args] {
     // The checkpoint's own config, with the overrides on top; or another config, which must
     // build the same model.
@@ -71,6 +74,7 @@ void add_eval_command(CLI::App& app) {
                         (key.empty() ? std::string() : ": '" + key + "' differs") +
                         " (evaluate with the checkpoint's own config: omit --config)");
     }
+    const nlohmann::json batchnorm = recalibrate_batchnorm(config, model, masker);
     if (args->flip && args->bins.empty() && args->pairs.empty())
       throw ConfigError("--flip applies to --bin and --pairs evaluations");
     std::vector<std::string> bins;
@@ -86,6 +90,8 @@ void add_eval_command(CLI::App& app) {
     if (!args->pairs.empty())
       results.push_back(evaluate_pairs_file(config, model, masker, args->pairs, args->flip));
     if (results.empty()) results.push_back(evaluate(config, model, masker));
+    if (!batchnorm.is_null())
+      for (nlohmann::json& r : results) r["batchnorm"] = batchnorm;
     // One result is printed as it always was; several as a list, one line of the table each.
     const nlohmann::json result = results.size() == 1 ? results[0] : nlohmann::json(results);
     if (!args->out.empty()) write_file_atomic(args->out, result.dump(2) + "\n");

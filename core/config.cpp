@@ -252,6 +252,14 @@ void validate(const Config& c) {
   require(c.eval.audit_targets >= 0, c, "eval.audit_targets", "must be >= 0 (0: all)");
   require(c.eval.audit_identities >= 1, c, "eval.audit_identities", "must be >= 1");
   require(c.eval.audit_inversion_steps >= 1, c, "eval.audit_inversion_steps", "must be >= 1");
+  require(c.eval.batchnorm == "model" || c.eval.batchnorm == "public" ||
+              c.eval.batchnorm == "train" || c.eval.batchnorm == "train-mixed",
+          c, "eval.batchnorm",
+          "must be model, public, train or train-mixed, not '" + c.eval.batchnorm + "'");
+  require(c.eval.batchnorm != "public" || c.data.split.rfind("lfw5", 0) == 0, c, "eval.batchnorm",
+          "public re-estimates on LFW's people with fewer than 5 images: it needs data.split "
+          "lfw5-train (or use train-mixed)");
+  require(c.eval.batchnorm_images >= 2, c, "eval.batchnorm_images", "must be >= 2");
 }
 
 std::string scalar_to_yaml(const std::string& v) {

@@ -111,6 +111,8 @@ struct Config {
     int audit_identities = 16;
     int audit_inversion_steps = 50;
     std::string audit_evaluator;
+    std::string batchnorm = "model";
+    int batchnorm_images = 2048;
   } eval;
   struct Coordinator {
     std::string address;  // host:port of hymask-coordinator; empty: local policy mode
@@ -403,6 +405,16 @@ void visit_config_fields(Config& c, Visitor&& visit) {
   visit("eval.audit_evaluator", c.eval.audit_evaluator,
         "A mask.method=none run on the same data that identifies the audit's reconstructions; "
         "empty: the nearest other audited training face by pixels (weaker, so lower rates).");
+  visit("eval.batchnorm", c.eval.batchnorm,
+        "BatchNorm statistics the evaluation (and the audit) runs with: model (the running "
+        "statistics training left, as the checkpoint keeps them), public (re-estimated on "
+        "LFW's people with fewer than 5 images, k = 1: no training sample enters them; LFW "
+        "only), train (on the training images, k = 1: they enter the model; a measurement, "
+        "not a protection), train-mixed (on the training images under the run's mixing). "
+        "Measured on LFW-disjoint-5, public gives equal-weight pairs the accuracy the policy's "
+        "finish bought, without emitting anything (docs/RESULTS.md).");
+  visit("eval.batchnorm_images", c.eval.batchnorm_images,
+        "Images that eval.batchnorm other than model averages over.");
   visit("attack.aux_root", c.attack.aux_root,
         "hymask attack: the attacker's public faces, an LFW folder (its people with 1-4 images, "
         "never training people, as ../shared/data/README.md prescribes).");

@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "tests/test_util.h"
+#include "worker/batchnorm_calibration.h"
 #include "worker/checkpoint.h"
 #include "worker/device.h"
 #include "worker/evaluate.h"
@@ -306,6 +307,71 @@ TEST(Trainer, LossFallsAndEvaluationRuns) {
   EXPECT_EQ(r["protocol"], "synthetic-id");
   EXPECT_EQ(r["probes"], 12);
   EXPECT_GT(r["top1"].get<double>(), 1.0 / 6);  // better than chance
+}
+
+// BatchNorm recalibration replaces the running statistics by their plain average over the images,
+// and nothing else: the first BatchNorm's mean over 6 batches of 8 equals its mean over one batch
+// of all 48 (the same images through the same stem), every weight keeps its bytes, and the
+// momentum training goes on with comes back.
+TEST(BatchNormRecalibration, AveragesTheStatisticsAndLeavesTheWeights) {
+  std::vector<std::string> args = tiny("mask");
+  args.push_back("eval.batchnorm=train");
+  args.push_back("eval.batchnorm_images=1000");
+  const Config config = load_config("", args);
+  const Masker masker = make_masker(config);
+  FaceModel model(config, masker, 6), whole(config, masker, 6);
+  whole.follow(model, 0);
+  std::vector<torch::Tensor> before;
+  for (const torch::Tensor& p : model.parameters()) before.push_back(p.clone());
+
+  const nlohmann::json used = recalibrate_batchnorm(config, model, masker);
+  EXPECT_EQ(used["images"], 48);
+  EXPECT_EQ(used["batches"], 6);
+
+  // The reference: one batch of every image, in training mode, from zeroed statistics.
+  const DataSource data = open_data(config);
+  std::vector<size_t> all(data.dataset->size());
+  std::iota(all.begin(), all.end(), size_t(0));
+  MixAction unmixed = masker.default_action();
+  unmixed.k = 1;
+  BatchLoader loader(
+      data.dataset, all, 48, preprocess_options(config), BadFilePolicy::kSkip, 1, 1,
+      [&](Batch& b) { masker.apply(b.pixels.data(), b.keys, 0, unmixed, b.masked); });
+  std::optional<Batch> batch = loader.next();
+  ASSERT_TRUE(batch && batch->size() == 48);
+  std::vector<torch::nn::BatchNorm2dImpl*> mine, reference;
+  for (const auto& m : model.backbone->modules(false))
+    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) mine.push_back(bn);
+  for (const auto& m : whole.backbone->modules(false))
+    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) {
+      bn->options.momentum(c10::nullopt);
+      bn->reset_running_stats();
+      reference.push_back(bn);
+    }
+  ASSERT_FALSE(mine.empty());
+  whole.train(true);
+  {
+    torch::NoGradGuard no_grad;
+    MaskedBatch& m = batch->masked;
+    whole.backbone->forward(torch::from_blob(m.data.data(), {m.batch, m.channels, m.size, m.size}));
+  }
+  EXPECT_TRUE(torch::allclose(mine[0]->running_mean, reference[0]->running_mean, 1e-4, 1e-5))
+      << mine[0]->running_mean << "\nagainst\n"
+      << reference[0]->running_mean;
+  for (auto* bn : mine) {
+    EXPECT_GT(bn->running_mean.abs().sum().item<double>(), 0);  // every layer was re-estimated
+    EXPECT_FALSE(bn->is_training());
+    ASSERT_TRUE(bn->options.momentum().has_value());
+    EXPECT_EQ(*bn->options.momentum(), 0.1);
+  }
+  const std::vector<torch::Tensor> after = model.parameters();
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(torch::equal(before[i], after[i]));
+
+  // The trained statistics are the default; public faces exist only beside LFW.
+  args.back() = "eval.batchnorm=model";
+  EXPECT_TRUE(recalibrate_batchnorm(load_config("", args), model, masker).is_null());
+  args.back() = "eval.batchnorm=public";
+  EXPECT_THROW(load_config("", args), ConfigError);
 }
 
 // train.precision=bf16 really runs the backbone in bfloat16 (the losses differ from float32's at

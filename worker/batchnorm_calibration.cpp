@@ -1,0 +1,86 @@
+#include "worker/batchnorm_calibration.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/utils.h>
+
+#include <numeric>
+
+#include "core/data_source.h"
+#include "core/error.h"
+#include "core/loader.h"
+
+namespace hymask {
+namespace {
+
+// Calls visit(bn) on every BatchNorm under `root`, in a fixed order.
+template <typename Visit>
+void for_each_batchnorm(torch::nn::Module& root, Visit visit) {
+  for (const auto& module : root.modules(/*include_self=*/false)) {
+    if (auto* bn = module->as<torch::nn::BatchNorm2dImpl>()) visit(*bn);
+    if (auto* bn = module->as<torch::nn::BatchNorm1dImpl>()) visit(*bn);
+  }
+}
+
+}  // namespace
+
+nlohmann::json recalibrate_batchnorm(const Config& config, FaceModel& model, const Masker& masker) {
+  const std::string& source = config.eval.batchnorm;
+  if (source == "model") return nullptr;
+  if (source != "public" && source != "train" && source != "train-mixed")
+    throw ConfigError("eval.batchnorm '" + source +
+                      "' is none of model, public, train, train-mixed");
+  Config images = config;
+  if (source == "public") {
+    if (config.data.split.rfind("lfw5", 0) != 0)
+      throw ConfigError("eval.batchnorm=public needs LFW (data.split lfw5-train)");
+    images.data.split = "lfw5-aux";
+  }
+  const std::shared_ptr<const FaceDataset> dataset = open_data(images).dataset;
+  std::vector<size_t> order(dataset->size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  order = epoch_order(std::move(order), config.seed, 0);
+  order.resize(std::min(order.size(), size_t(std::max(2, config.eval.batchnorm_images))));
+
+  MixAction action = masker.default_action();
+  if (source != "train-mixed") action.k = 1;
+  BatchLoader loader(
+      dataset, order, config.train.batch_size, preprocess_options(config), BadFilePolicy::kSkip,
+      config.data.threads, config.data.prefetch,
+      [&](Batch& b) { masker.apply(b.pixels.data(), b.keys, b.number, action, b.masked); });
+
+  // Training mode with a cumulative average (momentum none) from zeroed statistics, for the
+  // BatchNorms only; the momentum training goes on with is put back afterwards.
+  model.train(false);
+  std::vector<c10::optional<double>> momenta;
+  for_each_batchnorm(*model.backbone, [&](auto& bn) {
+    momenta.push_back(bn.options.momentum());
+    bn.options.momentum(c10::nullopt);
+    bn.reset_running_stats();
+    bn.train(true);
+  });
+  size_t used = 0, batches = 0;
+  {
+    torch::NoGradGuard no_grad;
+    while (std::optional<Batch> batch = loader.next()) {
+      if (batch->size() < 2) continue;  // a batch of one has no variance
+      MaskedBatch& m = batch->masked;
+      model.backbone->forward(torch::from_blob(m.data.data(), {m.batch, m.channels, m.size, m.size})
+                                  .to(model.device()));
+      used += batch->size();
+      ++batches;
+    }
+  }
+  size_t next = 0;
+  for_each_batchnorm(*model.backbone, [&](auto& bn) {
+    bn.options.momentum(momenta[next++]);
+    bn.train(false);
+  });
+  if (batches == 0) throw DataError("eval.batchnorm=" + source + " read no batch of 2 images");
+  spdlog::info("BatchNorm statistics re-estimated on {} {} images ({}, {} batches)", used, source,
+               action_name(action), batches);
+  return {
+      {"source", source}, {"images", used}, {"batches", batches}, {"action", action_name(action)}};
+}
+
+}  // namespace hymask
