@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "core/error.h"
@@ -83,9 +84,15 @@ LfwDisjointSplit lfw_disjoint_split(const FolderListing& lfw, const std::vector<
       split.auxiliary.push_back(i);
     }
   }
+  std::set<std::string> evaluated;
   for (const LfwPair& pair : pairs)
-    if (!split.train_people.count(pair.name1) && !split.train_people.count(pair.name2))
+    if (!split.train_people.count(pair.name1) && !split.train_people.count(pair.name2)) {
       split.test.push_back(pair);
+      evaluated.insert({pair.name1, pair.name2});
+    }
+  for (size_t i : split.auxiliary)
+    if (!evaluated.count(lfw.identities[size_t(lfw.entries[i].label)]))
+      split.unevaluated.push_back(i);
   return split;
 }
 

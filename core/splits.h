@@ -43,6 +43,7 @@ struct LfwDisjointSplit {
   std::set<std::string> train_people;  // people with >= min_images images
   std::vector<LfwPair> test;           // pairs with neither person in train_people
   std::vector<size_t> auxiliary;       // images of people with fewer images (attack data)
+  std::vector<size_t> unevaluated;     // those of them whose person no test pair names
 };
 
 LfwDisjointSplit lfw_disjoint_split(const FolderListing& lfw, const std::vector<LfwPair>& pairs,

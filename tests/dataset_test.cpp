@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <set>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -288,9 +289,20 @@ TEST(Splits, LfwDisjoint5HasTheDocumentedCounts) {
   for (const LfwPair& p : split.test) same += p.same;
   EXPECT_EQ(same, 1626u);
   EXPECT_EQ(split.test.size() - same, 2615u);
+  std::set<std::string> evaluated;
   for (const LfwPair& p : split.test) {
     EXPECT_TRUE(fs::exists(lfw_image_path(lfw, p.name1, p.image1)));
     EXPECT_TRUE(fs::exists(lfw_image_path(lfw, p.name2, p.image2)));
+    evaluated.insert({p.name1, p.name2});
+  }
+  // The public faces eval.batchnorm=public averages over: neither training nor evaluated people
+  // (counted independently with a script over the folder and pairs.txt: 1,650 of the 7,248).
+  EXPECT_EQ(split.auxiliary.size(), 7248u);
+  EXPECT_EQ(split.unevaluated.size(), 1650u);
+  for (size_t i : split.unevaluated) {
+    const std::string& person = listing.identities[size_t(listing.entries[i].label)];
+    EXPECT_FALSE(evaluated.count(person)) << person;
+    EXPECT_FALSE(split.train_people.count(person)) << person;
   }
 }
 

@@ -9,6 +9,7 @@
 #include "core/data_source.h"
 #include "core/error.h"
 #include "core/loader.h"
+#include "core/splits.h"
 
 namespace hymask {
 namespace {
@@ -30,13 +31,20 @@ nlohmann::json recalibrate_batchnorm(const Config& config, FaceModel& model, con
   if (source != "public" && source != "train" && source != "train-mixed")
     throw ConfigError("eval.batchnorm '" + source +
                       "' is none of model, public, train, train-mixed");
-  Config images = config;
+  std::shared_ptr<const FaceDataset> dataset;
   if (source == "public") {
     if (config.data.split.rfind("lfw5", 0) != 0)
       throw ConfigError("eval.batchnorm=public needs LFW (data.split lfw5-train)");
-    images.data.split = "lfw5-aux";
+    // Not LFW's people with fewer than 5 images as a whole: most of their images are the
+    // evaluation's own.
+    const FolderListing listing = FolderListing::read(config.data.root);
+    const LfwDisjointSplit split =
+        lfw_disjoint_split(listing, read_lfw_pairs(lfw_pairs_path(config)));
+    dataset = ImageFolderDataset::open(listing, split.unevaluated, config.data.on_bad_file,
+                                       std::max(8, config.data.crop), config.data.threads);
+  } else {
+    dataset = open_data(config).dataset;
   }
-  const std::shared_ptr<const FaceDataset> dataset = open_data(images).dataset;
   std::vector<size_t> order(dataset->size());
   std::iota(order.begin(), order.end(), size_t(0));
   order = epoch_order(std::move(order), config.seed, 0);

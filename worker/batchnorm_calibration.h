@@ -1,8 +1,8 @@
 // BatchNorm statistics re-estimated after training (AdaBN: Li et al., "Revisiting Batch
 // Normalization For Practical Domain Adaptation", 2016), as eval.batchnorm asks. A model trained on
 // mixed faces keeps running statistics of mixtures, yet it embeds unmixed (k = 1) masked faces.
-//   public       LFW people with fewer than 5 images (data.split lfw5-aux, the attacker's public
-//                faces), k = 1: no training sample enters the statistics.
+//   public       LFW people with fewer than 5 images whom no evaluation pair names (1,650
+//                images), k = 1: neither a training nor an evaluation face enters the statistics.
 //   train        the run's training images, k = 1: they enter the model through its statistics
 //                (a measurement of what that would buy, not a protection).
 //   train-mixed  the run's training images under its own mixing (mask.*): what it emitted.
