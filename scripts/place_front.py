@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Places schedule and policy rows against the front of fixed settings, and how sure each margin is.
 
-  scripts/place_front.py [DATA_JSON]     (default docs/front_lfw_spectrum.json)
+  scripts/place_front.py [DATA_JSON] [--accuracy KEY]
+      DATA_JSON  default docs/front_lfw_spectrum.json
+      KEY        which accuracies to place (default accuracy: the statistics training left);
+                 accuracy_public_bn: BatchNorm statistics re-estimated on public faces
+                 (eval.batchnorm=public). Settings and rows without KEY are left out.
 
 The data file holds what was measured (docs/RESULTS.md says with which runs and commands):
   actions:  each action's identity-hit rate under `hymask attack` and the targets it was scored on;
@@ -18,10 +22,10 @@ letting every setting average the drawn seeds it has (paired: a seed fixes initi
 order, and the settings move together). Per-seed margins place each seed of a row against the front
 built from every fixed setting's accuracy at that seed (its mean where it lacks the seed).
 """
+import argparse
 import json
 import random
 import statistics
-import sys
 
 from pareto import front_leak_at
 
@@ -56,9 +60,18 @@ def percentile(values, q):
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else "docs/front_lfw_spectrum.json"
-    data = json.load(open(path))
-    actions, fixed, rows = data["actions"], data["fixed"], data["rows"]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("data", nargs="?", default="docs/front_lfw_spectrum.json")
+    parser.add_argument("--accuracy", default="accuracy")
+    args = parser.parse_args()
+    data = json.load(open(args.data))
+    actions = data["actions"]
+
+    def measured(settings):  # each with its accuracies under `--accuracy` as "accuracy"
+        return {name: {**s, "accuracy": s[args.accuracy]}
+                for name, s in settings.items() if args.accuracy in s}
+
+    fixed, rows = measured(data["fixed"]), measured(data["rows"])
     rates = {name: a["hits"] for name, a in actions.items()}
 
     def mean_accuracy(setting, seeds=None):
