@@ -74,7 +74,6 @@ void add_eval_command(CLI::App& app) {
                         (key.empty() ? std::string() : ": '" + key + "' differs") +
                         " (evaluate with the checkpoint's own config: omit --config)");
     }
-    const nlohmann::json batchnorm = recalibrate_batchnorm(config, model, masker);
     if (args->flip && args->bins.empty() && args->pairs.empty())
       throw ConfigError("--flip applies to --bin and --pairs evaluations");
     std::vector<std::string> bins;
@@ -84,6 +83,7 @@ void add_eval_command(CLI::App& app) {
         throw ConfigError("--bin " + bin + ": no such file");
       bins.push_back(bin);
     }
+    const nlohmann::json batchnorm = recalibrate_batchnorm(config, model, masker);
     std::vector<nlohmann::json> results;
     for (const std::string& bin : bins)
       results.push_back(evaluate_bin(config, model, masker, bin, args->flip));

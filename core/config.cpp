@@ -257,8 +257,8 @@ void validate(const Config& c) {
           c, "eval.batchnorm",
           "must be model, public, train or train-mixed, not '" + c.eval.batchnorm + "'");
   require(c.eval.batchnorm != "public" || c.data.split.rfind("lfw5", 0) == 0, c, "eval.batchnorm",
-          "public re-estimates on LFW's people with fewer than 5 images: it needs data.split "
-          "lfw5-train (or use train-mixed)");
+          "public re-estimates on the LFW faces of people neither trained on nor evaluated: it "
+          "needs data.split lfw5-train (elsewhere use train-mixed)");
   require(c.eval.batchnorm_images >= 2, c, "eval.batchnorm_images", "must be >= 2");
 }
 

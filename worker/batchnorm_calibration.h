@@ -19,7 +19,8 @@ namespace hymask {
 // Replaces every BatchNorm running mean and variance of `model` by their plain average over
 // eval.batchnorm_images images of the eval.batchnorm source (seeded random order, batches of
 // train.batch_size), leaving the weights and the momentum untouched; returns what was used, or
-// null for eval.batchnorm=model (nothing to do). Leaves the model in evaluation mode.
+// null for eval.batchnorm=model (nothing to do). Leaves the model in evaluation mode. The config
+// must have passed validation (load_config), which checks the source against the data.
 nlohmann::json recalibrate_batchnorm(const Config& config, FaceModel& model, const Masker& masker);
 
 }  // namespace hymask
