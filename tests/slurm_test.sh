@@ -90,7 +90,9 @@ echo "slurm: job $job completed: $(cat "$out1/finished.json")"
 
 # 2. The time-limit warning: checkpoint, requeue, resume to completion.
 out2="$dir/run-requeue"
-job=$(submit "$dir/job-requeue.log" "$out2" train.epochs=300)
+# 120 steps: long enough to be running when the signal comes (it follows step 6 within a second),
+# short enough that the requeued job, which resumes near the start, ends in minutes on 2 busy cores.
+job=$(submit "$dir/job-requeue.log" "$out2" train.epochs=40)
 for _ in $(seq 120); do
   grep -qE '"step":6[,}]' "$out2/metrics.jsonl" 2>/dev/null && break
   sleep 1
