@@ -351,9 +351,11 @@ void visit_config_fields(Config& c, Visitor&& visit) {
         "model is shaped most by its last steps: a hard phase then a mild finish keeps more "
         "accuracy than any mixture of the same actions. Measured on LFW-disjoint-5 in the "
         "spectrum domain (docs/RESULTS.md, scripts/place_front.py): after equal-weight pairs "
-        "(policy.k_max=2 mask.weight_cap=0.5), 0.1 and 0.25 pass the fixed settings' front by "
-        "about 3.5 points of identity hits, less than their per-seed spread; the default policy "
-        "(k 2..6, finish 0.25) is 8 points behind it. 0: no finish.");
+        "(policy.k_max=2 mask.weight_cap=0.5), 0.05-0.25 pass the fixed settings' front by "
+        "about 3.5 points of identity hits, and all of that is the BatchNorm statistics the "
+        "finish leaves: with eval.batchnorm=public it adds no accuracy, and equal pairs alone "
+        "are ahead of it. The default policy (k 2..6, finish 0.25) is 8 points behind the "
+        "front. 0: no finish.");
   visit("coordinator.address", c.coordinator.address,
         "host:port of hymask-coordinator, which then trains one policy from every worker's "
         "rewards; empty: each process trains its own (local policy mode). The shared secret "
