@@ -3,7 +3,11 @@
 // config) and the trained model; not the secret draws (partners, weights, noise, policy samples).
 //
 //   linear              least-squares inversion of the known transform (core/linear_attack.h)
-//   multi_observation   cluster-and-average over the epochs the attacker watches
+//   multi_observation   cluster-and-average over the epochs the attacker watches; each image is
+//                       scored by its best candidate by SSIM to the image itself, a choice the
+//                       attacker cannot make: an upper bound over a pool that grows with the
+//                       samples a face enters (k x epochs), so its identity hits do not rank
+//                       mixing settings
 //   reconstruction      a U-Net trained on public faces (LFW people with 1-4 images)
 //   model_inversion     optimised inputs that the run's FR model assigns to chosen identities
 //
