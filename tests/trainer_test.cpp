@@ -416,16 +416,23 @@ TEST(TrainingDevice, AutoFallsBackToTheCpuAndCudaSaysWhyItCannot) {
   }
 }
 
-// The same run on CUDA and on the CPU: the same losses up to the kernels' float32 rounding
-// (cuDNN's convolutions sum in another order), and a checkpoint any machine can read. Runs on a
-// GPU machine (cluster/device/check.sh); skipped elsewhere.
+// The same run on CUDA and on the CPU: the same losses up to float32 rounding, and a checkpoint
+// any machine can read. TF32, cuDNN's default for convolutions on Ampere and later, is turned off,
+// and the CPU run uses LibTorch's convolutions rather than oneDNN's Winograd ones: both round to
+// far fewer bits than float32, and with both the losses were 9 % apart by the second log.
+// Without them (H200, 2026-12-04) the first two logged losses agree to 5e-5 and later ones to
+// 2.5 %, as rounding in another summation order grows over the steps. Runs on a GPU machine
+// (cluster/device/check.sh); skipped elsewhere.
 TEST(Trainer, CudaTracksTheCpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU";
+  at::globalContext().setAllowTF32CuDNN(false);
+  at::globalContext().setAllowTF32CuBLAS(false);
   std::map<std::string, std::vector<double>> losses;
   for (const std::string device : {"cpu", "cuda"}) {
     testing::TempDir dir;
     std::vector<std::string> args = tiny("mixup");
     args.push_back("train.epochs=6");
+    args.push_back("model.onednn=false");
     args.push_back("train.device=" + device);
     Trainer(load_config("", args), dir.path(), false).run();
     losses[device] = logged(dir.path(), "loss");
@@ -433,10 +440,21 @@ TEST(Trainer, CudaTracksTheCpu) {
     load_checkpoint_model(checkpoint_path(dir.path()), model);  // onto the CPU
     EXPECT_TRUE(model.device().is_cpu());
   }
-  ASSERT_EQ(losses["cpu"].size(), losses["cuda"].size());
-  for (size_t i = 0; i < losses["cpu"].size(); ++i)
-    EXPECT_NEAR(losses["cuda"][i], losses["cpu"][i], 1e-3 * std::abs(losses["cpu"][i]) + 1e-4)
-        << "logged loss " << i;
+  const auto& cpu = losses["cpu"];
+  const auto& cuda = losses["cuda"];
+  ASSERT_EQ(cpu.size(), cuda.size());
+  ASSERT_GE(cpu.size(), 12u);
+  for (size_t i = 0; i < cpu.size(); ++i)
+    std::printf("logged loss %zu: cpu %.6f cuda %.6f\n", i, cpu[i], cuda[i]);
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    const double tolerance = i < 2 ? 1e-3 : 0.05;  // steps 2 and 4; then the grown rounding
+    EXPECT_NEAR(cuda[i], cpu[i], tolerance * std::abs(cpu[i]) + 1e-4) << "logged loss " << i;
+  }
+  auto tail_mean = [](const std::vector<double>& v) {  // the last 6 logged losses: less noise
+    return std::accumulate(v.end() - 6, v.end(), 0.0) / 6;
+  };
+  EXPECT_NEAR(tail_mean(cuda), tail_mean(cpu), 0.03 * tail_mean(cpu)) << "CUDA trains otherwise";
+  EXPECT_LT(tail_mean(cuda), 0.8 * cuda[0]) << "the loss did not fall on CUDA";
 }
 
 TEST(Trainer, RefusesToOverwriteOrToResumeWithAnotherConfig) {
