@@ -27,9 +27,10 @@ arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -
 
 echo "== 1. masking kernels"
 start=$(date +%s)
+# fmt header-only: the GPU machine has fmt's headers but not its library.
 nvcc -O3 -std=c++17 -arch="sm_${arch:-90}" -I. -DFMT_HEADER_ONLY -o "$out/gpu_check" \
   tests/gpu_check.cpp core/cuda/gpu_masking.cu core/masking.cpp core/spectrum.cpp \
-  core/block_dct.cpp core/error.cpp -lcufft  # fmt header-only: the GPU machine has its headers, not its library
+  core/block_dct.cpp core/error.cpp -lcufft
 echo "built in $(( $(date +%s) - start )) s"
 "$out/gpu_check" | tee "$out/gpu_check.txt"
 
