@@ -72,6 +72,11 @@ std::vector<double> logged(const fs::path& run, const std::string& field) {
   return values;
 }
 
+// The mean of the last 6 logged losses: the end of a run with less of a single batch's noise.
+double tail_mean(const std::vector<double>& losses) {
+  return std::accumulate(losses.end() - 6, losses.end(), 0.0) / 6;
+}
+
 // The logged losses of a whole run of `args` in a fresh folder.
 std::vector<double> losses_of(const std::vector<std::string>& args) {
   testing::TempDir dir;
@@ -389,9 +394,6 @@ TEST(Trainer, Bf16TracksFp32) {
   const auto& b = losses["bf16"];
   ASSERT_EQ(a.size(), b.size());
   EXPECT_NE(a[0], b[0]) << "bf16 gave float32's loss bit for bit: autocast is not on";
-  auto tail_mean = [](const std::vector<double>& v) {  // the last 6 logged losses: less noise
-    return std::accumulate(v.end() - 6, v.end(), 0.0) / 6;
-  };
   const double end_a = tail_mean(a), end_b = tail_mean(b);
   EXPECT_LT(end_b, 0.5 * (b[0] + b[1]) / 2) << "bf16 loss did not fall";
   EXPECT_LT(end_b, 1.25 * end_a) << "bf16 trains worse than fp32";
@@ -425,8 +427,16 @@ TEST(TrainingDevice, AutoFallsBackToTheCpuAndCudaSaysWhyItCannot) {
 // (cluster/device/check.sh); skipped elsewhere.
 TEST(Trainer, CudaTracksTheCpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU";
-  at::globalContext().setAllowTF32CuDNN(false);
-  at::globalContext().setAllowTF32CuBLAS(false);
+  struct Tf32Off {  // process-wide settings: restored for the tests after this one
+    bool cudnn = at::globalContext().allowTF32CuDNN(),
+         cublas = at::globalContext().allowTF32CuBLAS();
+    Tf32Off() { set(false, false); }
+    ~Tf32Off() { set(cudnn, cublas); }
+    static void set(bool conv, bool matmul) {
+      at::globalContext().setAllowTF32CuDNN(conv);
+      at::globalContext().setAllowTF32CuBLAS(matmul);
+    }
+  } tf32_off;
   std::map<std::string, std::vector<double>> losses;
   for (const std::string device : {"cpu", "cuda"}) {
     testing::TempDir dir;
@@ -444,15 +454,11 @@ TEST(Trainer, CudaTracksTheCpu) {
   const auto& cuda = losses["cuda"];
   ASSERT_EQ(cpu.size(), cuda.size());
   ASSERT_GE(cpu.size(), 12u);
-  for (size_t i = 0; i < cpu.size(); ++i)
-    std::printf("logged loss %zu: cpu %.6f cuda %.6f\n", i, cpu[i], cuda[i]);
   for (size_t i = 0; i < cpu.size(); ++i) {
+    std::printf("logged loss %zu: cpu %.6f cuda %.6f\n", i, cpu[i], cuda[i]);  // for check.sh
     const double tolerance = i < 2 ? 1e-3 : 0.05;  // steps 2 and 4; then the grown rounding
     EXPECT_NEAR(cuda[i], cpu[i], tolerance * std::abs(cpu[i]) + 1e-4) << "logged loss " << i;
   }
-  auto tail_mean = [](const std::vector<double>& v) {  // the last 6 logged losses: less noise
-    return std::accumulate(v.end() - 6, v.end(), 0.0) / 6;
-  };
   EXPECT_NEAR(tail_mean(cuda), tail_mean(cpu), 0.03 * tail_mean(cpu)) << "CUDA trains otherwise";
   EXPECT_LT(tail_mean(cuda), 0.8 * cuda[0]) << "the loss did not fall on CUDA";
 }
