@@ -168,8 +168,13 @@ void validate(const Config& c) {
           "must be at most train.batch_size (" + std::to_string(c.train.batch_size) +
               "): mixing partners come from the same batch");
   require(c.mask.dirichlet_alpha > 0, c, "mask.dirichlet_alpha", "must be positive");
-  require(c.mask.weight_cap <= 1.0 && c.mask.weight_cap * c.mask.k >= 1.0 - 1e-9, c,
-          "mask.weight_cap", "must lie in [1/k, 1]");
+  // The cap binds the largest mixture drawn: mask.k, or for adaptive the policy's k_max (a
+  // smaller mixture raises a cap below 1/k to 1/k: equal weights).
+  const int largest_mixture = adaptive ? c.policy.k_max : c.mask.k;
+  require(c.mask.weight_cap <= 1.0 && c.mask.weight_cap * largest_mixture >= 1.0 - 1e-9, c,
+          "mask.weight_cap",
+          std::string("must lie in [1/k, 1] with k = ") + (adaptive ? "policy.k_max" : "mask.k") +
+              " (" + std::to_string(largest_mixture) + ")");
   require(c.mask.channel_subset >= 0, c, "mask.channel_subset", "must be >= 0");
   require(c.attack.aux_images >= 0, c, "attack.aux_images", "must be >= 0");
   require(c.attack.targets >= 0, c, "attack.targets", "must be >= 0");

@@ -97,6 +97,20 @@ TEST(Config, ResolvedYamlReadsBackToTheSameConfig) {
   EXPECT_EQ(config_to_yaml(back, false), config_to_yaml(c, false));
 }
 
+// An adaptive run's cap binds the policy's largest mixture, not mask.k (which it does not mix
+// with): a cap of 1/3 under k_max = 3 mixes every action equally.
+TEST(Config, AdaptiveWeightCapIsBoundedByTheLargestMixtureThePolicyDraws) {
+  const Config c = load_config(
+      "", {"mask.method=adaptive", "policy.k_max=3", "mask.weight_cap=0.3333333333"});
+  EXPECT_NEAR(c.mask.weight_cap, 1.0 / 3, 1e-9);
+  const std::string error =
+      config_error("", {"mask.method=adaptive", "policy.k_max=2", "mask.weight_cap=0.34"});
+  EXPECT_NE(error.find("mask.weight_cap"), std::string::npos) << error;
+  EXPECT_NE(error.find("k = policy.k_max (2)"), std::string::npos) << error;
+  EXPECT_NE(config_error("", {"mask.k=3", "mask.weight_cap=0.3"}).find("k = mask.k (3)"),
+            std::string::npos);
+}
+
 TEST(Npy, HeaderIsAlignedAndShapeRewritable) {
   const std::string h = npy_header("<f4", {3, 2});
   EXPECT_EQ(h.size() % 64, 0u);

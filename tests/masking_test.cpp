@@ -101,6 +101,25 @@ TEST(Masking, TheActionsWeightCapGovernsItsMixtures) {
   EXPECT_THROW(masker.apply(pixels.data(), keys(batch), 7, impossible, capped_out), ConfigError);
 }
 
+// At a cap of 1/3 every mixture the policy draws (k = 2 or 3) is an equal-weight mixture: the
+// cap binds k = 3, and a pair raises it to 1/2.
+TEST(Masking, AnAdaptiveCapOfOneThirdMixesPairsAndTriplesEqually) {
+  MaskOptions o = mixup(2);
+  o.method = Method::kAdaptive;
+  o.weight_cap = 1.0 / 3;
+  const Masker masker(o, kSize, ColorMode::kGrey);
+  const int batch = 16;
+  const std::vector<float> pixels = random_pixels(batch, 1, 9);
+  for (int k : {2, 3}) {
+    MixAction action = masker.default_action();
+    action.k = k;
+    MaskedBatch out;
+    masker.apply(pixels.data(), keys(batch), 5, action, out);
+    ASSERT_EQ(out.k, k);
+    for (int i = 0; i < batch * k; ++i) EXPECT_NEAR(out.weights[i], 1.0 / k, 1e-6) << "k " << k;
+  }
+}
+
 // The largest difference between each masked sample and the weighted sum, with its reported
 // members and weights, of the float64 transformed constituents (batch x sample).
 double mixture_error(const MaskedBatch& out, const std::vector<double>& transformed) {
