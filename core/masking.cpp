@@ -63,9 +63,10 @@ Masker::Masker(const MaskOptions& options, int image_size, ColorMode color)
   if (options_.dirichlet_alpha <= 0) throw ConfigError("mask.dirichlet_alpha must be positive");
   if (options_.dp_epsilon <= 0 || options_.dp_clip <= 0)
     throw ConfigError("mask.dp_epsilon and mask.dp_clip must be positive");
-  // An adaptive run's mixtures take k from the policy, and each action's cap is checked there.
-  if (options_.method != Method::kAdaptive &&
-      (options_.weight_cap * options_.k < 1.0 - 1e-9 || options_.weight_cap > 1.0))
+  // The lower bound 1/k is mask.k's; an adaptive run draws k from the policy, and validate()
+  // bounds its cap by policy.k_max.
+  if (options_.weight_cap > 1.0 ||
+      (options_.method != Method::kAdaptive && options_.weight_cap * options_.k < 1.0 - 1e-9))
     throw ConfigError(
         "mask.weight_cap must lie in [1/k, 1]: k weights that sum to 1 cannot all "
         "stay under " +
