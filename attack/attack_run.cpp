@@ -65,6 +65,7 @@ nlohmann::json score(const std::vector<float>& images, const Observations& obs, 
     target_weight.push_back(std::round(obs.weights[i][0] * 1e4) / 1e4);
   }
   const double n = double(std::max<size_t>(1, count));
+  const PersonRates per_person = person_mean_hit_rates(target_answer, target_person);
   return {{"samples", count},
           {"ssim", ssim_top / n},
           {"psnr", psnr_top / n},
@@ -72,6 +73,8 @@ nlohmann::json score(const std::vector<float>& images, const Observations& obs, 
           {"identity_hit", hits / n},
           {"identity_hit_any_constituent", hits_any / n},
           {"identity_hit_if_unrelated", hit_rate_if_unrelated(target_answer, target_person)},
+          {"identity_hit_per_person", per_person.hit},
+          {"identity_hit_per_person_if_unrelated", per_person.unrelated},
           {"per_target",
            {{"face", target_face},
             {"k", target_k},
@@ -259,7 +262,9 @@ nlohmann::json run_attacks(const AttackRequest& request) {
   }
   fs::create_directories(request.out);
   write_file_atomic(request.out / "reconstruction_curve.csv", curve);
-  spdlog::info("reconstruction: {}", reconstruction.dump());
+  nlohmann::json summary = reconstruction;  // per_target is for files, not the log
+  summary.erase("per_target");
+  spdlog::info("reconstruction: {}", summary.dump());
 
   // Model inversion of the run's FR model.
   const int identities =

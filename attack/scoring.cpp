@@ -104,4 +104,25 @@ double hit_rate_if_unrelated(const std::vector<int>& answers, const std::vector<
   return rate;
 }
 
+PersonRates person_mean_hit_rates(const std::vector<int>& answers, const std::vector<int>& truth) {
+  std::map<int, std::pair<int, int>> per_person;  // hits, targets
+  std::map<int, double> answered;
+  for (size_t i = 0; i < truth.size(); ++i) {
+    auto& [hits, targets] = per_person[truth[i]];
+    hits += answers[i] == truth[i];
+    ++targets;
+    answered[answers[i]] += 1.0 / double(truth.size());
+  }
+  PersonRates rates;
+  for (const auto& [person, counts] : per_person) {
+    rates.hit += double(counts.first) / counts.second;
+    if (const auto it = answered.find(person); it != answered.end()) rates.unrelated += it->second;
+  }
+  if (!per_person.empty()) {
+    rates.hit /= double(per_person.size());
+    rates.unrelated /= double(per_person.size());
+  }
+  return rates;
+}
+
 }  // namespace hymask::attack

@@ -34,13 +34,15 @@ void add_attack_command(CLI::App& app) {
     const nlohmann::json r = attack::run_attacks(*request);
     spdlog::info(
         "attacks on {} ({}): linear SSIM {:.3f} hit {:.1f}% | multi-observation recovered "
-        "{:.1f}% | reconstruction SSIM {:.3f} hit {:.1f}% | model inversion top-1 {:.1f}% | "
+        "{:.1f}% | reconstruction SSIM {:.3f} hit {:.1f}% ({:.1f}% of a person's images) | model "
+        "inversion top-1 {:.1f}% | "
         "{}/attack.json",
         request->run.string(), r["method"].get<std::string>(), r["linear"]["ssim"].get<double>(),
         100 * r["linear"]["identity_hit"].get<double>(),
         100 * r["multi_observation"]["recovered_share"].get<double>(),
         r["reconstruction"]["ssim"].get<double>(),
         100 * r["reconstruction"]["identity_hit"].get<double>(),
+        100 * r["reconstruction"]["identity_hit_per_person"].get<double>(),
         100 * r["model_inversion"]["top1"].get<double>(), request->out.string());
   });
 }

@@ -68,6 +68,20 @@ TEST(HitRateIfUnrelated, IsTheOverlapOfAnswerAndTargetShares) {
   EXPECT_NEAR(hit_rate_if_unrelated(std::vector<int>(6, 9), truth), 0.0, 1e-12);
 }
 
+// Per person, a person with many images counts once: person 0 (four targets, all hit) and
+// person 1 (one target, missed) average to 0.5 where the per-target rate is 0.8. The floor is the
+// mean over people of the share of answers naming them: 4/5 name person 0, none person 1.
+TEST(PersonMeanHitRates, CountEachPersonOnce) {
+  const PersonRates r = person_mean_hit_rates({0, 0, 0, 0, 2}, {0, 0, 0, 0, 1});
+  EXPECT_NEAR(r.hit, 0.5, 1e-12);
+  EXPECT_NEAR(r.unrelated, 0.4, 1e-12);
+  // Even guesses over the people shown: each is named by 1/3 of the answers.
+  const PersonRates even = person_mean_hit_rates({1, 2, 0}, {0, 1, 2});
+  EXPECT_NEAR(even.hit, 0.0, 1e-12);
+  EXPECT_NEAR(even.unrelated, 1.0 / 3, 1e-12);
+  EXPECT_NEAR(person_mean_hit_rates({}, {}).hit, 0.0, 1e-12);
+}
+
 // The largest difference between the differentiable transform and the masking library on the
 // same random faces (k = 1, no noise).
 double transform_error(const MaskOptions& o, int size, uint64_t seed) {
