@@ -84,6 +84,12 @@ nlohmann::json score(const std::vector<float>& images, const Observations& obs, 
             {"answer", target_answer}}}};
 }
 
+// A result for the log: every figure but the per-target records, which are for attack.json.
+std::string log_summary(nlohmann::json result) {
+  result.erase("per_target");
+  return result.dump();
+}
+
 // For each training image, the best of the candidates seeded at observations it takes part in.
 nlohmann::json score_recovery(const std::vector<float>& candidates, const Observations& obs,
                               const FaceSet& faces, FaceModel& evaluator, double threshold,
@@ -178,7 +184,7 @@ nlohmann::json run_attacks(const AttackRequest& request) {
   const Observations obs = observe(faces, masker, action_at, linear, a.observed_epochs,
                                    config.train.batch_size, config.seed, 0, previews, threads);
   const nlohmann::json linear_result = score(obs.linear, obs, n, faces, evaluator);
-  spdlog::info("linear: {}", linear_result.dump());
+  spdlog::info("linear: {}", log_summary(linear_result));
 
   const bool mixes =
       masker.default_action().k > 1 || parse_method(config.mask.method) == Method::kAdaptive;
@@ -262,9 +268,7 @@ nlohmann::json run_attacks(const AttackRequest& request) {
   }
   fs::create_directories(request.out);
   write_file_atomic(request.out / "reconstruction_curve.csv", curve);
-  nlohmann::json summary = reconstruction;  // per_target is for files, not the log
-  summary.erase("per_target");
-  spdlog::info("reconstruction: {}", summary.dump());
+  spdlog::info("reconstruction: {}", log_summary(reconstruction));
 
   // Model inversion of the run's FR model.
   const int identities =

@@ -34,7 +34,7 @@ void add_attack_command(CLI::App& app) {
     const nlohmann::json r = attack::run_attacks(*request);
     spdlog::info(
         "attacks on {} ({}): linear SSIM {:.3f} hit {:.1f}% | multi-observation recovered "
-        "{:.1f}% | reconstruction SSIM {:.3f} hit {:.1f}% ({:.1f}% of a person's images) | model "
+        "{:.1f}% | reconstruction SSIM {:.3f} hit {:.1f}% (per person {:.1f}%) | model "
         "inversion top-1 {:.1f}% | "
         "{}/attack.json",
         request->run.string(), r["method"].get<std::string>(), r["linear"]["ssim"].get<double>(),
