@@ -91,13 +91,19 @@ std::vector<int> nearest_person(const FaceSet& gallery, const float* images, siz
   return person;
 }
 
+namespace {
+
+// Each person's share of a list of people (answers or targets).
+std::map<int, double> shares(const std::vector<int>& people) {
+  std::map<int, double> share;
+  for (int person : people) share[person] += 1.0 / double(people.size());
+  return share;
+}
+
+}  // namespace
+
 double hit_rate_if_unrelated(const std::vector<int>& answers, const std::vector<int>& truth) {
-  std::map<int, double> answered, shown;
-  const double n = double(std::max<size_t>(1, truth.size()));
-  for (size_t i = 0; i < truth.size(); ++i) {
-    answered[answers[i]] += 1 / n;
-    shown[truth[i]] += 1 / n;
-  }
+  const std::map<int, double> answered = shares(answers), shown = shares(truth);
   double rate = 0;
   for (const auto& [person, share] : answered)
     if (const auto it = shown.find(person); it != shown.end()) rate += share * it->second;
@@ -106,13 +112,12 @@ double hit_rate_if_unrelated(const std::vector<int>& answers, const std::vector<
 
 PersonRates person_mean_hit_rates(const std::vector<int>& answers, const std::vector<int>& truth) {
   std::map<int, std::pair<int, int>> per_person;  // hits, targets
-  std::map<int, double> answered;
   for (size_t i = 0; i < truth.size(); ++i) {
     auto& [hits, targets] = per_person[truth[i]];
     hits += answers[i] == truth[i];
     ++targets;
-    answered[answers[i]] += 1.0 / double(truth.size());
   }
+  const std::map<int, double> answered = shares(answers);
   PersonRates rates;
   for (const auto& [person, counts] : per_person) {
     rates.hit += double(counts.first) / counts.second;

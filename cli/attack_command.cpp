@@ -35,8 +35,7 @@ void add_attack_command(CLI::App& app) {
     spdlog::info(
         "attacks on {} ({}): linear SSIM {:.3f} hit {:.1f}% | multi-observation recovered "
         "{:.1f}% | reconstruction SSIM {:.3f} hit {:.1f}% (per person {:.1f}%) | model "
-        "inversion top-1 {:.1f}% | "
-        "{}/attack.json",
+        "inversion top-1 {:.1f}% | {}/attack.json",
         request->run.string(), r["method"].get<std::string>(), r["linear"]["ssim"].get<double>(),
         100 * r["linear"]["identity_hit"].get<double>(),
         100 * r["multi_observation"]["recovered_share"].get<double>(),
