@@ -19,7 +19,6 @@
 #include "core/data_source.h"
 #include "core/error.h"
 #include "core/files.h"
-#include "worker/checkpoint.h"
 #include "worker/face_model.h"
 
 namespace hymask::attack {
@@ -167,8 +166,8 @@ nlohmann::json run_attacks(const AttackRequest& request) {
   spdlog::info("public faces: {} images of {}", public_faces.count(), a.aux_root);
 
   // The run's model and the independent evaluator.
-  FaceModel model(config, masker, classes);
-  load_checkpoint_model(checkpoint_path(request.run), model);
+  const AttackedModel attacked = load_attacked_model(request.run, config, masker, classes);
+  FaceModel& model = *attacked.model;
   const std::unique_ptr<FaceModel> evaluator_model =
       load_evaluator(request.evaluator, config, classes);
   FaceModel& evaluator = *evaluator_model;
@@ -356,6 +355,7 @@ nlohmann::json run_attacks(const AttackRequest& request) {
       {"multi_observation", multi},
       {"reconstruction", reconstruction},
       {"model_inversion", inversion},
+      {"batchnorm", attacked.batchnorm.is_null() ? nlohmann::json("model") : attacked.batchnorm},
       {"grid_rows",
        {"original (largest-weight constituent)", "protected sample in pixels (stretched)",
         "linear attack", "multi-observation", "learned reconstruction",

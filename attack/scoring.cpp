@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/image_metrics.h"
+#include "worker/batchnorm_calibration.h"
 #include "worker/checkpoint.h"
 
 namespace hymask::attack {
@@ -48,6 +49,14 @@ std::unique_ptr<FaceModel> load_evaluator(const std::filesystem::path& dir, cons
   auto evaluator = std::make_unique<FaceModel>(own, make_masker(own), classes);
   load_checkpoint_model(checkpoint_path(dir), *evaluator);
   return evaluator;
+}
+
+AttackedModel load_attacked_model(const std::filesystem::path& run, const Config& config,
+                                  const Masker& masker, int classes) {
+  AttackedModel attacked{std::make_unique<FaceModel>(config, masker, classes), nullptr};
+  load_checkpoint_model(checkpoint_path(run), *attacked.model);
+  attacked.batchnorm = recalibrate_batchnorm(config, *attacked.model, make_eval_masker(config, run));
+  return attacked;
 }
 
 std::vector<std::vector<int>> identify(FaceModel& model, const float* images, int64_t count,

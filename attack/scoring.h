@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "attack/observations.h"
 #include "worker/face_model.h"
 
@@ -29,6 +31,16 @@ Config finished_run_config(const std::filesystem::path& run,
 // `config` (a ConfigError otherwise), with `classes` identities.
 std::unique_ptr<FaceModel> load_evaluator(const std::filesystem::path& dir, const Config& config,
                                           int classes);
+
+// The attacked run's FR model as its evaluation used it: the checkpoint's weights, with
+// eval.batchnorm's statistics when `config` re-estimates them (what the deployed model carries).
+// `batchnorm` says what they were estimated on (null: the training's own statistics).
+struct AttackedModel {
+  std::unique_ptr<FaceModel> model;
+  nlohmann::json batchnorm;
+};
+AttackedModel load_attacked_model(const std::filesystem::path& run, const Config& config,
+                                  const Masker& masker, int classes);
 
 // An FR model's top-`top_k` identities for each image (count x planes x S x S, centred).
 std::vector<std::vector<int>> identify(FaceModel& model, const float* images, int64_t count,

@@ -17,7 +17,9 @@ void add_attack_command(CLI::App& app) {
       "one network per action the targets were emitted under (an adaptive run: each of its "
       "actions, so as many times as long as for a fixed method), each "
       "attack.reconstruction_restarts times (default 3), keeping the one with the lowest error "
-      "on held-out public faces");
+      "on held-out public faces. The run's FR model is attacked as its evaluation used it: "
+      "with the BatchNorm statistics eval.batchnorm re-estimates (the run's setting, or "
+      "eval.batchnorm=public as an override: the model a user would deploy)");
   cmd->add_option("--run", request->run, "Run folder of hymask train")
       ->required()
       ->check(CLI::ExistingDirectory);
@@ -28,7 +30,7 @@ void add_attack_command(CLI::App& app) {
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--out", request->out, "Output folder (default: RUN/attack)");
   cmd->add_option("overrides", request->overrides,
-                  "attack.* settings as key=value, e.g. attack.inversion_steps=100");
+                  "attack.* (and eval.batchnorm) settings as key=value, e.g. attack.inversion_steps=100");
   cmd->callback([request] {
     if (request->out.empty()) request->out = request->run / "attack";
     const nlohmann::json r = attack::run_attacks(*request);

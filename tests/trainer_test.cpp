@@ -13,6 +13,7 @@
 
 #include <unistd.h>
 
+#include "attack/scoring.h"
 #include "core/archive_check.h"
 #include "core/error.h"
 #include "core/files.h"
@@ -377,6 +378,41 @@ TEST(BatchNormRecalibration, AveragesTheStatisticsAndLeavesTheWeights) {
   EXPECT_TRUE(recalibrate_batchnorm(load_config("", args), model, masker).is_null());
   args.back() = "eval.batchnorm=public";
   EXPECT_THROW(load_config("", args), ConfigError);
+}
+
+// `hymask attack` attacks the model its run evaluated: with eval.batchnorm=train the statistics
+// are re-estimated exactly as the evaluation does it (equal to recalibrating the checkpoint's model
+// directly), and they are not the checkpoint's; with the default the checkpoint's stay.
+TEST(AttackedModel, CarriesTheStatisticsItsEvaluationUsed) {
+  testing::TempDir dir;
+  std::vector<std::string> args = tiny("mixup");
+  args.push_back("train.epochs=2");
+  Trainer(load_config("", args), dir.path(), false).run();
+  const auto first_mean = [](FaceModel& model) {
+    for (const auto& m : model.backbone->modules(false))
+      if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) return bn->running_mean.clone();
+    return torch::Tensor();
+  };
+  const Config trained = load_config("", args);
+  const Masker masker = make_masker(trained);
+  FaceModel checkpointed(trained, masker, 6);
+  load_checkpoint_model(checkpoint_path(dir.path()), checkpointed);
+
+  const attack::AttackedModel as_trained =
+      attack::load_attacked_model(dir.path(), trained, masker, 6);
+  EXPECT_TRUE(as_trained.batchnorm.is_null());
+  EXPECT_TRUE(torch::equal(first_mean(*as_trained.model), first_mean(checkpointed)));
+
+  args.push_back("eval.batchnorm=train");
+  const Config recalibrated = load_config("", args);
+  const attack::AttackedModel attacked =
+      attack::load_attacked_model(dir.path(), recalibrated, masker, 6);
+  ASSERT_FALSE(attacked.batchnorm.is_null());
+  EXPECT_EQ(attacked.batchnorm["images"], 48);
+  const torch::Tensor trained_mean = first_mean(checkpointed);
+  recalibrate_batchnorm(recalibrated, checkpointed, masker);
+  EXPECT_TRUE(torch::equal(first_mean(*attacked.model), first_mean(checkpointed)));
+  EXPECT_FALSE(torch::allclose(first_mean(*attacked.model), trained_mean, 1e-3, 1e-3));
 }
 
 // train.precision=bf16 really runs the backbone in bfloat16 (the losses differ from float32's at
