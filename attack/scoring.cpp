@@ -55,7 +55,8 @@ AttackedModel load_attacked_model(const std::filesystem::path& run, const Config
                                   const Masker& masker, int classes) {
   AttackedModel attacked{std::make_unique<FaceModel>(config, masker, classes), nullptr};
   load_checkpoint_model(checkpoint_path(run), *attacked.model);
-  attacked.batchnorm = recalibrate_batchnorm(config, *attacked.model, make_eval_masker(config, run));
+  attacked.batchnorm =
+      recalibrate_batchnorm(config, *attacked.model, make_eval_masker(config, run));
   return attacked;
 }
 

@@ -29,8 +29,9 @@ void add_attack_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--out", request->out, "Output folder (default: RUN/attack)");
-  cmd->add_option("overrides", request->overrides,
-                  "attack.* (and eval.batchnorm) settings as key=value, e.g. attack.inversion_steps=100");
+  cmd->add_option(
+      "overrides", request->overrides,
+      "attack.* (and eval.batchnorm) settings as key=value, e.g. attack.inversion_steps=100");
   cmd->callback([request] {
     if (request->out.empty()) request->out = request->run / "attack";
     const nlohmann::json r = attack::run_attacks(*request);
