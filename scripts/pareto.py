@@ -1,5 +1,5 @@
 """The front of fixed settings on a privacy/utility plane, shared by the scripts that place rows
-against it (report_table.py, strong_attack_front.py, place_front.py)."""
+against it (report_table.py, strong_attack_front.py, place_front.py, place_inversion.py)."""
 
 
 def front(points):
@@ -21,3 +21,9 @@ def front_leak_at(curve, acc):
         if a0 <= acc <= a1:
             return l0 + (l1 - l0) * (acc - a0) / max(a1 - a0, 1e-9)
     return None
+
+
+def percentile(values, q):
+    """The q-quantile of a sample (the value at rank q * n of the sorted values)."""
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]

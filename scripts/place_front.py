@@ -27,7 +27,7 @@ import json
 import random
 import statistics
 
-from pareto import front_leak_at
+from pareto import front_leak_at, percentile
 
 
 def lower_front(points):
@@ -52,11 +52,6 @@ def leak(shares, rates):
 def margin(row_point, fixed_points):
     hits = front_leak_at(lower_front(fixed_points), row_point[0])
     return None if hits is None else hits - row_point[1]
-
-
-def percentile(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 def main():

@@ -17,7 +17,7 @@ import json
 import random
 import statistics
 
-from pareto import front, front_leak_at
+from pareto import front, front_leak_at, percentile
 
 
 def main():
@@ -55,12 +55,12 @@ def main():
         if centre is None:
             print(f"| {name} | more accurate than every fixed setting | | | | | | |")
             continue
-        drawn = sorted(m for m in (margin(row, [rng.choice(labels) for _ in labels])
-                                   for _ in range(4000)) if m is not None)
+        drawn = [m for m in (margin(row, [rng.choice(labels) for _ in labels])
+                             for _ in range(4000)) if m is not None]
         per_seed = [margin(row, [s]) for s in row[acc]]
         per_seed = [m for m in per_seed if m is not None]
         print(f"| {name} | {len(row[acc])} | {a:.2f} | {leak:.2f} | {centre:+.1f} | "
-              f"[{drawn[len(drawn) // 20]:+.1f}, {drawn[len(drawn) * 19 // 20]:+.1f}] | "
+              f"[{percentile(drawn, 0.05):+.1f}, {percentile(drawn, 0.95):+.1f}] | "
               f"{100 * sum(m > 0 for m in drawn) / len(drawn):.0f} % | "
               f"{min(per_seed):+.1f} to {max(per_seed):+.1f} |")
 
